@@ -1,0 +1,46 @@
+"""Speed of the step-level model: one warm `predict` call, and `compare` over 10 systems.
+
+Targets (issue 3): predict median under 1 ms; compare over 10 systems under 50 ms. Prints the figures.
+Run: python benchmarks/bench_predict.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from suanli.catalog import catalog
+from suanli.perf.compare import compare
+from suanli.perf.predict import predict
+
+
+def timed(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def main() -> None:
+    call = lambda: predict("llama-3.1-70b", "dgx-h100", tp=8, precision="fp8", batch=64, input=2048, output=128)  # noqa: E731
+    call()  # warm: catalog loaded, architecture parsed
+    ts = timed(call, 300)
+    print(f"predict (llama-3.1-70b, dgx-h100, tp8, fp8, batch 64): median {statistics.median(ts) * 1e3:.3f} ms, "
+          f"p90 {sorted(ts)[int(0.9 * len(ts))] * 1e3:.3f} ms  [target < 1 ms median]")
+
+    cat = catalog()
+    preferred = ["dgx-h100", "dgx-h200", "dgx-b200", "gb200-nvl72", "mi300x-8", "atlas-800-a2", "hgx-h20",
+                 "dgx-a100", "tpu-v6e-8", "cloudmatrix-384", "gaudi3-8", "mi355x-8"]
+    systems = [s for s in preferred if s in cat.systems][:10]
+    systems += [s for s in cat.systems if s.startswith("1x")][: 10 - len(systems)]
+    run = lambda: compare("llama-3.1-70b", systems, input=2048, output=512, precision="fp8")  # noqa: E731
+    run()
+    ts = timed(run, 10)
+    print(f"compare over {len(systems)} systems ({', '.join(systems)}): median {statistics.median(ts) * 1e3:.1f} ms "
+          f" [target < 50 ms]")
+
+
+if __name__ == "__main__":
+    main()

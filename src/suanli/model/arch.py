@@ -1,0 +1,286 @@
+"""From a Hugging Face config.json to a normalised architecture: groups of identical layers.
+
+Every supported family (Llama/Mistral/Qwen/Gemma, Mixtral and Qwen-MoE, DeepSeek V2/V3/R1/V3.2 and Kimi with MLA,
+gpt-oss, Llama 4, GLM-4.x, MiniMax, Qwen3-Next/3.5 hybrids with linear attention, GPT-J, Falcon, ChatGLM,
+InternLM2, Phi-3, RWKV-7) is reduced to the same few numbers, so the op builder has one code path. Layers that
+are identical (same attention kind, window and MLP kind) are grouped with a count: this keeps a step evaluation
+at a few dozen ops whatever the depth of the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from suanli.spec import SuanliError
+
+
+@dataclass(frozen=True)
+class Attention:
+    kind: str  # "mha" (MHA/GQA/MQA), "mla", "linear" (state-space / linear attention), "none"
+    heads: int
+    kv_heads: int
+    head_dim: int  # q/k head dim (mha); qk_nope + qk_rope (mla)
+    v_head_dim: int
+    window: int | None = None  # sliding or chunked window in tokens; None = full context
+    bias: bool = False
+    # MLA (DeepSeek): low-rank q and compressed kv latent; the cache holds kv_lora_rank + qk_rope_dim per token.
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_dim: int = 0
+    # DeepSeek Sparse Attention: a lightweight indexer picks `sparse_topk` tokens per query.
+    sparse_topk: int = 0
+    index_heads: int = 0
+    index_dim: int = 0
+    # Linear attention (gated DeltaNet, RWKV-7): a fixed state per sequence replaces the KV cache.
+    lin_k_heads: int = 0
+    lin_v_heads: int = 0
+    lin_k_dim: int = 0
+    lin_v_dim: int = 0
+    lin_conv: int = 0
+    lin_lowrank: int = 0  # RWKV-7 low-rank projections (w, a, v, g), total rank across them
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    def kv_cache_elems(self) -> float:
+        """Cached elements per token per layer, before tensor parallelism."""
+        if self.kind == "mla":
+            return self.kv_lora_rank + self.qk_rope_dim + (self.index_dim if self.sparse_topk else 0)
+        if self.kind == "mha":
+            return self.kv_heads * (self.head_dim + self.v_head_dim)
+        return 0.0
+
+    def state_elems(self) -> float:
+        """Recurrent state per sequence per layer (linear attention), elements."""
+        if self.kind != "linear":
+            return 0.0
+        conv = self.lin_conv * (2 * self.lin_k_heads * self.lin_k_dim + self.lin_v_heads * self.lin_v_dim)
+        return self.lin_v_heads * self.lin_k_dim * self.lin_v_dim + conv
+
+
+@dataclass(frozen=True)
+class MLP:
+    kind: str  # "dense" or "moe"
+    intermediate: int = 0  # dense MLP width
+    gated: bool = True  # SwiGLU/GeGLU: three matrices; plain GELU MLP: two
+    bias: bool = False
+    experts: int = 0
+    topk: int = 0
+    expert_intermediate: int = 0
+    shared_intermediate: int = 0  # all shared experts together
+    shared_gate: bool = False  # Qwen-MoE style sigmoid gate on the shared expert
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    attn: Attention
+    mlp: MLP
+    count: int
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    hidden: int
+    vocab: int
+    tie_embeddings: bool
+    groups: tuple[LayerGroup, ...]
+    parallel_block: bool = False  # attention and MLP read the same input (GPT-J, Falcon): one TP all-reduce
+    lm_head_bias: bool = False
+    mtp_layers: int = 0  # multi-token-prediction modules (not counted in published totals)
+    extra_params: float = 0.0  # per-layer embeddings and other tensors outside the block structure
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def layers(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    @property
+    def is_moe(self) -> bool:
+        return any(g.mlp.kind == "moe" for g in self.groups)
+
+
+def _get(cfg: dict[str, Any], *names: str, default: Any = None) -> Any:
+    for n in names:
+        if cfg.get(n) is not None:
+            return cfg[n]
+    return default
+
+
+def _text_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Multimodal wrappers keep the language model in `text_config` (or `language_config`)."""
+    for key in ("text_config", "language_config", "llm_config"):
+        inner = cfg.get(key)
+        if isinstance(inner, dict) and _get(inner, "hidden_size", "n_embd", "d_model"):
+            merged = {k: v for k, v in cfg.items() if k != key}
+            merged.update(inner)
+            return merged
+    return cfg
+
+
+NOT_GATED = {"gptj", "falcon", "gpt2", "gpt_neox", "opt", "bloom", "rwkv7", "rwkv"}
+
+
+def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
+    """Normalise a Hugging Face config into an Arch. Raises SuanliError on configs it cannot read."""
+    cfg = _text_config(cfg)
+    mtype = str(_get(cfg, "model_type", default="")).lower()
+    archs = " ".join(_get(cfg, "architectures", default=[]) or []).lower()
+    hidden = _get(cfg, "hidden_size", "n_embd", "d_model")
+    layers = _get(cfg, "num_hidden_layers", "n_layer", "num_layers")
+    vocab = _get(cfg, "vocab_size", "padded_vocab_size")
+    if not (hidden and layers and vocab):
+        raise SuanliError(f"{name}: config lacks hidden_size, num_hidden_layers or vocab_size")
+    hidden, layers, vocab = int(hidden), int(layers), int(vocab)
+    if mtype.startswith("rwkv") or "rwkv" in archs:
+        return _rwkv(cfg, name, hidden, layers, vocab)
+
+    heads = int(_get(cfg, "num_attention_heads", "n_head", "num_heads", default=0))
+    if heads <= 0:
+        raise SuanliError(f"{name}: config lacks num_attention_heads")
+    kv = _get(cfg, "num_key_value_heads", "num_kv_heads", "n_head_kv")
+    if cfg.get("multi_query_attention") and cfg.get("multi_query_group_num"):
+        kv = cfg["multi_query_group_num"]  # ChatGLM
+    if kv is None and cfg.get("multi_query") and not cfg.get("new_decoder_architecture"):
+        kv = 1  # Falcon-7B style multi-query
+    kv = int(kv or heads)
+    head_dim = int(_get(cfg, "head_dim", "kv_channels", default=hidden // heads))
+    gated = mtype not in NOT_GATED and "gptj" not in archs and "falcon" not in archs
+    inter = _get(cfg, "intermediate_size_mlp", "ffn_hidden_size", "intermediate_size", "n_inner")
+    inter = int(inter) if inter else 4 * hidden
+    attn_bias = bool(_get(cfg, "attention_bias", "qkv_bias", "add_qkv_bias", "bias", default=False)) or mtype in {
+        "qwen2", "qwen2_moe"}
+    mlp_bias = bool(_get(cfg, "mlp_bias", "bias", default=False)) or mtype in {"gptj"}
+
+    # Attention kind per layer
+    if cfg.get("kv_lora_rank"):
+        base = Attention(
+            "mla", heads, heads, int(cfg["qk_nope_head_dim"]) + int(cfg["qk_rope_head_dim"]), int(cfg["v_head_dim"]),
+            q_lora_rank=int(cfg.get("q_lora_rank") or 0), kv_lora_rank=int(cfg["kv_lora_rank"]),
+            qk_rope_dim=int(cfg["qk_rope_head_dim"]), sparse_topk=int(cfg.get("index_topk") or 0),
+            index_heads=int(cfg.get("index_n_heads") or 0), index_dim=int(cfg.get("index_head_dim") or 0),
+        )
+    else:
+        base = Attention("mha", heads, kv, head_dim, head_dim, bias=attn_bias)
+    attns = _attention_per_layer(cfg, base, layers, hidden)
+    mlps = _mlp_per_layer(cfg, layers, inter, gated, mlp_bias, mtype)
+
+    groups: list[LayerGroup] = []
+    for a, m in zip(attns, mlps, strict=True):
+        if groups and groups[-1].attn == a and groups[-1].mlp == m:
+            groups[-1] = LayerGroup(a, m, groups[-1].count + 1)
+        else:
+            groups.append(LayerGroup(a, m, 1))
+    groups = _merge_groups(groups)
+    parallel = bool(cfg.get("parallel_attn")) or mtype == "gptj" or bool(cfg.get("new_decoder_architecture"))
+    tie = bool(_get(cfg, "tie_word_embeddings", default=mtype in {"gemma", "gemma2", "gemma3_text", "gemma3"}))
+    if mtype == "chatglm":
+        tie = False
+    return Arch(
+        name=name, hidden=hidden, vocab=vocab, tie_embeddings=tie, groups=tuple(groups), parallel_block=parallel,
+        lm_head_bias=mtype == "gptj", mtp_layers=int(cfg.get("num_nextn_predict_layers") or 0),
+    )
+
+
+def _merge_groups(groups: list[LayerGroup]) -> list[LayerGroup]:
+    """Layers need not be adjacent to share a group: cost depends on the layer kind, not its position."""
+    merged: dict[tuple[Attention, MLP], int] = {}
+    for g in groups:
+        merged[(g.attn, g.mlp)] = merged.get((g.attn, g.mlp), 0) + g.count
+    return [LayerGroup(a, m, n) for (a, m), n in merged.items()]
+
+
+def _attention_per_layer(cfg: dict[str, Any], base: Attention, layers: int, hidden: int) -> list[Attention]:
+    types = cfg.get("layer_types")
+    window = cfg.get("sliding_window")
+    out: list[Attention] = []
+    linear = None
+    if cfg.get("linear_num_value_heads") or (types and "linear_attention" in types):
+        linear = Attention(
+            "linear", base.heads, base.kv_heads, base.head_dim, base.v_head_dim,
+            lin_k_heads=int(cfg["linear_num_key_heads"]), lin_v_heads=int(cfg["linear_num_value_heads"]),
+            lin_k_dim=int(cfg["linear_key_head_dim"]), lin_v_dim=int(cfg["linear_value_head_dim"]),
+            lin_conv=int(cfg.get("linear_conv_kernel_dim") or 4),
+        )
+    for i in range(layers):
+        kind = None
+        if types:
+            kind = types[i]
+        elif linear is not None:
+            interval = int(cfg.get("full_attention_interval") or 4)
+            kind = "full_attention" if (i + 1) % interval == 0 else "linear_attention"
+        elif cfg.get("attention_chunk_size") and cfg.get("no_rope_layers"):
+            # Llama 4: rope layers attend within chunks; NoPE layers (flag 0) attend globally
+            kind = "chunked_attention" if cfg["no_rope_layers"][i] else "full_attention"
+        elif window and str(cfg.get("model_type", "")).startswith("gemma2"):
+            kind = "sliding_attention" if i % 2 == 0 else "full_attention"
+        elif window and cfg.get("sliding_window_pattern"):
+            pattern = int(cfg["sliding_window_pattern"])
+            kind = "full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+        elif window and cfg.get("use_sliding_window", True) and not _sliding_disabled(cfg, i):
+            kind = "sliding_attention"
+        if kind == "linear_attention":
+            out.append(linear)  # type: ignore[arg-type]
+        elif kind == "sliding_attention":
+            out.append(_with_window(base, int(window)))
+        elif kind == "chunked_attention":
+            out.append(_with_window(base, int(cfg["attention_chunk_size"])))
+        else:
+            out.append(base)
+    return out
+
+
+def _sliding_disabled(cfg: dict[str, Any], i: int) -> bool:
+    """Qwen2-style configs carry a sliding_window that is off unless use_sliding_window is set."""
+    if "use_sliding_window" in cfg and not cfg["use_sliding_window"]:
+        return True
+    max_window_layers = cfg.get("max_window_layers")
+    return bool(max_window_layers is not None and "use_sliding_window" in cfg and i >= max_window_layers)
+
+
+def _with_window(a: Attention, window: int) -> Attention:
+    return Attention(**{**a.__dict__, "window": window})
+
+
+def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bias: bool, mtype: str) -> list[MLP]:
+    experts = int(_get(cfg, "n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts", default=0))
+    dense = MLP("dense", inter, gated, bias)
+    if experts <= 1:
+        return [dense] * layers
+    topk = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "top_k", default=2))
+    e_inter = int(_get(cfg, "moe_intermediate_size", "expert_intermediate_size", default=0) or
+                  cfg.get("intermediate_size") or inter)
+    n_shared = int(cfg.get("n_shared_experts") or 0)
+    shared = int(cfg.get("shared_expert_intermediate_size") or 0) or n_shared * e_inter
+    if str(mtype).startswith("llama4"):
+        shared = int(cfg.get("intermediate_size") or e_inter)  # one shared expert of the expert width
+        dense = MLP("dense", int(cfg.get("intermediate_size_mlp") or inter), gated, bias)
+    elif cfg.get("intermediate_size") and (cfg.get("first_k_dense_replace") or cfg.get("moe_intermediate_size")):
+        dense = MLP("dense", int(cfg["intermediate_size"]), gated, bias)
+    moe = MLP("moe", 0, gated, bias or mtype == "gpt_oss", experts, topk, e_inter, shared,
+              shared_gate=bool(cfg.get("shared_expert_intermediate_size")))
+    first_dense = int(cfg.get("first_k_dense_replace") or 0)
+    freq = int(_get(cfg, "moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step", default=1) or 1)
+    only_dense = set(cfg.get("mlp_only_layers") or [])
+    out = []
+    for i in range(layers):
+        is_moe = i >= first_dense and (i + 1) % freq == 0 and i not in only_dense
+        if str(mtype).startswith("llama4") and freq > 1:
+            is_moe = (i + 1) % freq == 0
+        out.append(moe if is_moe else dense)
+    return out
+
+
+def _rwkv(cfg: dict[str, Any], name: str, hidden: int, layers: int, vocab: int) -> Arch:
+    head = int(_get(cfg, "head_dim", "head_size", default=64))
+    heads = hidden // head
+    lowrank = sum(int(cfg.get(k) or 0) for k in ("decay_low_rank_dim", "a_low_rank_dim", "v_low_rank_dim",
+                                                  "gate_low_rank_dim"))
+    attn = Attention("linear", heads, heads, head, head, lin_k_heads=heads, lin_v_heads=heads, lin_k_dim=head,
+                     lin_v_dim=head, lin_lowrank=lowrank)
+    inter = int(_get(cfg, "intermediate_size", "dim_ffn", default=4 * hidden))
+    mlp = MLP("dense", inter, gated=False)
+    return Arch(name=name, hidden=hidden, vocab=vocab, tie_embeddings=bool(cfg.get("tie_word_embeddings")),
+                groups=(LayerGroup(attn, mlp, layers),), notes=("RWKV-7: recurrent state replaces the KV cache",))

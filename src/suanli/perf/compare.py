@@ -1,0 +1,74 @@
+"""Compare systems on the same work: one model, one precision, one request shape.
+
+Each system gets the deployment a tuned engine would pick on one unit of it (all its chips, or `chips` if given):
+the layout with the highest output tokens per second per chip at the largest batch that fits (or the given
+batch), optionally under a TPOT limit. Rows are ranked by the chosen key; a system that cannot run the work says
+why instead of a number.
+"""
+
+from __future__ import annotations
+
+from suanli.catalog import catalog
+from suanli.model.resolve import model_arch
+from suanli.perf.auto import best
+from suanli.perf.factors import Calibration
+from suanli.spec import Deployment, SuanliError, Workload
+from suanli.spec.errors import validated
+
+RANK_KEYS = {
+    "tok_s_per_chip": ("output_tok_s_per_chip", True),
+    "tok_s": ("output_tok_s", True),
+    "tok_s_per_user": ("tok_s_per_user", True),
+    "ttft": ("ttft_ms", False),
+    "tpot": ("tpot_ms", False),
+}
+
+
+def compare(model: str, systems: list[str], *, input: int, output: int, precision: str = "bf16",
+            kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
+            chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
+            calibration: Calibration | None = None) -> list[dict]:
+    if rank_by not in RANK_KEYS:
+        raise SuanliError(f"rank-by: {rank_by!r} is not allowed; allowed: {', '.join(RANK_KEYS)}")
+    if not systems:
+        raise SuanliError("systems: give at least one system id")
+    cat = catalog()
+    model_id, arch = model_arch(model)
+    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine), "deployment")
+    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
+    if chips is not None and chips < 1:
+        raise SuanliError(f"chips: {chips} is not allowed; give a positive number of chips")
+    resolved = [cat.system(s) for s in systems]  # unknown ids fail before any work
+    rows = []
+    for sys_ in resolved:
+        chip = cat.chips[sys_.chip]
+        n = chips or sys_.chips
+        row = {"system": sys_.id, "chip": chip.id, "chips": n}
+        try:
+            choice = best(arch, model_id, chip, sys_, n, base, wl, calibration, batch,
+                          tpot_limit_ms / 1e3 if tpot_limit_ms else None)
+        except SuanliError as e:
+            rows.append({**row, "error": str(e)})
+            continue
+        if choice is None:
+            rows.append({**row, "error": _why_not(tpot_limit_ms)})
+            continue
+        d = choice.prediction.to_dict()
+        lay = choice.layout
+        rows.append({**row, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp, "batch": choice.batch,
+                     "ttft_batch_ms": d["ttft_ms"], "ttft_ms": d["ttft_loaded_ms"],
+                     **{k: d[k] for k in ("tpot_ms", "tok_s_per_user", "output_tok_s",
+                                          "output_tok_s_per_chip", "total_tok_s", "total_tok_s_per_chip")},
+                     "memory_gb_per_chip": d["memory_gb_per_chip"], "notes": "; ".join(d["notes"]),
+                     "factors": d["factors"]})
+    key, high = RANK_KEYS[rank_by]
+    ok = sorted((r for r in rows if "error" not in r), key=lambda r: r[key], reverse=high)
+    for i, r in enumerate(ok, 1):
+        r["rank"] = i
+    return ok + [r for r in rows if "error" in r]
+
+
+def _why_not(tpot_limit_ms: float | None) -> str:
+    if tpot_limit_ms:
+        return f"no layout fits in memory with TPOT under {tpot_limit_ms:g} ms"
+    return "does not fit in memory on these chips at any layout (weights + KV of one sequence)"

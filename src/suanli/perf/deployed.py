@@ -1,0 +1,126 @@
+"""A model laid out on a system: what stays fixed from step to step, resolved once.
+
+`Deployed` checks the layout (TP divides the heads, EP divides the experts, the chips exist), picks the matrix
+dtype the chip runs the chosen precision at, resolves the efficiency factors for the chip and engine family, and
+then answers, fast and as often as asked, "how long does a step of this shape take" and "what does memory hold".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from suanli.model.arch import Arch
+from suanli.model.ops import Layout, Numerics, Op, step_ops, windows_of
+from suanli.model.shape import StepShape
+from suanli.perf.cost import op_time
+from suanli.perf.factors import Calibration, Factors, bundled_calibration
+from suanli.perf.hardware import Hardware, hardware_of
+from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
+from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
+from suanli.spec.precision import matrix_dtype_for
+
+GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
+
+
+@dataclass
+class TimedOp:
+    op: Op
+    seconds: float  # all occurrences in the step
+    bound: str
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def check_layout(arch: Arch, lay: Layout, model_id: str) -> None:
+    for g in arch.groups:
+        a = g.attn
+        if a.kind in ("mha", "mla") and a.heads % lay.tp:
+            allowed = ", ".join(str(d) for d in _divisors(a.heads) if d <= 64)
+            raise SuanliError(f"tp={lay.tp} does not divide the {a.heads} attention heads of {model_id}; "
+                              f"allowed tp: {allowed}")
+        if a.kind == "mha" and a.kv_heads % lay.tp and lay.tp % a.kv_heads:
+            raise SuanliError(f"tp={lay.tp} and the {a.kv_heads} KV heads of {model_id}: one must divide the other")
+        if a.kind == "linear" and a.lin_v_heads % lay.tp:
+            raise SuanliError(f"tp={lay.tp} does not divide the {a.lin_v_heads} linear-attention heads of {model_id}")
+        m = g.mlp
+        if m.kind == "moe" and m.experts % lay.ep:
+            raise SuanliError(f"ep={lay.ep} does not divide the {m.experts} experts of {model_id}")
+    if lay.ep > 1 and not arch.is_moe:
+        raise SuanliError(f"ep={lay.ep}: {model_id} is a dense model; expert parallelism needs MoE layers (use ep=1)")
+    if (lay.tp * lay.dp) % lay.ep:
+        raise SuanliError(f"ep={lay.ep} must divide tp*dp={lay.tp * lay.dp} (experts live on the chips of a stage)")
+    if lay.pp > arch.layers:
+        raise SuanliError(f"pp={lay.pp} exceeds the {arch.layers} layers of {model_id}")
+
+
+def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
+    prec = get_precision(dep.precision)
+    gemm = matrix_dtype_for(prec, chip.available_dtypes())
+    if gemm is None:
+        have = ", ".join(sorted(chip.available_dtypes())) or "none"
+        raise SuanliError(f"precision {prec.name}: chip {chip.id} has no known rate for it (known: {have})")
+    kv = get_precision(dep.kv_precision, "kv_precision") if dep.kv_precision else None
+    gguf = prec.name.startswith(GGUF_LIKE)
+    head = prec.bytes if (gguf or prec.bits >= 16) else 2.0
+    attn = next((d for d in ("bf16", "fp16", "fp32") if chip.available_dtypes().get(d)), gemm)
+    return Numerics(weight_bytes=prec.bytes, head_bytes=head, kv_bytes=kv.bytes if kv else 2.0, gemm_dtype=gemm,
+                    attn_dtype=attn, dispatch_bytes=1.0 if gemm in ("fp8", "fp4") else 2.0)
+
+
+class Deployed:
+    def __init__(self, arch: Arch, chip: Chip, system: System, dep: Deployment, model_id: str = "",
+                 calibration: Calibration | None = None):
+        self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
+        self.model_id = model_id or arch.name
+        self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)
+        check_layout(arch, self.layout, self.model_id)
+        self.numerics = numerics_for(chip, dep)
+        cal = calibration or bundled_calibration()
+        self.factors, self.factors_note = cal.resolve(chip.family, dep.engine)
+        self.calibration_source = cal.source
+        self.hw: Hardware = hardware_of(chip, system, self.factors)
+        chips = self.layout.chips
+        if chips > system.chips and self.hw.scale_out is None:
+            raise SuanliError(f"tp*pp*dp = {chips} chips, but system {system.id} has {system.chips} and no "
+                              "scale-out network to join more units")
+        if chips > 1 and self.hw.scale_up is None and self.hw.scale_out is None:
+            raise SuanliError(f"system {system.id}: {chips} chips need a chip-to-chip link, and none is known")
+        self.windows = windows_of(arch)
+        lay = self.layout
+        self._span = {"all_reduce": lay.tp, "all_gather": lay.tp, "all_to_all": lay.tp * lay.dp, "p2p": chips}
+        self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    def ops(self, shape: StepShape) -> list[Op]:
+        return step_ops(self.arch, self.layout, self.numerics, shape)
+
+    def timed(self, shape: StepShape) -> list[TimedOp]:
+        out = []
+        for op in self.ops(shape):
+            t, bound = op_time(op, self.hw, self.factors, self._span.get(op.comm, 1))
+            out.append(TimedOp(op, t * op.count, bound))
+        return out
+
+    def step_time(self, shape: StepShape) -> float:
+        """Seconds one pipeline stage spends on a step of this shape, host overhead included."""
+        f, hw, span = self.factors, self.hw, self._span
+        total = f.step_overhead_ms * 1e-3
+        for op in self.ops(shape):
+            total += op_time(op, hw, f, span.get(op.comm, 1))[0] * op.count
+        return total
+
+    def prefill_shape(self, batch: float, prompt: float, cached: float = 0.0) -> StepShape:
+        return StepShape.prefill_of(batch, prompt, self.windows, cached)
+
+    def decode_shape(self, batch: float, context: float) -> StepShape:
+        return StepShape.decode_of(batch, context, self.windows)
+
+    # --- memory --------------------------------------------------------------------------------------------
+    def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
+        f = self.factors
+        cap = self.hw.capacity
+        reserve = cap * (1 - f.memory_utilization) + f.runtime_reserve_gb * 1e9
+        kv = seqs_per_rank * kv_bytes_per_seq(self.arch, self.layout, self.numerics, tokens_per_seq)
+        act = activation_bytes(self.arch, self.layout, self.numerics, step_tokens, seqs_per_rank)
+        return MemoryUse(cap, self.weight_bytes, kv, act, reserve)

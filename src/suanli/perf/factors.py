@@ -1,0 +1,156 @@
+"""Efficiency factors: the achieved fraction of a chip's peaks, by op class, per chip family and engine family.
+
+These are the only tuned numbers in suanli, and they are physical: a fraction of peak compute or bandwidth in
+(0, 1], a latency in microseconds, a per-step host overhead in milliseconds. Resolution order, later wins:
+built-in defaults -> `families[<chip family>]` -> `engines[<engine family>]` -> `pairs["<family>/<engine>"]`.
+A chip family with no entry borrows the nearest family listed in `borrow`, and the prediction says so.
+
+The bundled file `calibration.yaml` next to this module is what `predict` uses unless given another
+(`--calibration FILE`); `suanli calibrate` writes files of the same form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from suanli.spec import SuanliError
+
+BUNDLED = Path(__file__).parent / "calibration.yaml"
+
+
+@dataclass(frozen=True)
+class Factors:
+    gemm_compute: float = 0.70  # fraction of matrix peak reached by large GEMMs
+    gemm_memory: float = 0.80  # fraction of memory bandwidth when a GEMM streams its weights
+    gemm_tile_m: float = 64.0  # rows of one matrix-unit tile: a GEMM with fewer rows still pays for a tile
+    attn_compute: float = 0.50  # fraction of peak reached by prefill attention (flash attention)
+    attn_memory: float = 0.70  # fraction of bandwidth reached by decode attention reading the KV cache
+    moe_compute: float = 0.55  # grouped expert GEMMs, compute side
+    moe_memory: float = 0.70  # grouped expert GEMMs, weight streaming
+    elementwise_memory: float = 0.60  # norms, activations, rotary, residuals
+    comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
+    comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric
+    scaleout_latency_us: float = 10.0  # latency of one collective phase across nodes
+    kernel_us: float = 2.0  # fixed cost per kernel (launch gaps, tails, synchronisation)
+    step_overhead_ms: float = 0.5  # host work per engine step (scheduling, sampling, detokenising)
+    memory_utilization: float = 0.90  # fraction of device memory the engine lets weights+KV+activations take
+    runtime_reserve_gb: float = 1.0  # memory taken by the runtime (context, workspaces) before the model
+
+    def check(self) -> Factors:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            fraction = f.name.endswith(("_compute", "_memory", "_bandwidth", "_utilization"))
+            if fraction and not 0.0 < v <= 1.0:
+                raise SuanliError(f"calibration: {f.name} = {v}: a fraction of peak must be in (0, 1]")
+            if not fraction and v < 0:
+                raise SuanliError(f"calibration: {f.name} = {v}: must be >= 0")
+        return self
+
+
+FACTOR_NAMES = tuple(f.name for f in fields(Factors))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    defaults: dict[str, float]
+    families: dict[str, dict[str, float]]
+    engines: dict[str, dict[str, float]]
+    pairs: dict[str, dict[str, float]]
+    borrow: dict[str, str]
+    source: str = "built-in defaults"
+
+    def resolve(self, family: str, engine: str | None) -> tuple[Factors, str]:
+        """Factors for a chip family and engine family, and a note on where they came from."""
+        fam, note = family, "calibrated"
+        seen = {family}
+        while fam not in self.families and fam in self.borrow:
+            fam = self.borrow[fam]
+            if fam in seen:
+                break
+            seen.add(fam)
+        if fam not in self.families:
+            note = f"uncalibrated: no factors for {family}; defaults used"
+        elif fam != family:
+            note = f"uncalibrated: factors borrowed from {fam}"
+        eng = engine_family(engine)
+        layers = [self.defaults, self.families.get(fam, {}), self.engines.get(eng, {}),
+                  self.pairs.get(f"{fam}/{eng}", {})]
+        merged: dict[str, float] = {}
+        for layer in layers:
+            merged.update(layer)
+        return replace(Factors(), **merged).check(), note
+
+
+ENGINE_FAMILIES = {
+    "trt-llm": ("trt-llm", "tensorrt", "trtllm"),
+    "sglang": ("sglang",),
+    "vllm-ascend": ("vllm-ascend",),
+    "mindie": ("mindie",),
+    "vllm": ("vllm", "llmboost"),
+    "llama.cpp": ("llama.cpp", "llama-cpp", "ollama", "llamacpp"),
+    "mlc": ("mlc",),
+    "rkllm": ("rkllm",),
+    "jetstream": ("jetstream", "maxtext"),
+    "neuron": ("neuron",),
+    "pytorch": ("pytorch", "transformers", "torch"),
+}
+
+
+def engine_family(engine: str | None) -> str:
+    """Map an engine string ('trt-llm 0.14.0 (c++ engine)', 'vllm 0.9.2', 'llama.cpp b3000') to its family."""
+    if not engine:
+        return "default"
+    e = engine.lower()
+    for fam, keys in ENGINE_FAMILIES.items():
+        if any(k in e for k in keys):
+            if fam == "vllm" and "neuron" in e:
+                return "neuron"
+            return fam
+    return e.split()[0]
+
+
+def _table(raw: dict, key: str, path: str) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, values in (raw.get(key) or {}).items():
+        for f, v in (values or {}).items():
+            if f not in FACTOR_NAMES:
+                raise SuanliError(f"{path}: {key}.{name}.{f}: unknown factor; allowed: {', '.join(FACTOR_NAMES)}")
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise SuanliError(f"{path}: {key}.{name}.{f} = {v!r}: not a number") from None
+        out[str(name)] = {f: float(v) for f, v in (values or {}).items()}
+    return out
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """Read a calibration file (YAML). None = the bundled default."""
+    p = Path(path) if path else BUNDLED
+    if not p.exists():
+        raise SuanliError(f"calibration: file {str(p)!r} not found")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SuanliError(f"calibration: {p.name} is not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise SuanliError(f"calibration: {p.name} must be a mapping with defaults/families/engines/pairs")
+    cal = Calibration(
+        defaults=_table({"d": {"defaults": raw.get("defaults") or {}}}, "d", str(p)).get("defaults", {}),
+        families=_table(raw, "families", str(p)),
+        engines=_table(raw, "engines", str(p)),
+        pairs=_table(raw, "pairs", str(p)),
+        borrow={str(k): str(v) for k, v in (raw.get("borrow") or {}).items()},
+        source=str(p) if path else "bundled calibration",
+    )
+    for fam in cal.families:  # every factor set must be usable on its own
+        cal.resolve(fam, None)
+    return cal
+
+
+@cache
+def bundled_calibration() -> Calibration:
+    return load_calibration(None)

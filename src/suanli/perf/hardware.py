@@ -1,0 +1,67 @@
+"""The hardware view the cost model needs: peaks, bandwidth and links of one deployment on one system.
+
+`Hardware` gathers, once per (system, deployment), the numbers every op evaluation reads, so the hot loop touches
+plain floats. Link choice is physical: a collective among chips that fit in one scale-up domain uses the
+scale-up fabric; one that spans domains is limited by the scale-out network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suanli.perf.factors import Factors
+from suanli.spec import Chip, SuanliError, System
+
+
+@dataclass(frozen=True)
+class LinkView:
+    bandwidth: float  # bytes/s per chip per direction
+    latency_s: float  # per collective step
+
+
+@dataclass(frozen=True)
+class Hardware:
+    chip: Chip
+    system: System
+    peak: dict[str, float]  # FLOP/s by dtype (matrix, else vector)
+    mem_bw: float  # bytes/s
+    capacity: float  # bytes usable by the engine
+    domain: int  # chips in one scale-up domain
+    scale_up: LinkView | None
+    scale_out: LinkView | None
+
+    def link_for(self, group: int, span: int) -> LinkView:
+        """The link a collective of `group` chips uses when its chips spread over `span` consecutive chips."""
+        if span <= self.domain and self.scale_up:
+            return self.scale_up
+        if self.scale_out:
+            return self.scale_out
+        if self.scale_up:
+            return self.scale_up
+        raise SuanliError(f"system {self.system.id}: a group of {group} chips needs a chip-to-chip link, "
+                          f"and none is known for {self.chip.id}")
+
+
+def hardware_of(chip: Chip, system: System, f: Factors) -> Hardware:
+    if not chip.memory.bandwidth_gb_s:
+        raise SuanliError(f"chip {chip.id}: memory bandwidth is unknown, so no prediction can be made "
+                          "(add it to the catalog with a source, or use --chip-file)")
+    peak = {k: v * 1e12 for k, v in chip.available_dtypes().items()}
+    if not peak:
+        raise SuanliError(f"chip {chip.id}: no compute rate is known, so no prediction can be made")
+    cap_gb = chip.usable_memory_gb
+    if cap_gb is None:
+        raise SuanliError(f"chip {chip.id}: memory capacity is unknown, so no prediction can be made")
+    up = system.scale_up
+    up_bw = (up.bandwidth_gb_s if up and up.bandwidth_gb_s else
+             (chip.scale_up.bandwidth_gb_s if chip.scale_up and chip.scale_up.bandwidth_gb_s else None))
+    if up_bw is None and system.chips > 1 and chip.host_link and chip.host_link.bandwidth_gb_s:
+        up_bw = chip.host_link.bandwidth_gb_s
+    up_lat = (up.latency_us if up and up.latency_us else None) or f.comm_latency_us
+    scale_up = LinkView(up_bw * 1e9, up_lat * 1e-6) if up_bw else None
+    out = system.scale_out or chip.scale_out
+    scale_out = None
+    if out and out.bandwidth_gb_s:
+        scale_out = LinkView(out.bandwidth_gb_s * 1e9, (out.latency_us or f.scaleout_latency_us) * 1e-6)
+    domain = up.domain if up else system.chips_per_node
+    return Hardware(chip, system, peak, chip.memory.bandwidth_gb_s * 1e9, cap_gb * 1e9, domain, scale_up, scale_out)

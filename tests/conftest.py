@@ -1,0 +1,21 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SUANLI_SHARED", ROOT.parent / "shared"))
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed `suanli` command as a user would."""
+    exe = shutil.which("suanli") or str(Path(sys.executable).parent / "suanli")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli

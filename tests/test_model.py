@@ -1,0 +1,76 @@
+"""Architectures: parameter counts against published totals and hand calculations."""
+
+import pytest
+
+from suanli.catalog import catalog
+from suanli.model.arch import parse_config
+from suanli.model.params import count_params
+from suanli.model.resolve import model_arch
+
+
+def test_llama_3_1_70b_by_hand():
+    _, a = model_arch("llama-3.1-70b")
+    h, inter, layers, vocab = 8192, 28672, 80, 128256
+    attn = h * (64 * 128) * 2 + h * (8 * 128) * 2  # q, o, k, v
+    mlp = 3 * h * inter
+    expected = layers * (attn + mlp + 2 * h) + h + 2 * vocab * h
+    assert count_params(a).total == expected
+    assert expected == pytest.approx(70.55e9, rel=1e-3)
+
+
+# (model, total B, active B) as published; the sources are in each model file's "published" field.
+PUBLISHED = [
+    ("llama-3.1-70b", 70.6, None),
+    ("deepseek-v3", 671, 37),
+    ("mixtral-8x7b", 46.7, 12.9),
+    ("qwen3-235b-a22b", 235, 22),
+]
+
+
+@pytest.mark.parametrize("model,total,active", PUBLISHED)
+def test_published_param_counts(model, total, active):
+    if model not in catalog().models:
+        pytest.skip(f"{model} not in catalog yet")
+    _, a = model_arch(model)
+    pc = count_params(a)
+    assert pc.total / 1e9 == pytest.approx(total, rel=0.01)
+    if active:
+        assert pc.active / 1e9 == pytest.approx(active, rel=0.03)
+
+
+def test_every_catalog_model_matches_its_published_total():
+    bad = []
+    for m in catalog().models.values():
+        if not m.published.total_params_b:
+            continue
+        pc = count_params(parse_config(m.config, m.id))
+        if abs(pc.total / 1e9 / m.published.total_params_b - 1) > 0.01:
+            bad.append(f"{m.id}: {pc.total / 1e9:.2f}B vs published {m.published.total_params_b}B")
+    assert not bad, bad
+
+
+def test_every_catalog_model_parses():
+    for m in catalog().models.values():
+        a = parse_config(m.config, m.id)
+        assert a.layers > 0 and a.hidden > 0
+
+
+def test_sliding_window_layers_are_grouped():
+    cfg = {"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 128, "vocab_size": 100,
+           "sliding_window": 32}
+    a = parse_config(cfg)
+    windows = sorted((g.attn.window or 0, g.count) for g in a.groups)
+    assert windows == [(0, 2), (32, 2)]
+
+
+def test_moe_first_dense_layers():
+    cfg = {"model_type": "deepseek_v3", "hidden_size": 64, "num_hidden_layers": 5, "num_attention_heads": 4,
+           "q_lora_rank": 16, "kv_lora_rank": 8, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8,
+           "intermediate_size": 128, "moe_intermediate_size": 32, "n_routed_experts": 8, "num_experts_per_tok": 2,
+           "n_shared_experts": 1, "first_k_dense_replace": 2, "vocab_size": 100}
+    a = parse_config(cfg)
+    kinds = sorted((g.mlp.kind, g.count) for g in a.groups)
+    assert kinds == [("dense", 2), ("moe", 3)]
+    moe = next(g.mlp for g in a.groups if g.mlp.kind == "moe")
+    assert moe.shared_intermediate == 32 and moe.experts == 8 and moe.topk == 2

@@ -1,0 +1,138 @@
+"""Cost model: hand calculations of single ops and collectives, and physical bounds over the whole catalog."""
+
+from dataclasses import replace
+from math import inf
+
+import pytest
+
+from suanli.catalog import catalog
+from suanli.model.arch import parse_config
+from suanli.model.ops import Layout, Numerics, Op, step_ops
+from suanli.model.params import count_params
+from suanli.model.resolve import model_arch
+from suanli.model.shape import StepShape, _attended
+from suanli.perf.cost import collective_time, op_time
+from suanli.perf.deployed import Deployed
+from suanli.perf.factors import Calibration, Factors
+from suanli.perf.hardware import Hardware, LinkView
+from suanli.perf.predict import predict, predict_deployed
+from suanli.spec import Chip, Deployment, SuanliError, Workload
+
+UNIT = Calibration(defaults={"gemm_compute": 1, "gemm_memory": 1, "gemm_tile_m": 1, "attn_compute": 1,
+                             "attn_memory": 1, "moe_compute": 1, "moe_memory": 1, "elementwise_memory": 1,
+                             "comm_bandwidth": 1, "comm_latency_us": 0, "kernel_us": 0, "step_overhead_ms": 0},
+                   families={}, engines={}, pairs={}, borrow={})
+
+
+def toy_hw() -> Hardware:
+    chip = Chip(id="toy", name="toy", vendor="t", category="datacenter", family="toy",
+                matrix_tflops={"bf16": 100}, memory={"capacity_gb": 80, "bandwidth_gb_s": 1000})
+    sys_ = catalog().system("1xh100-sxm")
+    return Hardware(chip, sys_, {"bf16": 100e12}, 1000e9, 80e9, 8, LinkView(100e9, 2e-6), None)
+
+
+def test_gemm_roofline_by_hand():
+    f = replace(Factors(), gemm_compute=0.5, gemm_memory=0.8, gemm_tile_m=1, kernel_us=1.0)
+    # decode GEMM M=1, N=3072, K=1024, bf16: 2*3072*1024 FLOPs, 3072*1024*2 + (3072+1024)*2 bytes
+    op = Op("qkv", "gemm", "decode", 1, 2 * 3072 * 1024, 3072 * 1024 * 2 + 4096 * 2, "bf16", 1)
+    t, bound = op_time(op, toy_hw(), f, 1)
+    assert bound == "memory"
+    assert t == pytest.approx((3072 * 1024 * 2 + 8192) / (1000e9 * 0.8) + 1e-6)
+    # large M: compute bound, 2*8192*3072*1024 / (100e12 * 0.5)
+    big = Op("qkv", "gemm", "prefill", 1, 2 * 8192 * 3072 * 1024, 3072 * 1024 * 2, "bf16", 8192)
+    t, bound = op_time(big, toy_hw(), f, 1)
+    assert bound == "compute"
+    assert t == pytest.approx(2 * 8192 * 3072 * 1024 / 50e12 + 1e-6)
+
+
+def test_small_m_gemm_pays_for_a_whole_tile():
+    f = replace(Factors(), gemm_compute=1, gemm_memory=1, gemm_tile_m=64, kernel_us=0)
+    flops_m1 = 2 * 1 * 4096 * 4096
+    op = Op("g", "gemm", "decode", 1, flops_m1, 1.0, "bf16", 1)
+    t, bound = op_time(op, toy_hw(), f, 1)
+    assert t == pytest.approx(64 * flops_m1 / 100e12) and bound == "compute"
+
+
+def test_allreduce_alpha_beta_by_hand():
+    f = replace(Factors(), comm_bandwidth=0.5)
+    op = Op("ar", "comm", "decode", 1, comm="all_reduce", comm_bytes=8e6, group=8)
+    # 2 latency phases of 2 us + 2*(7/8)*8e6 bytes at 50 GB/s
+    assert collective_time(op, toy_hw(), f, 8) == pytest.approx(4e-6 + 2 * 7 / 8 * 8e6 / 50e9)
+
+
+def test_attended_pairs_causal_and_windowed():
+    # 4 new tokens after 10 cached: keys 11+12+13+14
+    assert _attended(10, 4, inf) == 50
+    # window 12: min(11,12)+12+12+12
+    assert _attended(10, 4, 12) == 47
+    # fresh prompt of n tokens: n(n+1)/2
+    assert _attended(0, 100, inf) == 5050
+
+
+def test_decode_step_reads_every_weight_once():
+    _, arch = model_arch("llama-3.1-70b")
+    num = Numerics(weight_bytes=1.0, head_bytes=2.0, kv_bytes=2.0, gemm_dtype="fp8")
+    ops = step_ops(arch, Layout(tp=8), num, StepShape.decode_of(1, 1000, (inf,)))
+    gemm_weights = sum((o.bytes - o.m * 0) * o.count for o in ops if o.op_class == "gemm")
+    pc = count_params(arch)
+    linear = pc.attention + pc.mlp_total
+    expected = linear / 8 * 1.0 + arch.vocab * arch.hidden / 8 * 2.0
+    # activations add a little on top of the weights: within 1%
+    assert gemm_weights == pytest.approx(expected, rel=0.01)
+    assert gemm_weights >= expected
+
+
+def test_moe_decode_reads_only_touched_experts():
+    _, arch = model_arch("llama-3.1-70b")
+    cfg = {"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+           "num_key_value_heads": 4, "intermediate_size": 32, "num_local_experts": 8, "num_experts_per_tok": 2,
+           "vocab_size": 10}
+    arch = parse_config(cfg)
+    num = Numerics(weight_bytes=1.0, head_bytes=1.0, kv_bytes=2.0, gemm_dtype="bf16", act_bytes=0.0)
+    ops = step_ops(arch, Layout(), num, StepShape.decode_of(1, 10, (inf,)))
+    experts = next(o for o in ops if o.name == "experts")
+    # one token picks 2 of 8 experts: 2 experts x 3 matrices x 64 x 32
+    assert experts.bytes == pytest.approx(2 * 3 * 64 * 32)
+
+
+def test_tp_must_divide_heads():
+    with pytest.raises(SuanliError, match="tp=3 does not divide the 64 attention heads"):
+        predict("llama-3.1-70b", "dgx-h100", tp=3)
+
+
+def test_ep_needs_moe():
+    with pytest.raises(SuanliError, match="dense model"):
+        predict("llama-3.1-70b", "dgx-h100", tp=8, ep=8)
+
+
+def _layout_for(arch, chips: int) -> int:
+    heads = [g.attn.heads for g in arch.groups if g.attn.kind in ("mha", "mla")] or [1]
+    tp = 1
+    while tp * 2 <= chips and all(h % (tp * 2) == 0 for h in heads):
+        tp *= 2
+    return tp
+
+
+def test_physics_bounds_for_every_model_and_system():
+    """TPOT at batch 1 >= active weight bytes per chip / bandwidth; TTFT >= prefill FLOPs per chip / peak."""
+    cat = catalog()
+    systems = [s for s in cat.systems.values() if s.chips <= 72 or s.id.startswith("cloudmatrix")]
+    checked = 0
+    for m in cat.models.values():
+        _, arch = model_arch(m.id)
+        pc = count_params(arch)
+        nonembed_active = pc.attention + pc.mlp_active
+        for s in systems:
+            chip = cat.chips[s.chip]
+            tp = _layout_for(arch, min(s.chips, 8))
+            try:
+                dep = Deployed(arch, chip, s, Deployment(tp=tp, precision="bf16"), m.id)
+            except SuanliError:
+                continue  # unknown bandwidth or rates: the prediction refuses, which is honest
+            p = predict_deployed(dep, Workload(input_len=512, output_len=8, batch=1), with_fit_search=False)
+            bw = chip.memory.bandwidth_gb_s * 1e9
+            peak = max(chip.available_dtypes().values()) * 1e12
+            assert p.tpot_s >= nonembed_active * 2.0 / tp / bw * 0.999, (m.id, s.id)
+            assert p.ttft_s >= 2 * nonembed_active * 512 / tp / peak * 0.999, (m.id, s.id)
+            checked += 1
+    assert checked > 100
