@@ -13,40 +13,24 @@ import typer
 from rich.console import Console
 from typer.exceptions import TyperException
 
+from suanli.commands.common import (
+    CalOpt,
+    EngineOpt,
+    InputOpt,
+    JsonOpt,
+    KvOpt,
+    ModelOpt,
+    OutputOpt,
+    PrecisionOpt,
+    emit_json,
+    out,
+)
 from suanli.spec import SuanliError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="suanli (算力): how LLMs run on AI accelerators you may not own, and what that costs.")
 catalog_app = typer.Typer(no_args_is_help=True, help="List and show the bundled chips, systems and models.")
 app.add_typer(catalog_app, name="catalog")
-
-out = Console(width=None if sys.stdout.isatty() else 120)
-
-# Options shared by several commands, with units in the help.
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model id or alias from `suanli catalog models`, or a "
-                                                             "path to a Hugging Face config.json")]
-InputOpt = Annotated[int, typer.Option("--input", help="prompt length, tokens per request")]
-OutputOpt = Annotated[int, typer.Option("--output", help="generated tokens per request")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="weight/matmul precision: bf16, fp16, fp8, fp8-block, "
-                                                               "int8, w4a16 (int4), fp4 (nvfp4), mxfp4, q4_k_m, ...")]
-KvOpt = Annotated[str | None, typer.Option("--kv-precision", help="KV-cache precision (default bf16)")]
-EngineOpt = Annotated[str | None, typer.Option("--engine", help="serving engine family for calibrated factors: "
-                                                                "trt-llm, vllm, sglang, llama.cpp, mindie, ...")]
-CalOpt = Annotated[str | None, typer.Option("--calibration", help="calibration YAML (default: the bundled one)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
-
-
-def emit_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=_jsonable) + "\n")
-
-
-def _jsonable(x):
-    if hasattr(x, "model_dump"):
-        return x.model_dump()
-    if x == float("inf"):
-        return None
-    return str(x)
-
 
 @app.command()
 def predict(
@@ -226,9 +210,21 @@ def catalog_show(
     cat.resolve("chip", entry)  # raises with the nearest ids
 
 
+def _register_feature_commands() -> None:
+    """Feature packages add their commands here (each module has `register(app)`)."""
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"suanli.commands.{name}").register(app)
+
+
+COMMAND_MODULES: list[str] = []
+
+
 def main() -> None:
     """Entry point: one line and exit 2 for user mistakes, never a traceback."""
     try:
+        _register_feature_commands()
         app(standalone_mode=False)
     except SuanliError as e:
         Console(stderr=True).print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)

@@ -124,7 +124,7 @@ def step_ops(arch: Arch, lay: Layout, num: Numerics, shape: StepShape) -> list[O
 
 def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, shape: StepShape, n: float,
                    phase: str) -> list[Op]:
-    h, tp, ab, kvb = arch.hidden, lay.tp, num.act_bytes, num.kv_bytes
+    h, tp, ab = arch.hidden, lay.tp, num.act_bytes
     t = shape.tokens
     heads = a.heads / tp
     ops: list[Op] = []

@@ -8,11 +8,12 @@ then answers, fast and as often as asked, "how long does a step of this shape ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from suanli.model.arch import Arch
 from suanli.model.ops import Layout, Numerics, Op, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import op_time
-from suanli.perf.factors import Calibration, Factors, bundled_calibration
+from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
 from suanli.spec import Chip, Deployment, SuanliError, System, get_precision

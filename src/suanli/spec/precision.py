@@ -84,7 +84,8 @@ PRECISION_SOURCES = {
     "fp8-block": "https://arxiv.org/abs/2412.19437 (DeepSeek-V3 technical report, sec. 3.3 fine-grained quantization)",
     "fp8-ue8m0": "https://github.com/deepseek-ai/DeepGEMM (UE8M0 scale format for SM100)",
     "fp4": "https://docs.nvidia.com/cuda/cublas/#d-block-scaling-factors-layout (NVFP4: 16-element blocks, e4m3 scale)",
-    "mxfp4": "https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf (32-element blocks)",
+    "mxfp4": "https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf "
+             "(32-element blocks)",
     "w4a16": "https://arxiv.org/abs/2306.00978 (AWQ, group size 128)",
     "gguf": "https://github.com/ggml-org/llama.cpp/blob/master/tools/quantize/README.md (bits per weight per type)",
 }

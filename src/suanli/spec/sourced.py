@@ -61,7 +61,12 @@ def _walk(obj: Any, prefix: str):
             if k in NOT_FIGURES:
                 continue
             yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
-    elif obj is not None and not isinstance(obj, (list, str, bool)):
+    elif _is_figure(obj, prefix):
         yield prefix, obj
-    elif isinstance(obj, str) and prefix.split(".")[-1] in {"process"}:
-        yield prefix, obj
+
+
+def _is_figure(obj: Any, path: str) -> bool:
+    """Numbers are figures; of the strings, only the process node is one."""
+    if isinstance(obj, str):
+        return path.split(".")[-1] == "process"
+    return obj is not None and not isinstance(obj, (list, bool))

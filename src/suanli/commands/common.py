@@ -1,0 +1,37 @@
+"""Options and output helpers shared by every command module (units in the help texts)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console(width=None if sys.stdout.isatty() else 120)
+
+# Options shared by several commands, with units in the help.
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model id or alias from `suanli catalog models`, or a "
+                                                             "path to a Hugging Face config.json")]
+InputOpt = Annotated[int, typer.Option("--input", help="prompt length, tokens per request")]
+OutputOpt = Annotated[int, typer.Option("--output", help="generated tokens per request")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="weight/matmul precision: bf16, fp16, fp8, fp8-block, "
+                                                               "int8, w4a16 (int4), fp4 (nvfp4), mxfp4, q4_k_m, ...")]
+KvOpt = Annotated[str | None, typer.Option("--kv-precision", help="KV-cache precision (default bf16)")]
+EngineOpt = Annotated[str | None, typer.Option("--engine", help="serving engine family for calibrated factors: "
+                                                                "trt-llm, vllm, sglang, llama.cpp, mindie, ...")]
+CalOpt = Annotated[str | None, typer.Option("--calibration", help="calibration YAML (default: the bundled one)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
+
+
+def emit_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(x):
+    if hasattr(x, "model_dump"):
+        return x.model_dump()
+    if x == float("inf"):
+        return None
+    return str(x)
