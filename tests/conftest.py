@@ -19,3 +19,16 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory):
+    """Tests never read or write the user's own catalog."""
+    home = tmp_path_factory.mktemp("suanli_home")
+    old = os.environ.get("SUANLI_HOME")
+    os.environ["SUANLI_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("SUANLI_HOME", None)
+    else:
+        os.environ["SUANLI_HOME"] = old

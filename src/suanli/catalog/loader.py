@@ -1,7 +1,8 @@
 """Loading the bundled catalogs (chips, systems, models) and resolving ids and aliases.
 
-The catalog is data: YAML lists under data/chips and data/systems, one JSON file per model under data/models.
-It is loaded once per process and cached behind `catalog()`. Ids are lowercase with hyphens; aliases are matched
+The catalog is data: YAML lists under data/chips and data/systems, one JSON file per model under data/models,
+plus the same layout in the user's catalog directory (`user_catalog_dir()`), where `suanli design` and
+`suanli probe` save chips. It is loaded once per process and cached behind `catalog()`. Ids are lowercase with hyphens; aliases are matched
 case- and punctuation-insensitively ("H100 SXM5 80GB" -> h100-sxm). An unknown id raises a one-line error with
 the nearest ids. Single-chip systems `1x<chip>` exist for every chip, and `<n>x<chip>` builds an n-chip node.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,6 +23,12 @@ from suanli.spec import Chip, ModelCard, ScaleUp, SuanliError, System
 from suanli.spec.errors import validated
 
 DATA = Path(__file__).parent / "data"
+
+
+def user_catalog_dir() -> Path:
+    """Where user entries live (what-if chips from `suanli design`, probed chips from `suanli probe`):
+    $SUANLI_HOME/catalog, default ~/.suanli/catalog, with the same chips/ systems/ models/ layout as the bundled."""
+    return Path(os.environ.get("SUANLI_HOME", Path.home() / ".suanli")) / "catalog"
 
 
 def norm(name: str) -> str:
@@ -109,7 +117,10 @@ def node_of(chip: Chip, n: int, sid: str) -> System:
 
 
 def _load_yaml_list(path: Path) -> list[dict]:
-    data = yaml.safe_load(path.read_text()) or []
+    try:
+        data = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError as e:
+        raise SuanliError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, list):
         raise SuanliError(f"{path.name}: expected a YAML list of entries")
     return data
@@ -117,21 +128,32 @@ def _load_yaml_list(path: Path) -> list[dict]:
 
 @cache
 def catalog() -> Catalog:
-    """The bundled catalog, loaded and checked once."""
+    """The bundled catalog plus the user's own entries, loaded and checked once."""
     cat = Catalog()
-    for path in sorted((DATA / "chips").glob("*.yaml")):
-        for i, raw in enumerate(_load_yaml_list(path)):
-            cat.add("chip", validated(Chip, raw, f"{path.name}[{i}] {raw.get('id', '?')}"))
-    for path in sorted((DATA / "models").glob("*.json")):
-        cat.add("model", validated(ModelCard, json.loads(path.read_text()), path.name))
-    for path in sorted((DATA / "systems").glob("*.yaml")):
-        for i, raw in enumerate(_load_yaml_list(path)):
-            sys = validated(System, raw, f"{path.name}[{i}] {raw.get('id', '?')}")
-            if sys.chip not in cat.chips:
-                raise SuanliError(f"{path.name}: system {sys.id!r} names unknown chip {sys.chip!r}")
-            cat.add("system", sys)
+    roots = [DATA, user_catalog_dir()]
+    for root in roots:
+        for path in sorted((root / "chips").glob("*.yaml")):
+            for i, raw in enumerate(_load_yaml_list(path)):
+                cat.add("chip", validated(Chip, raw, f"{path.name}[{i}] {raw.get('id', '?')}"))
+    for root in roots:
+        for path in sorted((root / "models").glob("*.json")):
+            cat.add("model", validated(ModelCard, _load_json(path), path.name))
+    for root in roots:
+        for path in sorted((root / "systems").glob("*.yaml")):
+            for i, raw in enumerate(_load_yaml_list(path)):
+                sys = validated(System, raw, f"{path.name}[{i}] {raw.get('id', '?')}")
+                if sys.chip not in cat.chips:
+                    raise SuanliError(f"{path.name}: system {sys.id!r} names unknown chip {sys.chip!r}")
+                cat.add("system", sys)
     for chip in list(cat.chips.values()):
         sid = f"1x{chip.id}"
         if sid not in cat.systems:
             cat.add("system", node_of(chip, 1, sid))
     return cat
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SuanliError(f"{path}: not valid JSON ({e})") from None
