@@ -2,7 +2,8 @@
 
 The catalog is data: YAML lists under data/chips and data/systems, one JSON file per model under data/models,
 plus the same layout in the user's catalog directory (`user_catalog_dir()`), where `suanli design` and
-`suanli probe` save chips. It is loaded once per process and cached behind `catalog()`. Ids are lowercase with hyphens; aliases are matched
+`suanli probe` save chips. It is loaded once per process and cached behind `catalog()`.
+Ids are lowercase with hyphens; aliases are matched
 case- and punctuation-insensitively ("H100 SXM5 80GB" -> h100-sxm). An unknown id raises a one-line error with
 the nearest ids. Single-chip systems `1x<chip>` exist for every chip, and `<n>x<chip>` builds an n-chip node.
 """
