@@ -7,21 +7,17 @@ import pytest
 
 from suanli.catalog import catalog
 from suanli.model.arch import parse_config
-from suanli.model.ops import Layout, Numerics, Op, step_ops
+from suanli.model.ops import Layout, LinOp, Numerics, _gemm, at, moe_shapes, step_ops, windows_of
 from suanli.model.params import count_params
 from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape, _attended
-from suanli.perf.cost import collective_time, op_time
+from suanli.perf.cost import op_cost
 from suanli.perf.deployed import Deployed
-from suanli.perf.factors import Calibration, Factors
+from suanli.perf.factors import Factors
+from suanli.perf.features import features
 from suanli.perf.hardware import Hardware, LinkView
 from suanli.perf.predict import predict, predict_deployed
 from suanli.spec import Chip, Deployment, SuanliError, Workload
-
-UNIT = Calibration(defaults={"gemm_compute": 1, "gemm_memory": 1, "gemm_tile_m": 1, "attn_compute": 1,
-                             "attn_memory": 1, "moe_compute": 1, "moe_memory": 1, "elementwise_memory": 1,
-                             "comm_bandwidth": 1, "comm_latency_us": 0, "kernel_us": 0, "step_overhead_ms": 0},
-                   families={}, engines={}, pairs={}, borrow={})
 
 
 def toy_hw() -> Hardware:
@@ -31,33 +27,40 @@ def toy_hw() -> Hardware:
     return Hardware(chip, sys_, {"bf16": 100e12}, 1000e9, 80e9, 8, LinkView(100e9, 2e-6), None)
 
 
+def _seconds(op: LinOp, x: dict, f: Factors, span: int = 1) -> float:
+    c = op_cost(op, toy_hw(), f, span)
+    tc = sum(v * x.get(k, 0) for k, v in c.compute.items())
+    tm = sum(v * x.get(k, 0) for k, v in c.memory.items())
+    return max(tc, tm) + c.fixed
+
+
 def test_gemm_roofline_by_hand():
     f = replace(Factors(), gemm_compute=0.5, gemm_memory=0.8, gemm_tile_m=1, kernel_us=1.0)
-    # decode GEMM M=1, N=3072, K=1024, bf16: 2*3072*1024 FLOPs, 3072*1024*2 + (3072+1024)*2 bytes
-    op = Op("qkv", "gemm", "decode", 1, 2 * 3072 * 1024, 3072 * 1024 * 2 + 4096 * 2, "bf16", 1)
-    t, bound = op_time(op, toy_hw(), f, 1)
-    assert bound == "memory"
-    assert t == pytest.approx((3072 * 1024 * 2 + 8192) / (1000e9 * 0.8) + 1e-6)
-    # large M: compute bound, 2*8192*3072*1024 / (100e12 * 0.5)
-    big = Op("qkv", "gemm", "prefill", 1, 2 * 8192 * 3072 * 1024, 3072 * 1024 * 2, "bf16", 8192)
-    t, bound = op_time(big, toy_hw(), f, 1)
-    assert bound == "compute"
+    num = Numerics(weight_bytes=2.0, head_bytes=2.0, kv_bytes=2.0, gemm_dtype="bf16")
+    op = _gemm("qkv", "gemm", 1, 3072, 1024, 2.0, num)
+    # decode GEMM M=1, N=3072, K=1024, bf16: weights 3072*1024*2 bytes + (3072+1024)*2 activation bytes
+    t = _seconds(op, {"one": 1, "tokens": 1, "tokens_pad": 1}, f)
+    assert t == pytest.approx((3072 * 1024 * 2 + 4096 * 2) / (1000e9 * 0.8) + 1e-6)
+    # M=8192: compute bound, 2*8192*3072*1024 / (100e12 * 0.5)
+    t = _seconds(op, {"one": 1, "tokens": 8192, "tokens_pad": 8192}, f)
     assert t == pytest.approx(2 * 8192 * 3072 * 1024 / 50e12 + 1e-6)
 
 
 def test_small_m_gemm_pays_for_a_whole_tile():
+    shape = StepShape.decode_of(1, 10, (inf,))
+    assert features(shape, (inf,), (), Layout(), 64)["tokens_pad"] == 64
+    assert features(shape, (inf,), (), Layout(), 1)["tokens_pad"] == 1
     f = replace(Factors(), gemm_compute=1, gemm_memory=1, gemm_tile_m=64, kernel_us=0)
-    flops_m1 = 2 * 1 * 4096 * 4096
-    op = Op("g", "gemm", "decode", 1, flops_m1, 1.0, "bf16", 1)
-    t, bound = op_time(op, toy_hw(), f, 1)
-    assert t == pytest.approx(64 * flops_m1 / 100e12) and bound == "compute"
+    num = Numerics(weight_bytes=0.0, head_bytes=0.0, kv_bytes=2.0, gemm_dtype="bf16", act_bytes=0.0)
+    op = _gemm("g", "gemm", 1, 4096, 4096, 0.0, num)
+    assert _seconds(op, {"one": 1, "tokens": 1, "tokens_pad": 64}, f) == pytest.approx(64 * 2 * 4096 * 4096 / 100e12)
 
 
 def test_allreduce_alpha_beta_by_hand():
-    f = replace(Factors(), comm_bandwidth=0.5)
-    op = Op("ar", "comm", "decode", 1, comm="all_reduce", comm_bytes=8e6, group=8)
+    f = replace(Factors(), comm_bandwidth=0.5, kernel_us=0)
+    op = LinOp("ar", "comm", 1, comm="all_reduce", comm_bytes={"tokens": 8e6}, group=8)
     # 2 latency phases of 2 us + 2*(7/8)*8e6 bytes at 50 GB/s
-    assert collective_time(op, toy_hw(), f, 8) == pytest.approx(4e-6 + 2 * 7 / 8 * 8e6 / 50e9)
+    assert _seconds(op, {"one": 1, "tokens": 1}, f, 8) == pytest.approx(4e-6 + 2 * 7 / 8 * 8e6 / 50e9)
 
 
 def test_attended_pairs_causal_and_windowed():
@@ -69,30 +72,38 @@ def test_attended_pairs_causal_and_windowed():
     assert _attended(0, 100, inf) == 5050
 
 
+def _evaluated(arch, lay, num, shape, tile=1.0):
+    x = features(shape, windows_of(arch), moe_shapes(arch), lay, tile)
+    return [at(op, x) for op in step_ops(arch, lay, num)]
+
+
 def test_decode_step_reads_every_weight_once():
     _, arch = model_arch("llama-3.1-70b")
     num = Numerics(weight_bytes=1.0, head_bytes=2.0, kv_bytes=2.0, gemm_dtype="fp8")
-    ops = step_ops(arch, Layout(tp=8), num, StepShape.decode_of(1, 1000, (inf,)))
-    gemm_weights = sum((o.bytes - o.m * 0) * o.count for o in ops if o.op_class == "gemm")
+    ops = _evaluated(arch, Layout(tp=8), num, StepShape.decode_of(1, 1000, (inf,)))
+    gemm_bytes = sum(o.bytes * o.count for o in ops if o.op_class == "gemm")
     pc = count_params(arch)
-    linear = pc.attention + pc.mlp_total
-    expected = linear / 8 * 1.0 + arch.vocab * arch.hidden / 8 * 2.0
+    expected = (pc.attention + pc.mlp_total) / 8 * 1.0 + arch.vocab * arch.hidden / 8 * 2.0
     # activations add a little on top of the weights: within 1%
-    assert gemm_weights == pytest.approx(expected, rel=0.01)
-    assert gemm_weights >= expected
+    assert gemm_bytes == pytest.approx(expected, rel=0.01)
+    assert gemm_bytes >= expected
 
 
 def test_moe_decode_reads_only_touched_experts():
-    _, arch = model_arch("llama-3.1-70b")
     cfg = {"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
            "num_key_value_heads": 4, "intermediate_size": 32, "num_local_experts": 8, "num_experts_per_tok": 2,
            "vocab_size": 10}
     arch = parse_config(cfg)
     num = Numerics(weight_bytes=1.0, head_bytes=1.0, kv_bytes=2.0, gemm_dtype="bf16", act_bytes=0.0)
-    ops = step_ops(arch, Layout(), num, StepShape.decode_of(1, 10, (inf,)))
+    ops = _evaluated(arch, Layout(), num, StepShape.decode_of(1, 10, (inf,)))
     experts = next(o for o in ops if o.name == "experts")
     # one token picks 2 of 8 experts: 2 experts x 3 matrices x 64 x 32
     assert experts.bytes == pytest.approx(2 * 3 * 64 * 32)
+    # many tokens touch every expert, and the FLOPs are 2 * tokens * k * 3 * 64 * 32
+    ops = _evaluated(arch, Layout(), num, StepShape.decode_of(4096, 10, (inf,)))
+    experts = next(o for o in ops if o.name == "experts")
+    assert experts.bytes == pytest.approx(8 * 3 * 64 * 32, rel=1e-6)
+    assert experts.flops == pytest.approx(2 * 4096 * 2 * 3 * 64 * 32, rel=1e-6)
 
 
 def test_tp_must_divide_heads():

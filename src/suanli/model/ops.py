@@ -1,4 +1,9 @@
-"""The work of one engine step on one chip: a short list of ops with FLOPs, bytes and messages.
+"""The work of one engine step on one chip: a short list of ops whose FLOPs, bytes and messages are linear
+forms over a few features of the step (tokens, attended pairs per window, experts touched ...).
+
+Building the ops once per deployment and evaluating them as dot products keeps a step evaluation at a few
+microseconds, which the serving simulator and the planner need. `features.py` turns a step's shape into the
+feature values; `Op` is one op evaluated at a step, for explanations.
 
 Parallel layout (per pipeline stage of tp*dp chips):
 * attention is split over `tp` chips by heads; `dp` attention replicas each serve their own sequences;
@@ -8,19 +13,20 @@ Parallel layout (per pipeline stage of tp*dp chips):
   with attention data parallelism and EP, all-to-all dispatch and combine instead of the MLP all-reduce;
   pipeline stages pass activations point to point.
 Counts are per chip, for one pipeline stage (layers/pp of each group, plus the embedding and the LM head, which
-makes it the last and slowest stage). Sizes are per occurrence; `count` says how many layers repeat the op.
-Weights are read once per step (batching shares them); each MoE chip reads only the experts some token picked,
-whose expected number under uniform routing is E_local * (1 - (1 - k/E)^tokens).
+makes it the last and slowest stage). Weights are read once per step (batching shares them); each MoE chip reads
+only the experts some token picked, whose expected share under uniform routing is 1 - (1 - k/E)^tokens.
+GEMM FLOPs are counted on rows padded to the matrix unit's tile ("tokens_pad"), bytes on the real rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import inf
 
 from suanli.model.arch import MLP, Arch, Attention
 from suanli.model.params import mlp_matrices
-from suanli.model.shape import StepShape
+
+Lin = dict[str, float]  # feature name -> coefficient
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,31 +57,48 @@ class Numerics:
 
 
 @dataclass(slots=True)
-class Op:
+class LinOp:
     name: str
     op_class: str  # gemm | attention | moe | elementwise | comm
-    phase: str  # prefill | decode | mixed
     count: float  # occurrences per step on this chip (layers of this stage)
-    flops: float = 0.0  # per occurrence
-    bytes: float = 0.0  # memory traffic per occurrence
+    flops: Lin = field(default_factory=dict)  # per occurrence
+    bytes: Lin = field(default_factory=dict)  # memory traffic per occurrence
     dtype: str = ""
-    m: float = 0.0  # GEMM rows (tokens), for small-M efficiency
     comm: str = ""  # all_reduce | all_to_all | all_gather | p2p
-    comm_bytes: float = 0.0  # message size per chip
+    comm_bytes: Lin = field(default_factory=dict)  # message size per chip
     group: int = 1  # chips taking part in the collective
     kernels: float = 1.0  # launches per occurrence
+    active: str = "one"  # feature that is 0 when the op does not run in a step
+    m: str = "tokens"  # feature giving the GEMM rows (for explanations)
 
 
-def _gemm(name: str, cls: str, count: float, m: float, n: float, k: float, wb: float, num: Numerics,
-          phase: str = "mixed", dtype: str | None = None) -> Op:
-    ab = num.act_bytes
-    return Op(name, cls, phase, count, 2.0 * m * n * k, n * k * wb + m * (n + k) * ab, dtype or num.gemm_dtype, m)
+@dataclass(slots=True)
+class Op:
+    """One op evaluated at a step: plain numbers, for breakdowns and tests."""
+
+    name: str
+    op_class: str
+    count: float
+    flops: float
+    bytes: float
+    dtype: str
+    m: float
+    comm: str = ""
+    comm_bytes: float = 0.0
+    group: int = 1
+    kernels: float = 1.0
 
 
-def _phase(shape: StepShape) -> str:
-    if shape.prefill.tokens and shape.decode.tokens:
-        return "mixed"
-    return "prefill" if shape.prefill.tokens else "decode"
+def at(op: LinOp, x: dict[str, float]) -> Op:
+    def ev(lin: Lin) -> float:
+        return sum(c * x.get(k, 0.0) for k, c in lin.items())
+
+    return Op(op.name, op.op_class, op.count, ev(op.flops), ev(op.bytes), op.dtype, x.get(op.m, 0.0), op.comm,
+              ev(op.comm_bytes), op.group, op.kernels)
+
+
+def wkey(window: float) -> str:
+    return "inf" if window == inf else str(int(window))
 
 
 def windows_of(arch: Arch) -> tuple[float, ...]:
@@ -88,145 +111,140 @@ def windows_of(arch: Arch) -> tuple[float, ...]:
     return tuple(sorted(ws))
 
 
+def moe_shapes(arch: Arch) -> tuple[tuple[int, int], ...]:
+    """Distinct (experts, top-k) pairs among the MoE layers."""
+    return tuple(sorted({(g.mlp.experts, g.mlp.topk) for g in arch.groups if g.mlp.kind == "moe"}))
+
+
 def kv_heads_local(a: Attention, tp: int) -> float:
     """KV heads per chip: split by TP, replicated when TP exceeds the KV heads."""
     return max(1.0, a.kv_heads / tp)
 
 
-def step_ops(arch: Arch, lay: Layout, num: Numerics, shape: StepShape) -> list[Op]:
-    ops: list[Op] = []
-    t = shape.tokens
-    phase = _phase(shape)
+def _gemm(name: str, cls: str, count: float, n: float, k: float, wb: float, num: Numerics, rows: str = "tokens",
+          dtype: str | None = None) -> LinOp:
+    """A GEMM of `rows` x k by k x n: FLOPs on padded rows, bytes = weights + activations in and out."""
+    ab = num.act_bytes
+    return LinOp(name, cls, count, {f"{rows}_pad": 2.0 * n * k}, {"one": n * k * wb, rows: (n + k) * ab},
+                 dtype or num.gemm_dtype, m=rows)
+
+
+def step_ops(arch: Arch, lay: Layout, num: Numerics) -> list[LinOp]:
+    ops: list[LinOp] = []
+    h = arch.hidden
     for g in arch.groups:
         n = g.count / lay.pp
-        ops += _attention_ops(g.attn, arch, lay, num, shape, n, phase)
+        ops += _attention_ops(g.attn, arch, lay, num, n)
         if lay.tp > 1 and not arch.parallel_block:
-            ops.append(Op("tp_allreduce_attn", "comm", phase, n, comm="all_reduce",
-                          comm_bytes=t * arch.hidden * num.act_bytes, group=lay.tp))
-        ops += _mlp_ops(g.mlp, arch, lay, num, t, n, phase)
+            ops.append(LinOp("tp_allreduce_attn", "comm", n, comm="all_reduce",
+                             comm_bytes={"tokens": h * num.act_bytes}, group=lay.tp))
+        ops += _mlp_ops(g.mlp, arch, lay, num, n)
         # fused residual-add + norm twice (read 2, write 2 hidden each), gated activation (read 2, write 1 width)
-        width = (g.mlp.intermediate if g.mlp.kind == "dense" else
-                 g.mlp.topk * g.mlp.expert_intermediate + g.mlp.shared_intermediate) / lay.tp
-        ops.append(Op("norms_elementwise", "elementwise", phase, n,
-                      bytes=t * (8 * arch.hidden + 3 * width) * num.act_bytes, kernels=4))
-    h = arch.hidden
-    ops.append(Op("embedding", "elementwise", phase, 1, bytes=t * h * (num.head_bytes + num.act_bytes)))
-    logits = shape.logits
-    ops.append(_gemm("lm_head", "gemm", 1, logits, arch.vocab / lay.tp, h, num.head_bytes, num, phase,
+        m = g.mlp
+        width = (m.intermediate if m.kind == "dense" else m.topk * m.expert_intermediate + m.shared_intermediate)
+        ops.append(LinOp("norms_elementwise", "elementwise", n,
+                         bytes={"tokens": (8 * h + 3 * width / lay.tp) * num.act_bytes}, kernels=4))
+    ops.append(LinOp("embedding", "elementwise", 1, bytes={"tokens": h * (num.head_bytes + num.act_bytes)}))
+    ops.append(_gemm("lm_head", "gemm", 1, arch.vocab / lay.tp, h, num.head_bytes, num, rows="logits",
                      dtype=num.attn_dtype))
     if lay.tp > 1:
-        ops.append(Op("logits_gather", "comm", phase, 1, comm="all_gather",
-                      comm_bytes=logits * arch.vocab / lay.tp * 4.0, group=lay.tp))
+        ops.append(LinOp("logits_gather", "comm", 1, comm="all_gather",
+                         comm_bytes={"logits": arch.vocab / lay.tp * 4.0}, group=lay.tp))
     if lay.pp > 1:
-        ops.append(Op("pp_send", "comm", phase, 1, comm="p2p", comm_bytes=t * h * num.act_bytes, group=2))
+        ops.append(LinOp("pp_send", "comm", 1, comm="p2p", comm_bytes={"tokens": h * num.act_bytes}, group=2))
     return ops
 
 
-def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, shape: StepShape, n: float,
-                   phase: str) -> list[Op]:
+def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[LinOp]:
     h, tp, ab = arch.hidden, lay.tp, num.act_bytes
-    t = shape.tokens
     heads = a.heads / tp
-    ops: list[Op] = []
+    wb = num.weight_bytes
+    ops: list[LinOp] = []
     if a.kind == "mha":
         kvh = kv_heads_local(a, tp)
         q_out, kv_out = heads * a.head_dim, kvh * (a.head_dim + a.v_head_dim)
-        ops.append(_gemm("qkv_proj", "gemm", n, t, q_out + kv_out, h, num.weight_bytes, num, phase))
-        per_pair = 2.0 * heads * (a.head_dim + a.v_head_dim)
-        cached = kvh * (a.head_dim + a.v_head_dim)
-        ops += _attention_core(a.window or inf, shape, n, per_pair, cached, q_out + heads * a.v_head_dim, num)
-        ops.append(_gemm("o_proj", "gemm", n, t, h, heads * a.v_head_dim, num.weight_bytes, num, phase))
+        ops.append(_gemm("qkv_proj", "gemm", n, q_out + kv_out, h, wb, num))
+        for phase in ("prefill", "decode"):
+            ops.append(_core(phase, a.window or inf, n, 2.0 * heads * (a.head_dim + a.v_head_dim), kv_out,
+                             q_out + heads * a.v_head_dim, num))
+        ops.append(_gemm("o_proj", "gemm", n, h, heads * a.v_head_dim, wb, num))
     elif a.kind == "mla":
         nope = a.head_dim - a.qk_rope_dim
         if a.q_lora_rank:
-            ops.append(_gemm("q_a_proj", "gemm", n, t, a.q_lora_rank, h, num.weight_bytes, num, phase))
-            ops.append(_gemm("q_b_proj", "gemm", n, t, heads * a.head_dim, a.q_lora_rank, num.weight_bytes, num,
-                             phase))
+            ops.append(_gemm("q_a_proj", "gemm", n, a.q_lora_rank, h, wb, num))
+            ops.append(_gemm("q_b_proj", "gemm", n, heads * a.head_dim, a.q_lora_rank, wb, num))
         else:
-            ops.append(_gemm("q_proj", "gemm", n, t, heads * a.head_dim, h, num.weight_bytes, num, phase))
-        ops.append(_gemm("kv_a_proj", "gemm", n, t, a.kv_lora_rank + a.qk_rope_dim, h, num.weight_bytes, num, phase))
-        # kv_b: up-projects the latent (prefill) or is absorbed into q and o (decode): same FLOPs per query token
-        ops.append(_gemm("kv_b_proj", "gemm", n, t, heads * (nope + a.v_head_dim), a.kv_lora_rank,
-                         num.weight_bytes, num, phase))
+            ops.append(_gemm("q_proj", "gemm", n, heads * a.head_dim, h, wb, num))
+        ops.append(_gemm("kv_a_proj", "gemm", n, a.kv_lora_rank + a.qk_rope_dim, h, wb, num))
+        # kv_b up-projects the latent (prefill) or is absorbed into q and o (decode): same FLOPs per query token
+        ops.append(_gemm("kv_b_proj", "gemm", n, heads * (nope + a.v_head_dim), a.kv_lora_rank, wb, num))
         latent = a.kv_lora_rank + a.qk_rope_dim
         window = float(a.sparse_topk) if a.sparse_topk else inf
         q_io = heads * (a.head_dim + a.v_head_dim)
-        if shape.prefill.tokens:
-            ops += _attention_core(window, shape, n, 2.0 * heads * (a.head_dim + a.v_head_dim), latent, q_io, num,
-                                   only="prefill")
-        if shape.decode.tokens:
-            ops += _attention_core(window, shape, n, 2.0 * heads * (latent + a.kv_lora_rank), latent, q_io, num,
-                                   only="decode")
+        ops.append(_core("prefill", window, n, 2.0 * heads * (a.head_dim + a.v_head_dim), latent, q_io, num))
+        ops.append(_core("decode", window, n, 2.0 * heads * (latent + a.kv_lora_rank), latent, q_io, num))
         if a.sparse_topk:
             src = a.q_lora_rank or h
-            ops.append(_gemm("indexer_proj", "gemm", n, t, a.index_heads * a.index_dim + a.index_dim + a.index_heads,
-                             src, num.weight_bytes, num, phase))
-            pairs = shape.prefill.pairs[inf] + shape.decode.pairs[inf]
-            read = shape.prefill.kv_read[inf] + shape.decode.kv_read[inf]
-            ops.append(Op("indexer", "attention", phase, n, 2.0 * pairs * a.index_heads * a.index_dim,
-                          read * a.index_dim * 1.0, "fp8" if num.gemm_dtype in ("fp8", "fp4") else num.attn_dtype))
-        ops.append(_gemm("o_proj", "gemm", n, t, h, heads * a.v_head_dim, num.weight_bytes, num, phase))
+            ops.append(_gemm("indexer_proj", "gemm", n, a.index_heads * a.index_dim + a.index_dim + a.index_heads,
+                             src, wb, num))
+            per_pair = 2.0 * a.index_heads * a.index_dim
+            dtype = "fp8" if num.gemm_dtype in ("fp8", "fp4") else num.attn_dtype
+            ops.append(LinOp("indexer", "attention", n, {"pp:inf": per_pair, "dp:inf": per_pair},
+                             {"pr:inf": a.index_dim * 1.0, "dr:inf": a.index_dim * 1.0}, dtype))
+        ops.append(_gemm("o_proj", "gemm", n, h, heads * a.v_head_dim, wb, num))
     elif a.kind == "linear":
         vh, kh = a.lin_v_heads / tp, a.lin_k_heads / tp
         if a.lin_lowrank:  # RWKV-7: r, k, v (+ low-rank w, a, v, g) in, o out
-            ops.append(_gemm("rkv_proj", "gemm", n, t, 3 * h / tp + a.lin_lowrank, h, num.weight_bytes, num, phase))
-            ops.append(_gemm("o_proj", "gemm", n, t, h, h / tp, num.weight_bytes, num, phase))
+            ops.append(_gemm("rkv_proj", "gemm", n, 3 * h / tp + a.lin_lowrank, h, wb, num))
+            ops.append(_gemm("o_proj", "gemm", n, h, h / tp, wb, num))
         else:
-            in_n = 2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim + 2 * vh
-            ops.append(_gemm("in_proj", "gemm", n, t, in_n, h, num.weight_bytes, num, phase))
-            ops.append(_gemm("o_proj", "gemm", n, t, h, vh * a.lin_v_dim, num.weight_bytes, num, phase))
-        state = a.state_elems() / tp * 4.0  # fp32 recurrent state
-        flops = t * vh * (6.0 * a.lin_k_dim * a.lin_v_dim + 128.0 * (a.lin_k_dim + a.lin_v_dim))
-        ops.append(Op("linear_attention", "attention", phase, n, flops,
-                      2.0 * shape.seqs * state + t * (2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim) * ab, "fp32"))
+            ops.append(_gemm("in_proj", "gemm", n, 2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim + 2 * vh, h, wb, num))
+            ops.append(_gemm("o_proj", "gemm", n, h, vh * a.lin_v_dim, wb, num))
+        state = a.state_elems() / tp * 4.0  # fp32 recurrent state, read and written once per sequence and step
+        per_token = vh * (6.0 * a.lin_k_dim * a.lin_v_dim + 128.0 * (a.lin_k_dim + a.lin_v_dim))
+        io = (2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim) * ab
+        ops.append(LinOp("linear_attention", "attention", n, {"tokens": per_token},
+                         {"seqs": 2.0 * state, "tokens": io}, "fp32"))
     return ops
 
 
-def _attention_core(window: float, shape: StepShape, n: float, flops_per_pair: float, cached_elems: float,
-                    io_elems: float, num: Numerics, only: str = "") -> list[Op]:
-    """Attention of the new tokens over the cache: one op for prefill chunks, one for decode sequences."""
-    ops = []
-    for name, part in (("prefill", shape.prefill), ("decode", shape.decode)):
-        if not part.tokens or (only and only != name):
-            continue
-        pairs, read = part.pairs[window], part.kv_read[window]
-        bytes_ = read * cached_elems * num.kv_bytes + part.tokens * (io_elems * num.act_bytes +
-                                                                     cached_elems * num.kv_bytes)
-        ops.append(Op(f"attention_{name}", "attention", name, n, flops_per_pair * pairs, bytes_, num.attn_dtype,
-                      part.tokens, kernels=1))
-    return ops
+def _core(phase: str, window: float, n: float, flops_per_pair: float, cached_elems: float, io_elems: float,
+          num: Numerics) -> LinOp:
+    """Attention of the new tokens over the cache, for prefill chunks or decode sequences."""
+    p, w = phase[0] + "p", wkey(window)  # "pp"/"dp": pairs; "pr"/"dr": cached tokens read
+    r = phase[0] + "r"
+    tokens = f"{phase}_tokens"
+    return LinOp(f"attention_{phase}", "attention", n, {f"{p}:{w}": flops_per_pair},
+                 {f"{r}:{w}": cached_elems * num.kv_bytes,
+                  tokens: io_elems * num.act_bytes + cached_elems * num.kv_bytes},
+                 num.attn_dtype, active=tokens, m=tokens)
 
 
-def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, t: float, n: float, phase: str) -> list[Op]:
-    h, tp, mats = arch.hidden, lay.tp, mlp_matrices(m)
-    ops: list[Op] = []
+def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[LinOp]:
+    h, tp, mats, wb = arch.hidden, lay.tp, mlp_matrices(m), num.weight_bytes
+    ops: list[LinOp] = []
+    allreduce = LinOp("tp_allreduce_mlp", "comm", n, comm="all_reduce", comm_bytes={"tokens": h * num.act_bytes},
+                      group=tp)
     if m.kind == "dense":
-        ops.append(_gemm("mlp_up", "gemm", n, t, (mats - 1) * m.intermediate / tp, h, num.weight_bytes, num, phase))
-        ops.append(_gemm("mlp_down", "gemm", n, t, h, m.intermediate / tp, num.weight_bytes, num, phase))
-        if tp > 1:
-            ops.append(Op("tp_allreduce_mlp", "comm", phase, n, comm="all_reduce",
-                          comm_bytes=t * h * num.act_bytes, group=tp))
-        return ops
+        ops.append(_gemm("mlp_up", "gemm", n, (mats - 1) * m.intermediate / tp, h, wb, num))
+        ops.append(_gemm("mlp_down", "gemm", n, h, m.intermediate / tp, wb, num))
+        return ops + ([allreduce] if tp > 1 else [])
     e, k = m.experts, m.topk
-    group_tokens = t * lay.dp
-    ops.append(_gemm("router", "moe", n, t, e, h, 2.0, num, phase, dtype=num.attn_dtype))
+    ops.append(_gemm("router", "moe", n, e, h, 2.0, num, dtype=num.attn_dtype))
     if m.shared_intermediate:
-        w = m.shared_intermediate / tp
-        ops.append(_gemm("shared_expert", "gemm", n, t, mats * w, h, num.weight_bytes, num, phase))
-    touched = 1.0 - (1.0 - k / e) ** group_tokens
-    expert_w = mats * h * m.expert_intermediate / lay.moe_tp
-    flops = 2.0 * t * k * mats * h * m.expert_intermediate / tp
-    routed = group_tokens * k / lay.ep  # token-expert pairs landing on this chip
-    act = routed * (2 * h + mats * m.expert_intermediate / lay.moe_tp) * num.act_bytes
-    ops.append(Op("experts", "moe", phase, n, flops, (e / lay.ep) * touched * expert_w * num.weight_bytes + act,
-                  num.gemm_dtype, group_tokens * k / e, kernels=2))
+        ops.append(_gemm("shared_expert", "gemm", n, mats * m.shared_intermediate / tp, h, wb, num))
+    per_row = 2.0 * mats * h * m.expert_intermediate / lay.moe_tp
+    expert_bytes = mats * h * m.expert_intermediate / lay.moe_tp * wb
+    routed_act = lay.dp * k / lay.ep * (2 * h + mats * m.expert_intermediate / lay.moe_tp) * num.act_bytes
+    ops.append(LinOp("experts", "moe", n, {f"xrows:{e}:{k}": per_row},
+                     {f"touched:{e}:{k}": (e / lay.ep) * expert_bytes, "tokens": routed_act},
+                     num.gemm_dtype, kernels=2, m=f"xrows:{e}:{k}"))
     if lay.ep > 1 and lay.dp > 1:
         remote = min(k, lay.ep) * (lay.ep - 1) / lay.ep
-        ops.append(Op("ep_dispatch", "comm", phase, n, comm="all_to_all",
-                      comm_bytes=t * remote * h * num.dispatch_bytes, group=lay.ep))
-        ops.append(Op("ep_combine", "comm", phase, n, comm="all_to_all",
-                      comm_bytes=t * remote * h * num.act_bytes, group=lay.ep))
+        ops.append(LinOp("ep_dispatch", "comm", n, comm="all_to_all",
+                         comm_bytes={"tokens": remote * h * num.dispatch_bytes}, group=lay.ep))
+        ops.append(LinOp("ep_combine", "comm", n, comm="all_to_all",
+                         comm_bytes={"tokens": remote * h * num.act_bytes}, group=lay.ep))
     elif tp > 1:
-        ops.append(Op("tp_allreduce_mlp", "comm", phase, n, comm="all_reduce", comm_bytes=t * h * num.act_bytes,
-                      group=tp))
+        ops.append(allreduce)
     return ops

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from suanli.model.arch import Arch
-from suanli.model.ops import Layout, Numerics, Op, step_ops, windows_of
+from suanli.model.ops import Layout, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
-from suanli.perf.cost import op_time
+from suanli.perf.cost import op_cost
 from suanli.perf.factors import Calibration, bundled_calibration
+from suanli.perf.features import ALWAYS, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
 from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
@@ -24,9 +27,9 @@ GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
 
 @dataclass
 class TimedOp:
-    op: Op
+    op: Op  # evaluated at the step
     seconds: float  # all occurrences in the step
-    bound: str
+    bound: str  # compute | memory | network
 
 
 def _divisors(n: int) -> list[int]:
@@ -88,28 +91,62 @@ class Deployed:
         if chips > 1 and self.hw.scale_up is None and self.hw.scale_out is None:
             raise SuanliError(f"system {system.id}: {chips} chips need a chip-to-chip link, and none is known")
         self.windows = windows_of(arch)
+        self.moe = moe_shapes(arch)
         lay = self.layout
-        self._span = {"all_reduce": lay.tp, "all_gather": lay.tp, "all_to_all": lay.tp * lay.dp, "p2p": chips}
+        span = {"all_reduce": lay.tp, "all_gather": lay.tp, "all_to_all": lay.tp * lay.dp, "p2p": chips}
         self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
+        self.ops = step_ops(arch, lay, self.numerics)
+        costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
+        names = sorted({k for c in costs for k in (*c.compute, *c.memory)} | {op.active for op in self.ops}
+                       | set(ALWAYS))
+        self.feature_index = {n: i for i, n in enumerate(names)}
+        n_ops, n_feat = len(self.ops), len(names)
+        self._c = np.zeros((n_ops, n_feat))
+        self._m = np.zeros((n_ops, n_feat))
+        for i, c in enumerate(costs):
+            for k, v in c.compute.items():
+                self._c[i, self.feature_index[k]] = v
+            for k, v in c.memory.items():
+                self._m[i, self.feature_index[k]] = v
+        self._fixed = np.array([c.fixed for c in costs])
+        self._active = np.array([self.feature_index[op.active] for op in self.ops])
+        self._count = np.array([op.count for op in self.ops])
+        self._network = np.array([c.network for c in costs])
+        self.overhead_s = self.factors.step_overhead_ms * 1e-3
 
     # --- steps ---------------------------------------------------------------------------------------------
-    def ops(self, shape: StepShape) -> list[Op]:
-        return step_ops(self.arch, self.layout, self.numerics, shape)
+    def features(self, shape: StepShape) -> np.ndarray:
+        x = np.zeros(len(self.feature_index))
+        for k, v in features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m).items():
+            i = self.feature_index.get(k)
+            if i is not None:
+                x[i] = v
+        return x
 
-    def timed(self, shape: StepShape) -> list[TimedOp]:
-        out = []
-        for op in self.ops(shape):
-            t, bound = op_time(op, self.hw, self.factors, self._span.get(op.comm, 1))
-            out.append(TimedOp(op, t * op.count, bound))
-        return out
+    def op_seconds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per op (all occurrences): seconds, compute seconds and memory seconds, for a feature vector."""
+        tc, tm = self._c @ x, self._m @ x
+        active = x[self._active] > 0
+        t = (np.maximum(tc, tm) + self._fixed * active) * self._count
+        return t, tc, tm
+
+    def time_of(self, x: np.ndarray) -> float:
+        """Seconds one pipeline stage spends on a step with these features, host overhead included."""
+        tc, tm = self._c @ x, self._m @ x
+        return float(self._count @ (np.maximum(tc, tm) + self._fixed * (x[self._active] > 0))) + self.overhead_s
 
     def step_time(self, shape: StepShape) -> float:
-        """Seconds one pipeline stage spends on a step of this shape, host overhead included."""
-        f, hw, span = self.factors, self.hw, self._span
-        total = f.step_overhead_ms * 1e-3
-        for op in self.ops(shape):
-            total += op_time(op, hw, f, span.get(op.comm, 1))[0] * op.count
-        return total
+        return self.time_of(self.features(shape))
+
+    def timed(self, shape: StepShape) -> list[TimedOp]:
+        raw = features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m)
+        x = self.features(shape)
+        t, tc, tm = self.op_seconds(x)
+        out = []
+        for i, op in enumerate(self.ops):
+            bound = "network" if self._network[i] else ("compute" if tc[i] >= tm[i] else "memory")
+            out.append(TimedOp(at(op, raw), float(t[i]), bound))
+        return out
 
     def prefill_shape(self, batch: float, prompt: float, cached: float = 0.0) -> StepShape:
         return StepShape.prefill_of(batch, prompt, self.windows, cached)
