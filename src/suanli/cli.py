@@ -218,7 +218,7 @@ def _register_feature_commands() -> None:
         importlib.import_module(f"suanli.commands.{name}").register(app)
 
 
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["serve"]
 
 
 def main() -> None:

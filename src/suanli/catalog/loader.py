@@ -24,6 +24,7 @@ from suanli.spec import Chip, ModelCard, ScaleUp, SuanliError, System
 from suanli.spec.errors import validated
 
 DATA = Path(__file__).parent / "data"
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the catalog loads ~10x faster
 
 
 def user_catalog_dir() -> Path:
@@ -119,7 +120,7 @@ def node_of(chip: Chip, n: int, sid: str) -> System:
 
 def _load_yaml_list(path: Path) -> list[dict]:
     try:
-        data = yaml.safe_load(path.read_text()) or []
+        data = yaml.load(path.read_text(), Loader=Loader) or []
     except yaml.YAMLError as e:
         raise SuanliError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, list):

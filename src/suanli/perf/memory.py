@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suanli.model.arch import Arch, Attention
+from suanli.model.arch import Arch, Attention, LayerGroup
 from suanli.model.ops import Layout, Numerics, kv_heads_local
 from suanli.model.params import attention_params, dense_mlp_params, expert_params, mlp_matrices
 
@@ -50,21 +50,22 @@ def weight_bytes_per_chip(arch: Arch, lay: Layout, num: Numerics) -> float:
     return layer_bytes / lay.pp + ends
 
 
+def kv_bytes_of_group(g: LayerGroup, lay: Layout, num: Numerics, tokens: float) -> float:
+    """Cache bytes one sequence of `tokens` tokens takes on one chip in one layer group (all its layers)."""
+    a = g.attn
+    if a.kind == "linear":
+        return g.count * a.state_elems() / lay.tp * 4.0 / lay.pp
+    kept = min(tokens, a.window) if a.window else tokens
+    if a.kind == "mla":
+        per_token = (a.kv_lora_rank + a.qk_rope_dim) * num.kv_bytes + (a.index_dim * 1.0 if a.sparse_topk else 0)
+    else:
+        per_token = kv_heads_local(a, lay.tp) * (a.head_dim + a.v_head_dim) * num.kv_bytes
+    return g.count * kept * per_token / lay.pp
+
+
 def kv_bytes_per_seq(arch: Arch, lay: Layout, num: Numerics, tokens: float) -> float:
     """Cache bytes one sequence of `tokens` tokens takes on one chip."""
-    total = 0.0
-    for g in arch.groups:
-        a = g.attn
-        if a.kind == "linear":
-            total += g.count * a.state_elems() / lay.tp * 4.0
-            continue
-        kept = min(tokens, a.window) if a.window else tokens
-        if a.kind == "mla":
-            per_token = (a.kv_lora_rank + a.qk_rope_dim) * num.kv_bytes + (a.index_dim * 1.0 if a.sparse_topk else 0)
-        else:
-            per_token = kv_heads_local(a, lay.tp) * (a.head_dim + a.v_head_dim) * num.kv_bytes
-        total += g.count * kept * per_token
-    return total / lay.pp
+    return sum(kv_bytes_of_group(g, lay, num, tokens) for g in arch.groups)
 
 
 def activation_bytes(arch: Arch, lay: Layout, num: Numerics, step_tokens: float, logits: float) -> float:

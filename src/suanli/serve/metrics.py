@@ -1,0 +1,112 @@
+"""What users of a deployment see: latency percentiles, throughput, goodput under SLOs, Little's law.
+
+Statistics are taken over a steady-state window: requests that arrive between the 10th and the 90th percentile
+of arrival times (warm-up and drain excluded). Throughput is completions per second inside that window, and
+`mean_in_system` is the time average of the number of requests in the system over it, measured from the
+simulator's own event log; in steady state Little's law says mean_in_system = requests/s x mean end-to-end time.
+TPOT of a request is (finish - first token) / (output tokens - 1), as benchmark clients report it.
+"""
+
+from __future__ import annotations
+
+from math import inf
+
+import numpy as np
+
+from suanli.serve.sim import SimRun
+
+PCTS = (50, 90, 99)
+
+
+def _stats(values: np.ndarray, scale: float = 1.0) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p90": None, "p99": None}
+    out = {"mean": float(values.mean()) * scale}
+    for p in PCTS:
+        out[f"p{p}"] = float(np.percentile(values, p)) * scale
+    return out
+
+
+def summarize(run: SimRun, slo: dict[str, float], chips: int, window: tuple[float, float] = (0.1, 0.9)) -> dict:
+    reqs = [r for r in run.requests if r.finish < inf]
+    arrivals = np.array(sorted(r.arrival for r in run.requests))
+    lo, hi = (float(np.quantile(arrivals, q)) for q in window) if len(arrivals) > 10 else (0.0, run.duration_s)
+    if hi <= lo:
+        lo, hi = 0.0, run.duration_s
+    sel = [r for r in reqs if lo <= r.arrival <= hi] or reqs
+    ttft = np.array([r.first_token - r.arrival for r in sel])
+    tpot = np.array([(r.finish - r.first_token) / (r.output - 1) for r in sel if r.output > 1])
+    e2e = np.array([r.finish - r.arrival for r in sel])
+    span = hi - lo if hi > lo else run.duration_s
+    completed = [r for r in reqs if lo <= r.finish <= hi]
+    req_s = len(completed) / span if span > 0 else 0.0
+    out_tok = sum(r.output for r in completed) / span if span > 0 else 0.0
+    tot_tok = sum(r.output + r.prompt for r in completed) / span if span > 0 else 0.0
+    ok = [_meets(r, slo) for r in sel]
+    good = sum(1 for r, k in zip(sel, ok, strict=True) if k and lo <= r.finish <= hi) / span if slo else req_s
+    summary = {
+        "ttft_ms": _stats(ttft, 1e3), "tpot_ms": _stats(tpot, 1e3), "e2e_s": _stats(e2e),
+        "throughput": {"requests_s": req_s, "output_tok_s": out_tok, "total_tok_s": tot_tok,
+                       "output_tok_s_per_chip": out_tok / chips},
+        "goodput_requests_s": good,
+        "slo": slo or None,
+        "slo_met": (_slo_met(ttft, tpot, e2e, slo) if slo else None),
+        "slo_attainment": (sum(ok) / len(ok) if slo and ok else None),
+        "kv_cache_utilization": run.kv_util,
+        "preemptions": run.preemptions,
+        "mean_in_system": _time_average(run.in_system_area, lo, hi),
+        "batch_size": _batch_stats(run.batch_hist),
+        "requests": len(run.requests), "completed": len(reqs), "window_s": [lo, hi],
+        "simulated_s": run.duration_s, "wall_s": run.wall_s,
+        "sim_to_wall": run.duration_s / run.wall_s if run.wall_s > 0 else None,
+    }
+    if run.transfer_s:
+        summary["kv_transfer_ms"] = run.transfer_s * 1e3
+    return summary
+
+
+def _meets(r, slo: dict[str, float]) -> bool:
+    """Per request: its TTFT, TPOT and end-to-end time under every limit named (percentile keys apply as limits)."""
+    vals = {"ttft": r.first_token - r.arrival, "e2e": r.finish - r.arrival,
+            "tpot": (r.finish - r.first_token) / (r.output - 1) if r.output > 1 else 0.0}
+    return all(vals[k.split("_")[0]] <= v for k, v in slo.items())
+
+
+def _slo_met(ttft: np.ndarray, tpot: np.ndarray, e2e: np.ndarray, slo: dict[str, float]) -> bool:
+    arrays = {"ttft": ttft, "tpot": tpot, "e2e": e2e}
+    for key, limit in slo.items():
+        metric, stat = key.split("_")
+        a = arrays[metric]
+        if a.size == 0:
+            continue
+        value = a.mean() if stat == "mean" else np.percentile(a, float(stat[1:]))
+        if value > limit:
+            return False
+    return True
+
+
+def _time_average(events: list[tuple[float, int]], lo: float, hi: float) -> float:
+    """Time average over [lo, hi] of a step function given as (time, value after time) points."""
+    if hi <= lo or not events:
+        return 0.0
+    area, last_t, last_v = 0.0, lo, 0
+    for t, v in events:
+        if t <= lo:
+            last_v = v
+            continue
+        if t >= hi:
+            break
+        area += last_v * (t - last_t)
+        last_t, last_v = t, v
+    area += last_v * (hi - last_t)
+    return area / (hi - lo)
+
+
+def _batch_stats(hist: dict[int, float]) -> dict:
+    if not hist:
+        return {}
+    sizes = np.array(list(hist))
+    weights = np.array(list(hist.values()))
+    cdf = np.cumsum(weights) / weights.sum()
+    pick = {f"p{p}": int(sizes[np.searchsorted(cdf, p / 100)]) for p in PCTS}
+    return {"mean": float((sizes * weights).sum() / weights.sum()), **pick, "max": int(sizes.max())}
