@@ -109,5 +109,6 @@ def verdict(s: dict) -> str:
     if s["slo_met"] is None:
         return f"Verdict: no SLO given; {util}."
     if s["slo_met"]:
-        return f"Verdict: holds this load within the SLO ({100 * s['slo_attainment']:.1f}% of requests meet it; {util})."
+        share = 100 * s["slo_attainment"]
+        return f"Verdict: holds this load within the SLO ({share:.1f}% of requests meet it; {util})."
     return f"Verdict: misses the SLO ({100 * s['slo_attainment']:.1f}% of requests meet it; {util})."

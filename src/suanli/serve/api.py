@@ -59,7 +59,7 @@ def _ratio(text: str) -> tuple[int, int]:
     try:
         p, d = (int(x) for x in text.split(":"))
     except ValueError:
-        raise SuanliError(f"disaggregate: {text!r} is not P:D (prefill instances : decode instances, e.g. 1:3)") from None
+        raise SuanliError(f"disaggregate: {text!r} is not P:D (prefill : decode instances, e.g. 1:3)") from None
     if p < 1 or d < 1:
         raise SuanliError(f"disaggregate: {text!r} needs at least one prefill and one decode instance")
     return p, d

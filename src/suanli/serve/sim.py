@@ -152,7 +152,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             it: Iteration = e.current
             e.current = None
             done, prefilled = e.finish(it, now)
-            for r in done:
+            for _ in done:
                 in_system -= 1
                 finished += 1
                 area.append((now, in_system))
@@ -176,8 +176,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             r.replica = d.index
             d.kv_ready.append(r)
             kick(d, now)
-        if kind != 1:
-            continue
     duration = now
     return SimRun(reqs, duration, time.perf_counter() - wall0, sum(e.preemptions for e in all_engines),
                   kv_area / busy if busy else 0.0, {k: v / busy for k, v in sorted(hist.items())} if busy else {},
