@@ -1,0 +1,87 @@
+"""Predict every row of a measurement file and measure the error: per row, and summarised by metric kind and group.
+
+A row suanli cannot predict (unknown hardware or model, a layout that does not fit, a missing length with no
+published data-set mean) is kept as skipped with its reason: a skipped row is a gap, not a success.
+APE = |predicted - measured| / measured; bias = mean of (predicted - measured) / measured (signed).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from suanli.perf.factors import Calibration
+from suanli.validate.data import Row, load_rows
+from suanli.validate.scenarios import Point, Setup, Skip, predict_setup, setup_of
+
+
+def predict_rows(rows: list[Row], cal: Calibration | None = None) -> list[dict]:
+    cache: dict[Setup, Point | Skip] = {}
+    out = []
+    for row in rows:
+        rec = {"id": row.id, "line": row.line, "source": row.source, "hardware": row.hardware, "model": row.model,
+               "engine": row.engine, "scenario": row.scenario, "metric": row.metric, "kind": row.kind,
+               "measured": row.value, "predicted": None, "ape": None, "skipped_reason": None, "assumptions": []}
+        try:
+            setup, notes = setup_of(row)
+            rec["assumptions"] = notes
+            if setup not in cache:
+                try:
+                    cache[setup] = predict_setup(setup, cal)
+                except Skip as e:
+                    cache[setup] = e
+            result = cache[setup]
+            if isinstance(result, Skip):
+                raise result
+            pred = result.metric(setup, row.metric)
+            rec["predicted"] = pred
+            rec["ape"] = abs(pred - row.value) / row.value
+            rec["signed"] = (pred - row.value) / row.value
+        except Skip as e:
+            rec["skipped_reason"] = str(e)
+        out.append(rec)
+    return out
+
+
+def _group_stats(recs: list[dict]) -> dict:
+    done = [r for r in recs if r["predicted"] is not None]
+    apes = [r["ape"] for r in done]
+    return {
+        "rows": len(recs), "predicted": len(done), "skipped": len(recs) - len(done),
+        "mape": statistics.fmean(apes) if apes else None,
+        "median_ape": statistics.median(apes) if apes else None,
+        "bias": statistics.fmean(r["signed"] for r in done) if done else None,
+    }
+
+
+def summarize(recs: list[dict], by: list[str]) -> dict:
+    summary: dict = {"overall": {}, "groups": {}, "worst": {}, "skipped_reasons": {}}
+    for kind in ("throughput", "latency"):
+        mine = [r for r in recs if r["kind"] == kind]
+        if not mine:
+            continue
+        summary["overall"][kind] = _group_stats(mine)
+        if by:
+            groups: dict[str, list[dict]] = defaultdict(list)
+            for r in mine:
+                groups[" / ".join(str(r[k]) for k in by)].append(r)
+            summary["groups"][kind] = {g: _group_stats(v) for g, v in sorted(groups.items())}
+        done = sorted((r for r in mine if r["ape"] is not None), key=lambda r: -r["ape"])
+        summary["worst"][kind] = [{k: r[k] for k in ("id", "hardware", "model", "metric", "measured", "predicted",
+                                                     "ape")} for r in done[:10]]
+    reasons: dict[str, int] = defaultdict(int)
+    for r in recs:
+        if r["skipped_reason"]:
+            reasons[r["skipped_reason"]] += 1
+    summary["skipped_reasons"] = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return summary
+
+
+def validate(path: str | Path, by: list[str] | None = None, cal: Calibration | None = None) -> dict:
+    t0 = time.perf_counter()
+    rows = load_rows(path)
+    recs = predict_rows(rows, cal)
+    return {"rows": recs, "summary": summarize(recs, by or []), "wall_s": time.perf_counter() - t0,
+            "calibration": cal.source if cal else "bundled calibration"}

@@ -1,0 +1,341 @@
+"""From a measured row's setup to suanli's prediction of the same metric.
+
+Rows that describe the same run (same hardware, model, layout, scenario, lengths, load) are predicted once and
+every metric is read off that run. The scenarios are modelled analytically on the step-level cost model, in
+steady state (continuous batching with chunked prefill: every step carries the running decodes plus its share of
+new prompts, `b x input / output` prompt tokens per step for b running sequences):
+
+* offline: the layout (unless given) and the largest batch that fit memory, for the most output tokens/s;
+* server / interactive: the batch with the most throughput whose p99 TPOT and TTFT stay under the row's limits;
+  p99 is read at the 99th percentile of the number in system (Poisson: b + 2.33 sqrt(b));
+* concurrency: N closed-loop clients, spread over data-parallel replicas; throughput = N x output / end-to-end;
+* rate: Poisson arrivals at the given rate; the number in system solves N = rate x end-to-end(N); above capacity
+  the engine runs at its largest batch and the queue grows for the duration of the benchmark;
+* batch: a static batch, prefilled together then decoded together (gptSessionBenchmark).
+Disaggregated rows (notes "disaggregated xPyD, each worker TPn") are modelled as separate prefill and decode
+pools: decode steps carry no prefill, TTFT adds the prefill pool's queue, and throughput is the smaller capacity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from math import ceil, sqrt
+from pathlib import Path
+
+import yaml
+
+from suanli.catalog import catalog
+from suanli.model.resolve import model_arch
+from suanli.model.shape import StepShape
+from suanli.perf.auto import layouts, max_batch
+from suanli.perf.deployed import Deployed
+from suanli.perf.factors import Calibration
+from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
+from suanli.spec import Deployment, SuanliError, System, Workload
+from suanli.validate.data import Row
+
+DATASETS = Path(__file__).parent / "datasets.yaml"
+OFFLINE_CAP = 2048  # sequences per attention rank a tuned offline engine may run
+SERVING_CAP = 512
+RELEASED_FORMAT = {"deepseek-r1": "fp8-block", "deepseek-v3": "fp8-block", "deepseek-v3.2": "fp8-block",
+                   "gpt-oss-120b": "mxfp4", "gpt-oss-20b": "mxfp4", "kimi-k2": "fp8-block"}
+
+
+@cache
+def dataset_lengths() -> dict[str, dict]:
+    if not DATASETS.exists():
+        return {}
+    return yaml.safe_load(DATASETS.read_text()) or {}
+
+
+@dataclass(frozen=True)
+class Setup:
+    hardware: str
+    n: int
+    model: str
+    precision: str
+    kv: str | None
+    engine: str
+    tp: int | None
+    pp: int | None
+    ep: int | None
+    dp: int | None
+    scenario: str
+    input_len: int
+    output_len: int
+    concurrency: int | None
+    rate: float | None
+    ttft_slo: float | None
+    tpot_slo: float | None
+    disagg: tuple[int, int, int] | None  # prefill workers, decode workers, TP per worker
+
+
+class Skip(Exception):
+    """A row suanli cannot predict, with the reason."""
+
+
+def setup_of(row: Row) -> tuple[Setup, list[str]]:
+    """The run a row describes, and the assumptions made to fill its gaps."""
+    notes: list[str] = []
+    cat = catalog()
+    try:
+        chip = cat.resolve("chip", row.hardware)
+        model = cat.resolve("model", row.model)
+    except SuanliError as e:
+        raise Skip(str(e)) from None
+    inp, out = row.input_len, row.output_len
+    ds = dataset_lengths().get(model, {})
+    if inp is None:
+        inp = ds.get("mean_input_tokens")
+        if not inp:
+            raise Skip(f"input_len empty and no published mean input length for {model}'s data set")
+        notes.append(f"input_len {inp:g} = {ds.get('status', 'published')} data-set mean")
+    if out is None:
+        out = ds.get("mean_output_tokens")
+        if not out:
+            raise Skip(f"output_len empty and no published mean output length for {model}'s data set")
+        notes.append(f"output_len {out:g} = data-set mean")
+    precision = row.weight_precision or RELEASED_FORMAT.get(model, "bf16")
+    if not row.weight_precision:
+        notes.append(f"precision {precision} assumed (released checkpoint)")
+    disagg = None
+    m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
+    if m:
+        disagg = tuple(int(x) for x in m.groups())
+    return Setup(chip, row.n_accel, model, precision, row.kv_precision or None, row.engine, row.tp, row.pp, row.ep,
+                 row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg), notes
+
+
+def system_for(chip_id: str, n: int) -> System:
+    """The catalog system built on this chip that holds n chips in the fewest units, else an n-chip node."""
+    cat = catalog()
+    options = [s for s in cat.systems.values() if s.chip == chip_id and s.chips > 1 and not s.id[0].isdigit()]
+    fitting = sorted((s for s in options if s.chips >= n), key=lambda s: s.chips)
+    if fitting:
+        return fitting[0]
+    if options:
+        return max(options, key=lambda s: s.chips)  # several units over the scale-out network
+    return cat.system(f"{n}x{chip_id}")
+
+
+def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None) -> list[Deployed]:
+    cat = catalog()
+    n = chips or s.n
+    _, arch = model_arch(s.model)
+    chip = cat.chips[s.hardware]
+    system = system_for(s.hardware, n)
+    base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None)
+    if s.tp and chips is None:
+        tp, pp = s.tp, s.pp or 1
+        dp = s.dp or max(1, n // (tp * pp))
+        ep = s.ep or (tp * dp if arch.is_moe and s.dp and s.dp > 1 else 1)
+        options = [(tp, pp, ep, dp)]
+    else:
+        domain = system.scale_up.domain if system.scale_up else system.chips_per_node
+        options = [(lay.tp, lay.pp, lay.ep, lay.dp) for lay in layouts(arch, n, domain)]
+    out = []
+    for tp, pp, ep, dp in options:
+        try:
+            out.append(Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)),
+                                s.model, cal))
+        except SuanliError as e:
+            if len(options) == 1:
+                raise Skip(str(e)) from None
+    if not out:
+        raise Skip(f"no valid layout of {s.model} on {n} x {s.hardware}")
+    return out
+
+
+@dataclass
+class Point:
+    """One steady-state operating point of a deployment."""
+
+    batch: float  # sequences in the system, whole deployment
+    step: float  # seconds per engine step
+    ttft: float
+    tpot: float
+    out_tok_s: float  # whole deployment
+    ttft_p99: float | None = None
+    tpot_p99: float | None = None
+
+    def metric(self, s: Setup, name: str) -> float:
+        out_tok_s = self.out_tok_s
+        tot = out_tok_s * (s.input_len + s.output_len) / s.output_len
+        e2e = self.ttft + (s.output_len - 1) * self.tpot
+        table = {
+            "output_tok_s": out_tok_s, "total_tok_s": tot, "output_tok_s_per_accel": out_tok_s / s.n,
+            "total_tok_s_per_accel": tot / s.n, "requests_s": out_tok_s / s.output_len,
+            "ttft_mean_ms": self.ttft * 1e3, "ttft_median_ms": self.ttft * 1e3, "tpot_mean_ms": self.tpot * 1e3,
+            "tpot_median_ms": self.tpot * 1e3, "itl_mean_ms": self.tpot * 1e3, "e2e_mean_s": e2e,
+            "prefill_tok_s": s.input_len / self.ttft, "decode_tok_s": 1.0 / self.tpot,
+            "ttft_p99_ms": (self.ttft_p99 or self.ttft) * 1e3, "tpot_p99_ms": (self.tpot_p99 or self.tpot) * 1e3,
+            "e2e_p99_s": (self.ttft_p99 or self.ttft) + (s.output_len - 1) * (self.tpot_p99 or self.tpot),
+        }
+        return table[name]
+
+
+def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0) -> float:
+    """Mean step time with b running sequences per rank and their steady-state share of prompt tokens."""
+    lay = dep.layout
+    per_rank = b / lay.dp / lay.pp
+    ctx = s.input_len + s.output_len / 2
+    prompts = per_rank / s.output_len * prefill_share
+    shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], [(per_rank, 1.0, ctx)], dep.windows)
+    return dep.step_time(shape) * lay.pp
+
+
+def steady(dep: Deployed, b: float, s: Setup) -> Point:
+    """Closed system with b sequences: each step decodes all of them and prefills their replacements."""
+    step = mixed_step(dep, b, s)
+    chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - b / dep.layout.dp))
+    ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.output_len / 2), chunks * step)
+    e2e = ttft + (s.output_len - 1) * step
+    return Point(b, step, ttft, step, b * s.output_len / e2e)
+
+
+def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
+    return max_batch(dep, Workload(input_len=s.input_len, output_len=s.output_len, batch=1), per_rank)
+
+
+def offline(deps: list[Deployed], s: Setup) -> Point:
+    best = None
+    for dep in deps:
+        b = _cap(dep, s, OFFLINE_CAP)
+        if s.concurrency:  # requests submitted at once: the batch cannot exceed them
+            b = min(b, s.concurrency)
+        if b < 1:
+            continue
+        p = steady(dep, b, s)
+        if s.concurrency and s.concurrency > b:  # queued requests wait for earlier waves
+            waves = s.concurrency / b
+            p = Point(p.batch, p.step, p.ttft + (waves - 1) / 2 * (p.ttft + (s.output_len - 1) * p.tpot), p.tpot,
+                      p.out_tok_s)
+        if best is None or p.out_tok_s > best.out_tok_s:
+            best = p
+    if best is None:
+        raise Skip("does not fit in memory at any layout")
+    return best
+
+
+def _p99_batch(b: float) -> float:
+    return b + 2.33 * sqrt(b)
+
+
+def server(deps: list[Deployed], s: Setup) -> Point:
+    """Most throughput whose p99 TPOT and TTFT meet the limits (Poisson arrivals)."""
+    best = None
+    for dep in deps:
+        cap = _cap(dep, s, SERVING_CAP)
+        lo, hi = 1, cap
+        found = None
+        while lo <= hi:  # throughput rises with the batch, latency too: bisect on the limits
+            b = (lo + hi) // 2
+            if _meets(dep, b, s):
+                found, lo = b, b + 1
+            else:
+                hi = b - 1
+        if found is None:
+            continue
+        p = steady(dep, found, s)
+        hi = steady(dep, _p99_batch(found), s)
+        p.ttft_p99, p.tpot_p99 = hi.ttft, hi.tpot
+        if best is None or p.out_tok_s > best.out_tok_s:
+            best = p
+    if best is None:
+        raise Skip("no batch meets the latency limits at any layout")
+    return best
+
+
+def _meets(dep: Deployed, b: int, s: Setup) -> bool:
+    hi = _p99_batch(b)
+    p = steady(dep, hi, s)
+    return (s.tpot_slo is None or p.tpot <= s.tpot_slo) and (s.ttft_slo is None or p.ttft <= s.ttft_slo)
+
+
+def concurrency(deps: list[Deployed], s: Setup) -> Point:
+    n = s.concurrency or 1
+    best = None
+    for dep in deps:
+        cap = _cap(dep, s, 4096)
+        if cap < 1:
+            continue
+        b = min(n, cap)
+        p = steady(dep, b, s)
+        if n > b:  # clients beyond the engine's room wait in its queue
+            p = Point(b, p.step, p.ttft + (n - b) / b * (p.ttft + (s.output_len - 1) * p.tpot), p.tpot, p.out_tok_s)
+        if best is None or p.out_tok_s > best.out_tok_s:
+            best = p
+    if best is None:
+        raise Skip("does not fit in memory at any layout")
+    return best
+
+
+def rate(deps: list[Deployed], s: Setup, requests: int = 500) -> Point:
+    lam = s.rate or 0.0
+    best = None
+    for dep in deps:
+        cap = _cap(dep, s, SERVING_CAP)
+        if cap < 1:
+            continue
+        full = steady(dep, cap, s)
+        if lam * s.output_len >= full.out_tok_s:  # overloaded: the queue grows over the run of `requests`
+            span = requests / lam
+            backlog_wait = (requests / (full.out_tok_s / s.output_len) - span) / 2
+            p = Point(cap, full.step, full.ttft + max(0.0, backlog_wait), full.tpot, full.out_tok_s)
+        else:
+            b = 1.0
+            for _ in range(30):  # N = rate x end-to-end(N)
+                q = steady(dep, b, s)
+                b = max(1.0, lam * (q.ttft + (s.output_len - 1) * q.tpot))
+            q = steady(dep, b, s)
+            p = Point(b, q.step, q.ttft, q.tpot, lam * s.output_len)
+        if best is None or p.ttft + p.tpot < best.ttft + best.tpot:
+            best = p
+    if best is None:
+        raise Skip("does not fit in memory at any layout")
+    return best
+
+
+def static_batch(deps: list[Deployed], s: Setup) -> Point:
+    b = s.concurrency or 1
+    best = None
+    for dep in deps:
+        wl = Workload(input_len=s.input_len, output_len=s.output_len, batch=b - b % dep.layout.dp or dep.layout.dp)
+        p = predict_deployed(dep, wl, with_fit_search=False)
+        pt = Point(b, p.tpot_s, p.ttft_s, p.tpot_s, p.output_tok_s)
+        if best is None or pt.out_tok_s > best.out_tok_s:
+            best = pt
+    return best
+
+
+def disaggregated(s: Setup, cal: Calibration | None) -> Point:
+    """xPyD: prefill workers and decode workers of TPn each; decode steps carry no prompt tokens."""
+    n_p, n_d, tp = s.disagg
+    sub = Setup(**{**s.__dict__, "tp": tp, "pp": 1, "dp": 1, "ep": None, "disagg": None, "n": tp})
+    dep = _deployments(sub, cal)[0]
+    n = s.concurrency or 1
+    per_decode = n / n_d
+    cap = _cap(dep, s, 4096)
+    b = min(per_decode, cap) if cap else per_decode
+    ctx = s.input_len + s.output_len / 2
+    tpot = dep.step_time(dep.decode_shape(b, ctx))
+    prefill_tok_s = n_p * TOKEN_BUDGET / dep.step_time(dep.prefill_shape(1, TOKEN_BUDGET))
+    ttft_alone = dep.step_time(dep.prefill_shape(1, s.input_len))
+    e2e = ttft_alone + (s.output_len - 1) * tpot
+    out_tok_s = min(n * s.output_len / e2e, prefill_tok_s * s.output_len / s.input_len)
+    util = out_tok_s / s.output_len * s.input_len / prefill_tok_s
+    ttft = ttft_alone / max(0.05, 1 - util)  # M/D/1-like wait for the prefill pool
+    return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
+
+
+SCENARIO = {"offline": offline, "server": server, "interactive": server, "concurrency": concurrency, "rate": rate,
+            "batch": static_batch}
+
+
+def predict_setup(s: Setup, cal: Calibration | None) -> Point:
+    if s.disagg:
+        return disaggregated(s, cal)
+    return SCENARIO[s.scenario](_deployments(s, cal), s)
