@@ -16,7 +16,7 @@ from suanli.model.ops import Layout, Numerics, Op, at, moe_shapes, step_ops, win
 from suanli.model.shape import StepShape
 from suanli.perf.cost import op_cost
 from suanli.perf.factors import Calibration, bundled_calibration
-from suanli.perf.features import ALWAYS, features
+from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
 from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
@@ -113,6 +113,11 @@ class Deployed:
         self._count = np.array([op.count for op in self.ops])
         self._network = np.array([c.network for c in costs])
         self.overhead_s = self.factors.step_overhead_ms * 1e-3
+        # fast path: compute and memory rows stacked, counts folded in (count > 0 commutes with max)
+        self._cm = np.vstack([self._c * self._count[:, None], self._m * self._count[:, None]])
+        self._fixed_count = self._fixed * self._count
+        self._n_ops = n_ops
+        self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m)
 
     # --- steps ---------------------------------------------------------------------------------------------
     def features(self, shape: StepShape) -> np.ndarray:
@@ -132,8 +137,9 @@ class Deployed:
 
     def time_of(self, x: np.ndarray) -> float:
         """Seconds one pipeline stage spends on a step with these features, host overhead included."""
-        tc, tm = self._c @ x, self._m @ x
-        return float(self._count @ (np.maximum(tc, tm) + self._fixed * (x[self._active] > 0))) + self.overhead_s
+        y = self._cm @ x
+        n = self._n_ops
+        return float(np.maximum(y[:n], y[n:]).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
 
     def step_time(self, shape: StepShape) -> float:
         return self.time_of(self.features(shape))

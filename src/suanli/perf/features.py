@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from math import ceil, inf
 
+import numpy as np
+
 from suanli.model.ops import Layout, wkey
 from suanli.model.shape import StepShape
 
@@ -52,3 +54,48 @@ ALWAYS = ("one", "tokens", "tokens_pad", "logits", "logits_pad", "prefill_tokens
 
 def is_full(w: float) -> bool:
     return w == inf
+
+
+class FeatureWriter:
+    """Writes a step's features straight into a vector (no dictionaries): the serving simulator's fast path."""
+
+    def __init__(self, index: dict[str, int], windows: tuple[float, ...], moe: tuple[tuple[int, int], ...],
+                 lay: Layout, tile: float):
+        self.n = len(index)
+        self.lay, self.tile, self.moe = lay, tile, moe
+        g = index.get
+        self.i = {k: g(k) for k in ALWAYS}
+        self.win = [(w, g(f"pp:{wkey(w)}"), g(f"pr:{wkey(w)}"), g(f"dp:{wkey(w)}"), g(f"dr:{wkey(w)}"))
+                    for w in windows]
+        self.moe_idx = [(e, k, g(f"touched:{e}:{k}"), g(f"xrows:{e}:{k}")) for e, k in moe]
+
+    def write(self, pre_tokens: float, pre_pairs: dict[float, float], pre_read: dict[float, float],
+              dec_n: float, dec_ctx: dict[float, float], logits: float, seqs: float) -> np.ndarray:
+        """`dec_ctx[w]` = sum over decodes of min(context + 1, w): attended pairs and cached tokens read."""
+        x = np.zeros(self.n)
+        t = pre_tokens + dec_n
+        i = self.i
+        for key, v in (("one", 1.0), ("tokens", t), ("tokens_pad", pad(t, self.tile)), ("logits", logits),
+                       ("logits_pad", pad(logits, self.tile)), ("prefill_tokens", pre_tokens),
+                       ("decode_tokens", dec_n), ("seqs", seqs)):
+            if i[key] is not None:
+                x[i[key]] = v
+        for w, a, b, c, d in self.win:
+            if a is not None:
+                x[a] = pre_pairs.get(w, 0.0)
+            if b is not None:
+                x[b] = pre_read.get(w, 0.0)
+            if c is not None:
+                x[c] = dec_ctx[w]
+            if d is not None:
+                x[d] = dec_ctx[w]
+        if self.moe_idx:
+            for key, v in moe_features(t, self.moe, self.lay, self.tile).items():
+                e, k = key.split(":")[1:]
+                for e2, k2, ti, xi in self.moe_idx:
+                    if (str(e2), str(k2)) == (e, k):
+                        if key.startswith("touched") and ti is not None:
+                            x[ti] = v
+                        elif key.startswith("xrows") and xi is not None:
+                            x[xi] = v
+        return x

@@ -20,7 +20,7 @@ from math import inf
 
 import numpy as np
 
-from suanli.model.shape import Part, StepShape
+from suanli.model.shape import Part
 from suanli.perf.deployed import Deployed
 from suanli.perf.memory import kv_bytes_of_group
 
@@ -77,6 +77,12 @@ class Iteration:
     decode_slots: np.ndarray
     prefills: list[tuple[Request, int]]
     batch: int
+    steps: int = 1  # decode-only iterations run as one block (nothing can join or leave inside it)
+    start: float = 0.0
+    growth: float = 0.0  # KV bytes one step of the block adds
+
+
+MAX_BLOCK = 256  # longest run of decode-only iterations taken as one event
 
 
 @dataclass
@@ -92,8 +98,8 @@ class Engine:
     waiting: deque = field(default_factory=deque)  # requests to prefill (new, or preempted)
     kv_ready: deque = field(default_factory=deque)  # requests whose KV arrived from a prefill engine
     prefilling: list = field(default_factory=list)
-    busy_until: float = 0.0
     current: Iteration | None = None
+    version: int = 0  # bumped whenever the pending end event of this engine changes
 
     def __post_init__(self) -> None:
         self.kv = KvModel.of(self.dep)
@@ -106,7 +112,7 @@ class Engine:
         self.admit_order: list[int] = []  # running slots by admission, newest last (preemption victims)
         self.windows = tuple(w for w in self.dep.windows if w != inf)
         self.preemptions = 0
-        self.kv_used = 0.0
+        self.kv_used = 0.0  # bytes per chip held by running and prefilling sequences, kept up to date
 
     # --- state -----------------------------------------------------------------------------------------------
     @property
@@ -120,28 +126,36 @@ class Engine:
     def has_work(self) -> bool:
         return bool(self.waiting or self.kv_ready or self.prefilling or self.active.any())
 
-    def _kv_in_use(self) -> float:
-        used = float(self.kv.bytes(self.ctx[self.active]).sum()) if self.active.any() else 0.0
-        return used + sum(float(self.kv.bytes(r.done + r.cached)) for r in self.prefilling)
+    def _growth(self, slots: np.ndarray) -> float:
+        """Bytes the running decodes add this iteration (windowed layers stop growing at their window)."""
+        g = self.kv.per_token * len(slots)
+        for w, b in self.kv.windowed.items():
+            g += b * float(np.count_nonzero(self.ctx[slots] < w))
+        return g
 
     # --- one iteration -----------------------------------------------------------------------------------
-    def plan(self, now: float) -> Iteration | None:
-        """Choose this iteration's work and its duration; None when there is nothing to do."""
+    def plan(self, now: float, horizon: float = inf) -> Iteration | None:
+        """Choose this iteration's work and its duration; None when there is nothing to do.
+
+        When only decodes run and nothing waits, iterations up to the next completion (or the next arrival,
+        `horizon`) are taken as one block: the same sequences, contexts growing by one per step, so the block's
+        time is its step count times the step at the mid-point context (the step is linear in context)."""
         budget, seqs = self.token_budget, self.max_seqs
-        used = self._kv_in_use()
+        used = self.kv_used
         while self.kv_ready and self.free_slots and self.kv_ready[0].ready <= now and \
                 used + float(self.kv.bytes(self.kv_ready[0].prompt)) <= self.kv_capacity:
             r = self.kv_ready.popleft()
             self.start_decode(r, r.prompt)
-            used += float(self.kv.bytes(r.prompt))
-        if self.active.any():
-            growth = float((self.kv.bytes(self.ctx[self.active] + 1) - self.kv.bytes(self.ctx[self.active])).sum())
+            self.kv_used += float(self.kv.bytes(r.prompt))  # the transferred cache now lives here
+            used = self.kv_used
+        slots = np.flatnonzero(self.active)
+        if len(slots):
+            growth = self._growth(slots)
             while used + growth > self.kv_capacity and self.admit_order:
                 used = self._preempt_newest(used)
-                growth = float((self.kv.bytes(self.ctx[self.active] + 1) -
-                                self.kv.bytes(self.ctx[self.active])).sum()) if self.active.any() else 0.0
+                slots = np.flatnonzero(self.active)
+                growth = self._growth(slots)
             used += growth
-        slots = np.flatnonzero(self.active)
         budget -= len(slots)
         running = len(slots) + len(self.prefilling)
         prefills: list[tuple[Request, int]] = []
@@ -169,26 +183,62 @@ class Engine:
             running += 1
         if not len(slots) and not prefills:
             return None
-        self.kv_used = used
+        if not prefills and not self.prefilling and not self.kv_ready and (
+                not self.waiting or self.waiting[0].ready > now) and len(slots):
+            steps = self._block(slots, used, now, horizon)
+            if steps > 1:
+                growth = self._growth(slots)
+                self.kv_used = used + (steps - 1) * growth
+                return Iteration(steps * self._duration(slots, [], (steps - 1) / 2), slots, [], len(slots), steps,
+                                 now, growth)
+        self.kv_used = used  # what the cache holds once this iteration has run
         return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
 
-    def _duration(self, slots: np.ndarray, prefills: list[tuple[Request, int]]) -> float:
+    def truncate(self, now: float) -> float | None:
+        """A request arrived during a decode block: end the block at the first step boundary after `now`.
+        Returns the new end time, or None if the block already ends then."""
+        it = self.current
+        if it is None or it.steps <= 1:
+            return None
+        per_step = it.duration / it.steps
+        keep = max(1, min(it.steps, int((now - it.start) / per_step) + 1))
+        if keep >= it.steps:
+            return None
+        self.kv_used -= (it.steps - keep) * it.growth
+        it.duration, it.steps = per_step * keep, keep
+        return it.start + it.duration
+
+    def _block(self, slots: np.ndarray, used: float, now: float, horizon: float) -> int:
+        steps = min(int(self.rem[slots].min()), MAX_BLOCK)
+        growth = self._growth(slots)
+        if growth > 0:
+            steps = min(steps, int((self.kv_capacity - used) // growth) + 1)
+        if horizon < inf and steps > 1:
+            one = self._duration(slots, [])
+            steps = min(steps, max(1, int((horizon - now) / one)))
+        return max(1, steps)
+
+    def _duration(self, slots: np.ndarray, prefills: list[tuple[Request, int]], ahead: float = 0.0) -> float:
+        """Iteration time for this batch; `ahead` shifts the decode contexts (mid-point of a multi-step block)."""
         s, dep = self.scale, self.dep
-        pre = Part.of([(s, c, r.cached + r.done) for r, c in prefills], dep.windows) if prefills else \
-            Part(0.0, 0.0, dict.fromkeys(dep.windows, 0.0), dict.fromkeys(dep.windows, 0.0))
+        pre_tokens, pre_pairs, pre_read = 0.0, {}, {}
+        if prefills:
+            part = Part.of([(s, c, r.cached + r.done) for r, c in prefills], dep.windows)
+            pre_tokens, pre_pairs, pre_read = part.tokens, part.pairs, part.kv_read
         n = len(slots)
-        ctx1 = self.ctx[slots] + 1.0
+        ctx1 = self.ctx[slots] + (1.0 + ahead)
         total = float(ctx1.sum())
-        pairs = {w: s * (total if w == inf else float(np.minimum(ctx1, w).sum())) for w in dep.windows}
-        dec = Part(s * n, s * n, pairs, pairs)
+        dec = {w: s * (total if w == inf else float(np.minimum(ctx1, w).sum())) for w in dep.windows}
         finishing = sum(1 for r, c in prefills if r.done + c >= r.todo)
-        shape = StepShape(pre, dec, s * (n + finishing))
-        return dep.time_of(dep.features(shape)) * dep.layout.pp
+        x = dep.writer.write(pre_tokens, pre_pairs, pre_read, s * n, dec, s * (n + finishing),
+                             s * (n + len(prefills)))
+        return dep.time_of(x) * dep.layout.pp
 
     def _preempt_newest(self, used: float) -> float:
         slot = self.admit_order.pop()
         r = self.slot_req[slot]
         used -= float(self.kv.bytes(self.ctx[slot]))
+        self.kv_used = used
         self.active[slot] = False
         self.slot_req[slot] = None
         self.free_slots.append(slot)
@@ -203,8 +253,8 @@ class Engine:
         done: list[Request] = []
         slots = it.decode_slots
         if len(slots):
-            self.ctx[slots] += 1
-            self.rem[slots] -= 1
+            self.ctx[slots] += it.steps
+            self.rem[slots] -= it.steps
             for slot in slots[self.rem[slots] <= 0]:
                 r = self.slot_req[slot]
                 r.generated = r.output
@@ -221,6 +271,8 @@ class Engine:
                 r.first_token = now
                 r.generated = 1
             prefilled.append(r)
+            if self.prefill_only or r.generated >= r.output:
+                self.kv_used -= float(self.kv.bytes(r.cached + r.done))  # sent away, or finished at once
             if self.prefill_only:
                 continue
             if r.generated >= r.output:
@@ -231,12 +283,14 @@ class Engine:
         return done, prefilled
 
     def start_decode(self, r: Request, ctx: float) -> None:
+        """A sequence whose prompt is cached starts decoding (its KV was counted while it was prefilled)."""
         slot = self.free_slots.pop()
         self.ctx[slot], self.rem[slot], self.active[slot] = ctx, r.output - r.generated, True
         self.slot_req[slot] = r
         self.admit_order.append(slot)
 
     def _release(self, slot: int) -> None:
+        self.kv_used -= float(self.kv.bytes(self.ctx[slot]))
         self.active[slot] = False
         self.slot_req[slot] = None
         self.free_slots.append(slot)

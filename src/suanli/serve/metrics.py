@@ -1,9 +1,11 @@
 """What users of a deployment see: latency percentiles, throughput, goodput under SLOs, Little's law.
 
-Statistics are taken over a steady-state window: requests that arrive between the 10th and the 90th percentile
-of arrival times (warm-up and drain excluded). Throughput is completions per second inside that window, and
-`mean_in_system` is the time average of the number of requests in the system over it, measured from the
-simulator's own event log; in steady state Little's law says mean_in_system = requests/s x mean end-to-end time.
+Statistics are taken over a steady-state window: latencies of requests that arrive between the 10th and the 90th
+percentile of arrival times (warm-up and drain excluded), throughput as completions per second between the 10th and
+90th percentile of finish times, and `mean_in_system` as the time average of the number of requests in the system
+over the arrival window, measured from the simulator's own event log. In steady state Little's law says
+mean_in_system = requests/s x mean end-to-end time; under overload it does not hold (the queue grows).
+Goodput = requests/s x the share of requests that meet every SLO limit.
 TPOT of a request is (finish - first token) / (output tokens - 1), as benchmark clients report it.
 """
 
@@ -37,13 +39,17 @@ def summarize(run: SimRun, slo: dict[str, float], chips: int, window: tuple[floa
     ttft = np.array([r.first_token - r.arrival for r in sel])
     tpot = np.array([(r.finish - r.first_token) / (r.output - 1) for r in sel if r.output > 1])
     e2e = np.array([r.finish - r.arrival for r in sel])
-    span = hi - lo if hi > lo else run.duration_s
-    completed = [r for r in reqs if lo <= r.finish <= hi]
+    finishes = np.array(sorted(r.finish for r in reqs)) if reqs else np.zeros(1)
+    f_lo, f_hi = (float(np.quantile(finishes, q)) for q in window) if len(reqs) > 10 else (0.0, run.duration_s)
+    if f_hi <= f_lo:
+        f_lo, f_hi = 0.0, run.duration_s
+    span = f_hi - f_lo  # throughput: completions per second between the 10th and 90th percentile of finish times
+    completed = [r for r in reqs if f_lo <= r.finish <= f_hi]
     req_s = len(completed) / span if span > 0 else 0.0
     out_tok = sum(r.output for r in completed) / span if span > 0 else 0.0
     tot_tok = sum(r.output + r.prompt for r in completed) / span if span > 0 else 0.0
     ok = [_meets(r, slo) for r in sel]
-    good = sum(1 for r, k in zip(sel, ok, strict=True) if k and lo <= r.finish <= hi) / span if slo else req_s
+    good = req_s * (sum(ok) / len(ok)) if slo and ok else req_s
     summary = {
         "ttft_ms": _stats(ttft, 1e3), "tpot_ms": _stats(tpot, 1e3), "e2e_s": _stats(e2e),
         "throughput": {"requests_s": req_s, "output_tok_s": out_tok, "total_tok_s": tot_tok,

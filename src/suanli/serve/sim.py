@@ -85,34 +85,28 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
     front, back, per_token_s = _engines(dep, make_replica, cfg)
     latency = front[0].dep.hw.scale_out.latency_s if back and front[0].dep.hw.scale_out else 0.0
     all_engines = front + back
+    closed = cfg.trace is None and cfg.arrivals.kind == "concurrency"
     if cfg.trace is not None:
         n = len(cfg.trace.arrival_s)
         times, prompts, outputs = cfg.trace.arrival_s, cfg.trace.input_tokens, cfg.trace.output_tokens
     else:
         n = cfg.requests
         prompts, outputs = cfg.input_dist.draw(rng, n), cfg.output_dist.draw(rng, n)
-        closed = cfg.arrivals.kind == "concurrency"
         times = np.zeros(n) if closed else cfg.arrivals.times(rng, n)
-    closed = cfg.trace is None and cfg.arrivals.kind == "concurrency"
     reqs = [Request(i, 0.0, int(prompts[i]), int(outputs[i])) for i in range(n)]
     for r in reqs:
         r.cached = int(r.prompt * cfg.prefix_hit)
         r.todo = r.prompt - r.cached
-    events: list[tuple[float, int, int, object]] = []  # (time, order, kind, payload); kinds: 0 arrive, 1 end, 2 kv
-    order = 0
-
-    def push(t: float, kind: int, payload) -> None:
-        nonlocal order
-        heapq.heappush(events, (t, order, kind, payload))
-        order += 1
-
+    _check_fits(front + back, reqs)
+    # three event sources: arrivals (in time order), KV transfers (heap), iteration ends (heap)
     launched = min(n, cfg.arrivals.clients) if closed else n
-    for i in range(launched):
-        push(0.0 if closed else float(times[i]), 0, reqs[i])
+    arrivals: list[tuple[float, Request]] = [(0.0 if closed else float(times[i]), reqs[i]) for i in range(launched)]
+    arrivals.reverse()  # pop() from the end = earliest first; closed-loop arrivals are pushed at "now"
     next_closed = launched
+    transfers: list[tuple[float, int, Request]] = []
+    ends: list[tuple[float, int, int, Engine]] = []  # (end time, engine, version, engine); stale versions skipped
     rr = [0, 0]
     in_system, area = 0, []
-    finished = 0
     kv_area = busy = 0.0
     hist: dict[int, float] = {}
 
@@ -122,55 +116,70 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             return pool[(rr[k] - 1) % len(pool)]
         return min(pool, key=lambda e: e.load)
 
+    def horizon() -> float:  # arrivals cut decode blocks short instead (Engine.truncate)
+        return transfers[0][0] if transfers else inf
+
     def kick(e: Engine, now: float) -> None:
         nonlocal kv_area, busy
         if e.current is not None or not e.has_work():
             return
-        it = e.plan(now)
+        it = e.plan(now, horizon())
         if it is None:
             return
         e.current = it
         kv_area += e.kv_used / e.kv_capacity * it.duration
         busy += it.duration
         hist[len(it.decode_slots)] = hist.get(len(it.decode_slots), 0.0) + it.duration
-        push(now + it.duration, 1, e)
+        e.version += 1
+        heapq.heappush(ends, (now + it.duration, e.index, e.version, e))
 
     now = 0.0
-    while events:
-        now, _, kind, payload = heapq.heappop(events)
-        if kind == 0:
-            r: Request = payload
+    while arrivals or transfers or ends:
+        t_arr = arrivals[-1][0] if arrivals else inf
+        t_kv = transfers[0][0] if transfers else inf
+        t_end = ends[0][0] if ends else inf
+        if t_arr <= t_kv and t_arr <= t_end:
+            now, r = arrivals.pop()
             r.arrival = now
             in_system += 1
             area.append((now, in_system))
             e = route(front, 0)
             r.replica = e.index
             e.waiting.append(r)
+            planned = e.current.duration if e.current else 0.0
+            cut = e.truncate(now)
+            if cut is not None:  # the decode block ends early; take the cut part out of the time averages
+                removed = planned - e.current.duration
+                busy -= removed
+                kv_area -= e.kv_used / e.kv_capacity * removed
+                hist[len(e.current.decode_slots)] -= removed
+                e.version += 1
+                heapq.heappush(ends, (cut, e.index, e.version, e))
             kick(e, now)
-        elif kind == 1:
-            e: Engine = payload
+        elif t_end <= t_kv:
+            now, _, version, e = heapq.heappop(ends)
+            if version != e.version:
+                continue
             it: Iteration = e.current
             e.current = None
             done, prefilled = e.finish(it, now)
             for _ in done:
                 in_system -= 1
-                finished += 1
                 area.append((now, in_system))
                 if closed and next_closed < n:
-                    push(now, 0, reqs[next_closed])
+                    arrivals.append((now, reqs[next_closed]))
                     next_closed += 1
             if e.prefill_only:
                 for r in prefilled:
                     if r.generated >= r.output:
                         r.finish = now
                         in_system -= 1
-                        finished += 1
                         area.append((now, in_system))
                         continue
-                    push(now + latency + r.prompt * per_token_s, 2, r)
+                    heapq.heappush(transfers, (now + latency + r.prompt * per_token_s, r.rid, r))
             kick(e, now)
         else:
-            r = payload
+            now, _, r = heapq.heappop(transfers)
             r.first_token = now  # the first token reaches the user once the decode side holds the KV
             d = route(back, 1)
             r.replica = d.index
@@ -180,6 +189,16 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
     return SimRun(reqs, duration, time.perf_counter() - wall0, sum(e.preemptions for e in all_engines),
                   kv_area / busy if busy else 0.0, {k: v / busy for k, v in sorted(hist.items())} if busy else {},
                   area, len(all_engines), per_token_s * float(np.mean(prompts)) + latency if back else 0.0)
+
+
+def _check_fits(engines: list[Engine], reqs: list[Request]) -> None:
+    """A request whose whole context cannot fit in an empty cache would never finish: refuse it up front."""
+    e = engines[0]
+    longest = max(reqs, key=lambda r: r.prompt + r.output)
+    need = float(e.kv.bytes(longest.prompt + longest.output))
+    if need > e.kv_capacity:
+        raise SuanliError(f"request {longest.rid} ({longest.prompt} + {longest.output} tokens) needs "
+                          f"{need / 1e9:.2f} GB of KV cache per chip; the cache holds {e.kv_capacity / 1e9:.2f} GB")
 
 
 def unfinished(run_: SimRun) -> int:
