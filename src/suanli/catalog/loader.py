@@ -67,6 +67,11 @@ class Catalog:
             built = self._built_system(name)
             if built:
                 return built
+        if kind in ("chip", "system"):  # hook: this machine (`local-cpu`) before `suanli probe` has measured it
+            from suanli.calibrate.localchip import unprobed_error
+
+            if err := unprobed_error(name):
+                raise err
         ids = list({"chip": self.chips, "system": self.systems, "model": self.models}[kind])
         near = difflib.get_close_matches(name.lower(), ids, n=3, cutoff=0.5)
         hint = f"; nearest: {', '.join(near)}" if near else f"; see `suanli catalog {kind}s`"
@@ -100,21 +105,27 @@ class Catalog:
 
 
 def node_of(chip: Chip, n: int, sid: str) -> System:
-    """An n-chip node of `chip`: chips talk over the chip's scale-up fabric if it has one, else over the host link."""
-    link = chip.scale_up if (chip.scale_up and chip.scale_up.bandwidth_gb_s) else chip.host_link
-    topology = "switch" if link is chip.scale_up else "pcie"
-    if link is None or n == 1:
-        scale_up = None if n == 1 else ScaleUp(domain=n, topology="none")
+    """An n-chip node of `chip`: chips talk over the chip's own scale-up links (NVLink, bridges: within their
+    domain) and beyond that over the host link (PCIe), which then plays the part of the next network level."""
+    up = chip.scale_up if (chip.scale_up and chip.scale_up.bandwidth_gb_s) else None
+    link = up or chip.host_link
+    if n == 1:
+        scale_up, scale_out = None, chip.scale_out
+    elif link is None:
+        scale_up, scale_out = ScaleUp(domain=n, topology="none"), chip.scale_out
     else:
+        domain = min(n, up.domain or n) if up else n
         scale_up = ScaleUp(tech=link.tech, bandwidth_gb_s=link.bandwidth_gb_s, latency_us=link.latency_us,
-                           domain=n, topology=topology)
+                           domain=domain, topology="switch" if up else "pcie")
+        scale_out = chip.host_link if (up and domain < n and chip.host_link) else chip.scale_out
+    via = "its own scale-up links" if up else "its host link (PCIe)"
     return System(
         id=sid, name=f"{n}x {chip.name}", vendor=chip.vendor, chip=chip.id, chips=n, chips_per_node=n,
-        scale_up=scale_up, scale_out=chip.scale_out,
+        scale_up=scale_up, scale_out=scale_out,
         sources={"chip": f"built from the chip catalog entry {chip.id!r}, whose figures carry their own sources"},
         cite={"chips": "chip", "chips_per_node": "chip", "scale_up": "chip", "scale_out": "chip"},
-        notes=f"built from the chip: {n} chip(s) in one node, linked by the chip's own "
-              f"{'scale-up fabric' if topology == 'switch' else 'host link'}",
+        notes=f"built from the chip: {n} chip(s) in one node, linked by {via}"
+              + (f" in groups of {scale_up.domain}, then PCIe" if scale_up and up and scale_up.domain < n else ""),
     )
 
 

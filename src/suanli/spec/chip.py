@@ -37,6 +37,8 @@ class Link(BaseModel):
     tech: str | None = Field(None, description="NVLink 4, HCCS, UB, ICI, Infinity Fabric, PCIe Gen5 x16, RoCE ...")
     bandwidth_gb_s: float | None = Field(None, gt=0, description="per chip, per direction, GB/s")
     latency_us: float | None = Field(None, gt=0, description="one-way latency of a small message, us")
+    domain: int | None = Field(None, ge=1, description="chips this link joins on its own (an NVLink bridge: 2); "
+                                                        "none = as many as the system's fabric connects")
 
 
 class Chip(Sourced):

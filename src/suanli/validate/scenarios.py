@@ -70,6 +70,7 @@ class Setup:
     ttft_slo: float | None
     tpot_slo: float | None
     disagg: tuple[int, int, int] | None  # prefill workers, decode workers, TP per worker
+    batch_cap: int | None = None  # sequences an engine instance may run (compiled batch, max-num-seqs, client cap)
 
 
 class Skip(Exception):
@@ -87,11 +88,16 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         raise Skip(str(e)) from None
     inp, out = row.input_len, row.output_len
     ds = dataset_lengths().get(model, {})
+    if "applies_to" in ds and "mlperf" in ds["applies_to"].lower() and "mlperf" not in row.source.lower():
+        ds = next(iter(ds.get("other_rows", {}).values()), {})  # e.g. JetStream ShareGPT rows of llama-2-7b
     if inp is None:
         inp = ds.get("mean_input_tokens")
+        status = ds.get("status", "published")
+        if not inp and ds.get("assumed_mean_input_tokens"):
+            inp, status = ds["assumed_mean_input_tokens"], "assumption:"
         if not inp:
             raise Skip(f"input_len empty and no published mean input length for {model}'s data set")
-        notes.append(f"input_len {inp:g} = {ds.get('status', 'published')} data-set mean")
+        notes.append(f"input_len {inp:g} = {status} data-set mean ({ds.get('dataset', '')})")
     if out is None:
         out = ds.get("mean_output_tokens")
         if not out:
@@ -104,9 +110,22 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
     if m:
         disagg = tuple(int(x) for x in m.groups())
+    cap = _batch_cap(row.notes)
+    if cap:
+        notes.append(f"engine batch limited to {cap} (from notes)")
     return Setup(chip, row.n_accel, model, precision, row.kv_precision or None, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
-                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg), notes
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap), notes
+
+
+CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
+                r"max concurrency (\d+)")
+
+
+def _batch_cap(notes: str) -> int | None:
+    """Batch limits a run's notes state: an engine compiled for a batch, vLLM's max-num-seqs, a client's cap."""
+    caps = [int(m.group(1)) for p in CAP_PATTERNS for m in re.finditer(p, notes)]
+    return min(caps) if caps else None
 
 
 def system_for(chip_id: str, n: int) -> System:
@@ -197,7 +216,11 @@ def steady(dep: Deployed, b: float, s: Setup) -> Point:
 
 
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
-    return max_batch(dep, Workload(input_len=s.input_len, output_len=s.output_len, batch=1), per_rank)
+    b = max_batch(dep, Workload(input_len=s.input_len, output_len=s.output_len, batch=1), per_rank)
+    if s.batch_cap:
+        replicas = 1 if dep.layout.ep > 1 else dep.layout.dp
+        b = min(b, s.batch_cap * replicas)
+    return b
 
 
 def offline(deps: list[Deployed], s: Setup) -> Point:
