@@ -24,6 +24,7 @@ class Attention:
     v_head_dim: int
     window: int | None = None  # sliding or chunked window in tokens; None = full context
     bias: bool = False
+    out_gate: bool = False  # Qwen3-Next/3.5: q_proj also produces a sigmoid gate on the attention output
     # MLA (DeepSeek): low-rank q and compressed kv latent; the cache holds kv_lora_rank + qk_rope_dim per token.
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
@@ -163,7 +164,8 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
             index_heads=int(cfg.get("index_n_heads") or 0), index_dim=int(cfg.get("index_head_dim") or 0),
         )
     else:
-        base = Attention("mha", heads, kv, head_dim, head_dim, bias=attn_bias)
+        base = Attention("mha", heads, kv, head_dim, head_dim, bias=attn_bias,
+                         out_gate=bool(cfg.get("attn_output_gate")))
     attns = _attention_per_layer(cfg, base, layers, hidden)
     mlps = _mlp_per_layer(cfg, layers, inter, gated, mlp_bias, mtype)
 
@@ -180,7 +182,8 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
         tie = False
     return Arch(
         name=name, hidden=hidden, vocab=vocab, tie_embeddings=tie, groups=tuple(groups), parallel_block=parallel,
-        lm_head_bias=mtype == "gptj", mtp_layers=int(cfg.get("num_nextn_predict_layers") or 0),
+        lm_head_bias=mtype == "gptj",
+        mtp_layers=int(cfg.get("num_nextn_predict_layers") or cfg.get("mtp_num_hidden_layers") or 0),
     )
 
 

@@ -163,7 +163,8 @@ def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: floa
     if a.kind == "mha":
         kvh = kv_heads_local(a, tp)
         q_out, kv_out = heads * a.head_dim, kvh * (a.head_dim + a.v_head_dim)
-        ops.append(_gemm("qkv_proj", "gemm", n, q_out + kv_out, h, wb, num))
+        gate = q_out if a.out_gate else 0.0
+        ops.append(_gemm("qkv_proj", "gemm", n, q_out + gate + kv_out, h, wb, num))
         for phase in ("prefill", "decode"):
             ops.append(_core(phase, a.window or inf, n, 2.0 * heads * (a.head_dim + a.v_head_dim), kv_out,
                              q_out + heads * a.v_head_dim, num))

@@ -13,7 +13,8 @@ from suanli.model.arch import MLP, Arch, Attention
 
 def attention_params(a: Attention, hidden: int) -> float:
     if a.kind == "mha":
-        qkv = hidden * (a.heads * a.head_dim + a.kv_heads * (a.head_dim + a.v_head_dim))
+        q = a.heads * a.head_dim * (2 if a.out_gate else 1)
+        qkv = hidden * (q + a.kv_heads * (a.head_dim + a.v_head_dim))
         bias = (a.heads * a.head_dim + a.kv_heads * (a.head_dim + a.v_head_dim)) if a.bias else 0
         return qkv + a.heads * a.v_head_dim * hidden + bias
     if a.kind == "mla":

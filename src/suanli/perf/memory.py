@@ -20,8 +20,8 @@ GB = 1e9
 def attention_params_local(a: Attention, hidden: int, tp: int) -> float:
     if a.kind == "mha":
         kvh = kv_heads_local(a, tp)
-        return hidden * (a.heads / tp * a.head_dim + kvh * (a.head_dim + a.v_head_dim)) + \
-            a.heads / tp * a.v_head_dim * hidden
+        q = a.heads / tp * a.head_dim * (2 if a.out_gate else 1)
+        return hidden * (q + kvh * (a.head_dim + a.v_head_dim)) + a.heads / tp * a.v_head_dim * hidden
     if a.kind == "mla":
         replicated = hidden * (a.q_lora_rank + a.kv_lora_rank + a.qk_rope_dim) if a.q_lora_rank else \
             hidden * (a.kv_lora_rank + a.qk_rope_dim)

@@ -15,6 +15,8 @@ class Published(BaseModel):
     total_params_b: float | None = Field(None, gt=0, description="published total parameters, billions")
     active_params_b: float | None = Field(None, gt=0, description="published parameters active per token, billions")
     source: str | None = None
+    includes: str | None = Field(None, description="what the published count covers beyond the language model, "
+                                                   "e.g. 'vision encoder'")
 
 
 class ModelCard(BaseModel):

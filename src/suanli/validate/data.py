@@ -4,7 +4,8 @@ Columns (extra ones are ignored): id, source, url, hardware, n_accel, model, wei
 engine, tp, pp, ep, dp, scenario, input_len, output_len, concurrency, request_rate, ttft_slo_ms, tpot_slo_ms,
 metric, value, unit, notes. Required: hardware, n_accel, model, scenario, metric, value.
 Defaults for empty optional fields: id = "row<line>"; weight_precision = the model's released format (fp8 for
-DeepSeek-V3/R1, mxfp4 for gpt-oss, else bf16); kv_precision = bf16; engine = none (default factors);
+DeepSeek-V3/R1, mxfp4 for gpt-oss, else bf16); kv_precision = fp8 for TensorRT-LLM with fp8/fp4 weights
+(its quantization recipes do so), else bf16; engine = none (default factors);
 tp/pp/ep/dp = chosen as a tuned deployment would; input_len/output_len = the data set's published means
 (`datasets.yaml`), and a row with neither is skipped with that reason.
 """

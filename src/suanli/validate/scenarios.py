@@ -31,7 +31,7 @@ from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.auto import layouts, max_batch
 from suanli.perf.deployed import Deployed
-from suanli.perf.factors import Calibration
+from suanli.perf.factors import Calibration, engine_family
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.spec import Deployment, SuanliError, System, Workload
 from suanli.validate.data import Row
@@ -110,10 +110,14 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
     if m:
         disagg = tuple(int(x) for x in m.groups())
+    kv = row.kv_precision or None
+    if kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and engine_family(row.engine) == "trt-llm":
+        kv = "fp8"  # TensorRT-LLM's fp8/fp4 quantization recipes quantize the KV cache to fp8 as well
+        notes.append("kv_precision fp8 assumed (TensorRT-LLM fp8/fp4 recipe default)")
     cap = _batch_cap(row.notes)
     if cap:
         notes.append(f"engine batch limited to {cap} (from notes)")
-    return Setup(chip, row.n_accel, model, precision, row.kv_precision or None, row.engine, row.tp, row.pp, row.ep,
+    return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap), notes
 
@@ -251,7 +255,7 @@ def server(deps: list[Deployed], s: Setup) -> Point:
     """Most throughput whose p99 TPOT and TTFT meet the limits (Poisson arrivals)."""
     best = None
     for dep in deps:
-        cap = _cap(dep, s, SERVING_CAP)
+        cap = _cap(dep, s, OFFLINE_CAP)  # servers are pushed to the latency limit, not to a fixed batch
         lo, hi = 1, cap
         found = None
         while lo <= hi:  # throughput rises with the batch, latency too: bisect on the limits

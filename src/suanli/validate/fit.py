@@ -1,0 +1,177 @@
+"""Fitting the efficiency factors to measured throughput, and checking them on rows they were not fitted on.
+
+Per chip family, a few physical factors (fraction of peak compute and bandwidth per op class, collective
+bandwidth, per-step host overhead) are fitted by coordinate descent in log space, minimising the weighted mean of
+log(predicted / measured)^2 over the family's throughput rows plus a ridge term that pulls every factor toward
+its prior (the defaults): the data must earn every move. Rows from one table or submission are not independent,
+so each (source, hardware, model, scenario) cluster carries equal total weight. Factors stay in (0, 1] (fractions)
+or >= 0 (times). Families with fewer than `MIN_ROWS` rows keep the defaults (and borrow, as before).
+
+`leave_one_source_out` refits without each source in turn and predicts that source's rows with the factors fitted
+on the others: the honest estimate of how suanli does on data it has not seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field, fields, replace
+
+import yaml
+
+from suanli.catalog import catalog
+from suanli.perf.factors import Calibration, Factors
+from suanli.spec import SuanliError
+from suanli.validate.data import Row
+from suanli.validate.run import predict_rows
+
+FITTED = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "moe_compute", "moe_memory",
+          "comm_bandwidth", "step_overhead_ms")
+BOUNDS = {"step_overhead_ms": (0.0, 50.0)}
+FRACTION = (0.02, 1.0)
+MIN_ROWS = 5
+RIDGE = 0.02  # weight of (log factor / prior)^2 per factor, against a mean squared log error of order 0.05
+GRID = (0.5, 0.7, 0.85, 1.0, 1.2, 1.45, 2.0)
+
+
+def family_of(row: Row) -> str | None:
+    cat = catalog()
+    try:
+        return cat.chips[cat.resolve("chip", row.hardware)].family
+    except SuanliError:
+        return None
+
+
+@dataclass
+class FamilyFit:
+    family: str
+    rows: int
+    prior: dict[str, float]
+    fitted: dict[str, float]
+    error_before: float  # weighted mean |log error| on the fitted rows
+    error_after: float
+
+
+@dataclass
+class FitResult:
+    calibration: Calibration
+    families: list[FamilyFit] = field(default_factory=list)
+
+
+def _weights(rows: list[Row]) -> list[float]:
+    sizes: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        sizes[(r.source, r.hardware, r.model, r.scenario)] += 1
+    return [1.0 / sizes[(r.source, r.hardware, r.model, r.scenario)] for r in rows]
+
+
+def _loss(rows: list[Row], weights: list[float], cal: Calibration) -> tuple[float, float]:
+    """(weighted mean squared log error, weighted mean |log error|); unpredictable rows count as a log error of 1."""
+    recs = predict_rows(rows, cal)
+    sq = ab = tot = 0.0
+    for rec, w in zip(recs, weights, strict=True):
+        e = 1.0 if rec["predicted"] is None else abs(math.log(rec["predicted"] / rec["measured"]))
+        sq += w * e * e
+        ab += w * e
+        tot += w
+    return sq / tot, ab / tot
+
+
+def _clip(name: str, v: float) -> float:
+    lo, hi = BOUNDS.get(name, FRACTION)
+    return min(hi, max(lo, v))
+
+
+def _with(cal: Calibration, family: str, values: dict[str, float]) -> Calibration:
+    fams = {**cal.families, family: {**cal.families.get(family, {}), **values}}
+    return replace(cal, families=fams)
+
+
+def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2) -> FamilyFit:
+    weights = _weights(rows)
+    base, _ = cal.resolve(family, None)
+    prior = {k: getattr(base, k) for k in FITTED}
+    current = dict(prior)
+
+    def objective(values: dict[str, float]) -> float:
+        mse, _ = _loss(rows, weights, _with(cal, family, values))
+        ridge = sum(math.log(max(values[k], 1e-3) / max(prior[k], 1e-3)) ** 2 for k in FITTED
+                    if k != "step_overhead_ms")
+        ridge += (values["step_overhead_ms"] - prior["step_overhead_ms"]) ** 2 / 25.0  # ~5 ms scale
+        return mse + RIDGE * ridge
+
+    _, before = _loss(rows, weights, _with(cal, family, current))
+    best = objective(current)
+    for sweep in range(sweeps):
+        spread = 1.0 / (sweep + 1)
+        for k in FITTED:
+            for g in GRID:
+                if g == 1.0:
+                    continue
+                trial = dict(current)
+                if k == "step_overhead_ms":
+                    trial[k] = _clip(k, current[k] + (g - 1.0) * 4.0 * spread)
+                else:
+                    trial[k] = _clip(k, current[k] * g ** spread)
+                if trial[k] == current[k]:
+                    continue
+                val = objective(trial)
+                if val < best - 1e-9:
+                    best, current = val, trial
+    _, after = _loss(rows, weights, _with(cal, family, current))
+    return FamilyFit(family, len(rows), prior, {k: round(v, 4) for k, v in current.items()}, before, after)
+
+
+def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
+    """Fit every family with enough throughput rows; other families keep what `cal` gives them."""
+    by_family: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        if r.kind == "throughput":
+            fam = family_of(r)
+            if fam:
+                by_family[fam].append(r)
+    result = FitResult(cal)
+    for fam, mine in sorted(by_family.items()):
+        if families and fam not in families:
+            continue
+        if len(mine) < MIN_ROWS:
+            continue
+        ff = fit_family(mine, result.calibration, fam, sweeps)
+        result.families.append(ff)
+        result.calibration = _with(result.calibration, fam, ff.fitted)
+    return result
+
+
+def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1) -> dict[str, dict]:
+    """For each source: fit on all other sources, predict this one. Returns per-source errors."""
+    sources = sorted({r.source for r in rows})
+    out = {}
+    for src in sources:
+        held = [r for r in rows if r.source == src]
+        rest = [r for r in rows if r.source != src]
+        fams = sorted({f for f in (family_of(r) for r in held) if f})
+        fitted = fit(rest, cal, families=fams, sweeps=sweeps).calibration
+        recs = predict_rows(held, fitted)
+        out[src] = {"rows": len(held), "records": recs}
+    return out
+
+
+def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
+    doc = {
+        "note": note,
+        "defaults": cal.defaults,
+        "families": {k: v for k, v in result.calibration.families.items()},
+        "engines": cal.engines,
+        "pairs": cal.pairs,
+        "borrow": cal.borrow,
+        "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
+                            "mean_abs_log_error_after": round(ff.error_after, 4),
+                            "moved": {k: [ff.prior[k], ff.fitted[k]] for k in FITTED
+                                      if abs(ff.fitted[k] - ff.prior[k]) > 1e-9}}
+                for ff in result.families},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def factor_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Factors))
