@@ -28,6 +28,7 @@ METRICS = (
 REQUIRED = ("hardware", "n_accel", "model", "scenario", "metric", "value")
 INTS = ("n_accel", "tp", "pp", "ep", "dp", "input_len", "output_len", "concurrency")
 FLOATS = ("request_rate", "ttft_slo_ms", "tpot_slo_ms", "value")
+LAYOUT = ("tp", "pp", "ep", "dp")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ def _row(name: str, line: int, raw: dict[str, str]) -> Row:
             f = float(v)
         except ValueError:
             raise SuanliError(f"{where(col)}: {v!r} is not a number") from None
+        if f == 0 and col in LAYOUT:
+            vals[col] = None  # 0 in a layout column means "not used", as some exports write it
+            continue
         if f != int(f) or f < 1:
             raise SuanliError(f"{where(col)}: {v!r} must be a whole number >= 1")
         vals[col] = int(f)
