@@ -117,12 +117,15 @@ class Deployed:
         self._cm = np.vstack([self._c * self._count[:, None], self._m * self._count[:, None]])
         self._fixed_count = self._fixed * self._count
         self._n_ops = n_ops
-        self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m)
+        self.ar_threshold = self.factors.comm_small_mb * 1e6 / (arch.hidden * self.numerics.act_bytes)
+        self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m,
+                                    self.ar_threshold)
 
     # --- steps ---------------------------------------------------------------------------------------------
     def features(self, shape: StepShape) -> np.ndarray:
         x = np.zeros(len(self.feature_index))
-        for k, v in features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m).items():
+        for k, v in features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m,
+                             self.ar_threshold).items():
             i = self.feature_index.get(k)
             if i is not None:
                 x[i] = v
@@ -145,7 +148,7 @@ class Deployed:
         return self.time_of(self.features(shape))
 
     def timed(self, shape: StepShape) -> list[TimedOp]:
-        raw = features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m)
+        raw = features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m, self.ar_threshold)
         x = self.features(shape)
         t, tc, tm = self.op_seconds(x)
         out = []

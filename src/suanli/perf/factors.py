@@ -35,6 +35,8 @@ class Factors:
     comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
     comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric
     scaleout_latency_us: float = 10.0  # latency of one collective phase across nodes
+    comm_small_mb: float = 8.0  # all-reduces up to this size use the engines' one-/two-shot kernels (latency only)
+    comm_ramp_mb: float = 48.0  # larger ones run NCCL rings, whose bandwidth ramps as S / (S + ramp): see cost.py
     kernel_us: float = 2.0  # fixed cost per kernel (launch gaps, tails, synchronisation)
     step_overhead_ms: float = 0.5  # host work per engine step (scheduling, sampling, detokenising)
     memory_utilization: float = 0.90  # fraction of device memory the engine lets weights+KV+activations take

@@ -3,7 +3,8 @@
 Names: `one`; `tokens`, `logits`, `prefill_tokens`, `decode_tokens`, `seqs`; `<x>_pad` = rows padded to the
 matrix tile; `pp:<w>`/`dp:<w>` = attended (query, key) pairs of prefill/decode for window w (`inf` = full);
 `pr:<w>`/`dr:<w>` = cached tokens read; `touched:<E>:<k>` = share of a chip's experts some token picked;
-`xrows:<E>:<k>` = expert GEMM rows on a chip, padded per touched expert.
+`xrows:<E>:<k>` = expert GEMM rows on a chip, padded per touched expert; `ar_large` = 1 when the step's
+all-reduce messages exceed the engines' small-message size (see cost.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def pad(rows: float, tile: float) -> float:
 
 
 def features(shape: StepShape, windows: tuple[float, ...], moe: tuple[tuple[int, int], ...], lay: Layout,
-             tile: float) -> dict[str, float]:
+             tile: float, ar_threshold_tokens: float = float("inf")) -> dict[str, float]:
     t = shape.tokens
-    x = {"one": 1.0, "tokens": t, "tokens_pad": pad(t, tile), "logits": shape.logits,
+    x = {"one": 1.0, "tokens": t, "tokens_pad": pad(t, tile), "logits": shape.logits, "ar_large":
+         1.0 if t > ar_threshold_tokens else 0.0,
          "logits_pad": pad(shape.logits, tile), "prefill_tokens": shape.prefill.tokens,
          "decode_tokens": shape.decode.tokens, "seqs": shape.seqs}
     for w in windows:
@@ -49,7 +51,8 @@ def moe_features(tokens: float, moe: tuple[tuple[int, int], ...], lay: Layout, t
     return x
 
 
-ALWAYS = ("one", "tokens", "tokens_pad", "logits", "logits_pad", "prefill_tokens", "decode_tokens", "seqs")
+ALWAYS = ("one", "tokens", "tokens_pad", "logits", "logits_pad", "prefill_tokens", "decode_tokens", "seqs",
+          "ar_large")
 
 
 def is_full(w: float) -> bool:
@@ -60,8 +63,9 @@ class FeatureWriter:
     """Writes a step's features straight into a vector (no dictionaries): the serving simulator's fast path."""
 
     def __init__(self, index: dict[str, int], windows: tuple[float, ...], moe: tuple[tuple[int, int], ...],
-                 lay: Layout, tile: float):
+                 lay: Layout, tile: float, ar_threshold_tokens: float = float("inf")):
         self.n = len(index)
+        self.ar_threshold = ar_threshold_tokens
         self.lay, self.tile, self.moe = lay, tile, moe
         g = index.get
         self.i = {k: g(k) for k in ALWAYS}
@@ -77,7 +81,8 @@ class FeatureWriter:
         i = self.i
         for key, v in (("one", 1.0), ("tokens", t), ("tokens_pad", pad(t, self.tile)), ("logits", logits),
                        ("logits_pad", pad(logits, self.tile)), ("prefill_tokens", pre_tokens),
-                       ("decode_tokens", dec_n), ("seqs", seqs)):
+                       ("decode_tokens", dec_n), ("seqs", seqs),
+                       ("ar_large", 1.0 if t > self.ar_threshold else 0.0)):
             if i[key] is not None:
                 x[i[key]] = v
         for w, a, b, c, d in self.win:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, replace
 import yaml
 
 from suanli.catalog import catalog
-from suanli.perf.factors import Calibration, Factors
+from suanli.perf.factors import Calibration, Factors, engine_family
 from suanli.spec import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
@@ -83,15 +83,21 @@ def _clip(name: str, v: float) -> float:
 
 
 def _with(cal: Calibration, family: str, values: dict[str, float]) -> Calibration:
+    """A copy of `cal` with these factors for a family, or for a "family/engine" pair."""
+    if "/" in family:
+        return replace(cal, pairs={**cal.pairs, family: {**cal.pairs.get(family, {}), **values}})
     fams = {**cal.families, family: {**cal.families.get(family, {}), **values}}
     return replace(cal, families=fams)
 
 
-def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2) -> FamilyFit:
+def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
+               prior_cal: Calibration | None = None) -> FamilyFit:
     weights = _weights(rows)
-    base, _ = cal.resolve(family, None)
+    fam, _, eng = family.partition("/")
+    base, _ = (prior_cal or cal).resolve(fam, eng or None)
     prior = {k: getattr(base, k) for k in FITTED}
     current = dict(prior)
+    cal = _with(cal, family, current)  # start from the prior, not from what a borrowed family was fitted to
 
     def objective(values: dict[str, float]) -> float:
         mse, _ = _loss(rows, weights, _with(cal, family, values))
@@ -122,23 +128,37 @@ def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2) 
     return FamilyFit(family, len(rows), prior, {k: round(v, 4) for k, v in current.items()}, before, after)
 
 
+PAIR_MIN_ROWS = 20
+
+
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
-    """Fit every family with enough throughput rows; other families keep what `cal` gives them."""
+    """Fit every chip family with enough throughput rows, then every (family, engine) pair with enough rows
+    toward its family's fit; other families keep what `cal` gives them."""
     by_family: dict[str, list[Row]] = defaultdict(list)
+    by_pair: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         if r.kind == "throughput":
             fam = family_of(r)
             if fam:
                 by_family[fam].append(r)
+                by_pair[f"{fam}/{engine_family(r.engine)}"].append(r)
     result = FitResult(cal)
     for fam, mine in sorted(by_family.items()):
-        if families and fam not in families:
+        if (families and fam not in families) or len(mine) < MIN_ROWS:
             continue
-        if len(mine) < MIN_ROWS:
-            continue
-        ff = fit_family(mine, result.calibration, fam, sweeps)
+        ff = fit_family(mine, result.calibration, fam, sweeps, prior_cal=cal)
         result.families.append(ff)
         result.calibration = _with(result.calibration, fam, ff.fitted)
+    fitted_families = result.calibration
+    for pair, mine in sorted(by_pair.items()):
+        fam = pair.split("/")[0]
+        if (families and fam not in families) or len(mine) < PAIR_MIN_ROWS or pair.endswith("/default"):
+            continue
+        if len(mine) == len(by_family[fam]):
+            continue  # the family is this one engine: its fit already is the pair's
+        ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families)
+        result.families.append(ff)
+        result.calibration = _with(result.calibration, pair, ff.fitted)
     return result
 
 
@@ -160,9 +180,9 @@ def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
     doc = {
         "note": note,
         "defaults": cal.defaults,
-        "families": {k: v for k, v in result.calibration.families.items()},
+        "families": dict(result.calibration.families),
         "engines": cal.engines,
-        "pairs": cal.pairs,
+        "pairs": dict(result.calibration.pairs),
         "borrow": cal.borrow,
         "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
                             "mean_abs_log_error_after": round(ff.error_after, 4),

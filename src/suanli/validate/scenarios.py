@@ -24,6 +24,7 @@ from functools import cache
 from math import ceil, sqrt
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from suanli.catalog import catalog
@@ -71,6 +72,7 @@ class Setup:
     tpot_slo: float | None
     disagg: tuple[int, int, int] | None  # prefill workers, decode workers, TP per worker
     batch_cap: int | None = None  # sequences an engine instance may run (compiled batch, max-num-seqs, client cap)
+    requests: int | None = None  # requests the benchmark sent, where the notes say
 
 
 class Skip(Exception):
@@ -117,9 +119,11 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     cap = _batch_cap(row.notes)
     if cap:
         notes.append(f"engine batch limited to {cap} (from notes)")
+    m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
+    sent = int(m.group(1)) if m else None
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
-                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap), notes
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -227,8 +231,10 @@ def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
     return b
 
 
-def offline(deps: list[Deployed], s: Setup) -> Point:
-    best = None
+def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+    """Most throughput at the largest batch that fits; when the benchmark sent a known number of requests at
+    once, the simulator replays that burst on the chosen layout (ramp-up and drain included)."""
+    best, best_dep = None, None
     for dep in deps:
         b = _cap(dep, s, OFFLINE_CAP)
         if s.concurrency:  # requests submitted at once: the batch cannot exceed them
@@ -241,9 +247,12 @@ def offline(deps: list[Deployed], s: Setup) -> Point:
             p = Point(p.batch, p.step, p.ttft + (waves - 1) / 2 * (p.ttft + (s.output_len - 1) * p.tpot), p.tpot,
                       p.out_tok_s)
         if best is None or p.out_tok_s > best.out_tok_s:
-            best = p
+            best, best_dep = p, dep
     if best is None:
         raise Skip("does not fit in memory at any layout")
+    burst = s.requests or s.concurrency
+    if burst and burst <= 5000:
+        return simulated(best_dep, s, cal, burst=burst)
     return best
 
 
@@ -266,6 +275,7 @@ def server(deps: list[Deployed], s: Setup) -> Point:
                 hi = b - 1
         if found is None:
             continue
+        found = _knee(dep, found, s)
         p = steady(dep, found, s)
         hi = steady(dep, _p99_batch(found), s)
         p.ttft_p99, p.tpot_p99 = hi.ttft, hi.tpot
@@ -276,15 +286,64 @@ def server(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
+KNEE = 0.95  # a tuned server stops adding batch once throughput is within 5% of its limit
+
+
+def _knee(dep: Deployed, b_max: int, s: Setup) -> int:
+    """The smallest batch whose throughput is within 5% of the largest feasible batch's: past the knee, more
+    batch buys latency, not throughput, and tuned deployments do not go there."""
+    target = KNEE * steady(dep, b_max, s).out_tok_s
+    lo, hi = 1, b_max
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if steady(dep, mid, s).out_tok_s >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
     hi = _p99_batch(b)
     p = steady(dep, hi, s)
     return (s.tpot_slo is None or p.tpot <= s.tpot_slo) and (s.ttft_slo is None or p.ttft <= s.ttft_slo)
 
 
-def concurrency(deps: list[Deployed], s: Setup) -> Point:
+ENGINE_MAX_SEQS = {"vllm": 256, "vllm-ascend": 256, "neuron": 32}  # engines' default max_num_seqs / batch
+DEFAULT_MAX_SEQS = 2048  # TensorRT-LLM's default max_batch_size; SGLang sizes it from memory
+
+
+def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int | None = None,
+              rate: float | None = None, burst: int | None = None, requests: int = 500) -> Point:
+    """Run the serving simulator on fixed-length requests: closed loop, Poisson arrivals, or a burst at t=0."""
+    from suanli.serve.metrics import summarize
+    from suanli.serve.sim import SimConfig, run
+    from suanli.serve.workload import Arrivals, LengthDist, Trace
+
+    cap = s.batch_cap or ENGINE_MAX_SEQS.get(engine_family(s.engine), DEFAULT_MAX_SEQS)
+    coupled = dep.layout.dp > 1 and dep.layout.ep > 1
+    cfg = SimConfig(requests=requests, seed=0, max_seqs=cap,
+                    input_dist=LengthDist("fixed", {"value": s.input_len}),
+                    output_dist=LengthDist("fixed", {"value": s.output_len}))
+    if burst:
+        cfg.trace = Trace(np.zeros(burst), np.full(burst, s.input_len), np.full(burst, s.output_len))
+    elif clients:
+        cfg.arrivals = Arrivals("concurrency", clients=clients)
+    else:
+        cfg.arrivals = Arrivals("poisson", rate=rate)
+    spec = dep.dep.model_copy(update={"dp": 1}) if not coupled else dep.dep
+    make = lambda: Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal)  # noqa: E731
+    res = summarize(run(dep, make, cfg), {}, dep.layout.chips)
+    return Point(res["batch_size"].get("mean", 1.0), res["tpot_ms"]["mean"] / 1e3, res["ttft_ms"]["mean"] / 1e3,
+                 res["tpot_ms"]["mean"] / 1e3, res["throughput"]["output_tok_s"], res["ttft_ms"]["p99"] / 1e3,
+                 res["tpot_ms"]["p99"] / 1e3)
+
+
+def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+    """Closed loop: the analytic steady state picks the layout, the simulator runs it (waves of fixed-length
+    requests that start together stay together, which sets TTFT)."""
     n = s.concurrency or 1
-    best = None
+    best, best_dep = None, None
     for dep in deps:
         cap = _cap(dep, s, 4096)
         if cap < 1:
@@ -294,13 +353,19 @@ def concurrency(deps: list[Deployed], s: Setup) -> Point:
         if n > b:  # clients beyond the engine's room wait in its queue
             p = Point(b, p.step, p.ttft + (n - b) / b * (p.ttft + (s.output_len - 1) * p.tpot), p.tpot, p.out_tok_s)
         if best is None or p.out_tok_s > best.out_tok_s:
-            best = p
+            best, best_dep = p, dep
     if best is None:
         raise Skip("does not fit in memory at any layout")
-    return best
+    return simulated(best_dep, s, cal, clients=n, requests=min(3000, max(4 * n, 200)))
 
 
-def rate(deps: list[Deployed], s: Setup, requests: int = 500) -> Point:
+def rate(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+    """Poisson arrivals at the row's rate for the benchmark's number of requests (500 unless the notes say)."""
+    best_dep = min(deps, key=lambda d: steady(d, 1, s).tpot)  # the lowest-latency layout
+    return simulated(best_dep, s, cal, rate=s.rate, requests=s.requests or 500)
+
+
+def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500) -> Point:
     lam = s.rate or 0.0
     best = None
     for dep in deps:
@@ -358,11 +423,17 @@ def disaggregated(s: Setup, cal: Calibration | None) -> Point:
     return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
 
 
-SCENARIO = {"offline": offline, "server": server, "interactive": server, "concurrency": concurrency, "rate": rate,
-            "batch": static_batch}
+SCENARIO = {"offline": offline, "server": server, "interactive": server, "batch": static_batch}
 
 
 def predict_setup(s: Setup, cal: Calibration | None) -> Point:
     if s.disagg:
         return disaggregated(s, cal)
-    return SCENARIO[s.scenario](_deployments(s, cal), s)
+    deps = _deployments(s, cal)
+    if s.scenario == "concurrency":
+        return concurrency(deps, s, cal)
+    if s.scenario == "rate":
+        return rate(deps, s, cal)
+    if s.scenario == "offline":
+        return offline(deps, s, cal)
+    return SCENARIO[s.scenario](deps, s)
