@@ -218,7 +218,7 @@ def _register_feature_commands() -> None:
         importlib.import_module(f"suanli.commands.{name}").register(app)
 
 
-COMMAND_MODULES: list[str] = ["serve"]
+COMMAND_MODULES: list[str] = ["serve", "validation", "econ"]
 
 
 def main() -> None:

@@ -17,8 +17,12 @@ from suanli.model.ops import Layout, wkey
 from suanli.model.shape import StepShape
 
 
+GEMV_ROWS = 8  # up to this many rows engines run matrix-vector kernels on the vector units: no tile to fill
+
+
 def pad(rows: float, tile: float) -> float:
-    if rows <= 0 or tile <= 1:
+    """GEMM rows as the matrix unit sees them: rounded up to whole tiles, except for GEMV-sized batches."""
+    if rows <= GEMV_ROWS or tile <= 1:
         return max(rows, 0.0)
     return ceil(rows / tile - 1e-9) * tile
 

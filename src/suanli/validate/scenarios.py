@@ -89,6 +89,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     except SuanliError as e:
         raise Skip(str(e)) from None
     inp, out = row.input_len, row.output_len
+    if row.metric == "prefill_tok_s" and out is None:
+        out = 1  # llama-bench "pp N": a prompt of N tokens, no generation
+    if row.metric == "decode_tok_s" and inp is None:
+        inp = 1  # llama-bench "tg N": N tokens generated from an empty context
     ds = dataset_lengths().get(model, {})
     if "applies_to" in ds and "mlperf" in ds["applies_to"].lower() and "mlperf" not in row.source.lower():
         ds = next(iter(ds.get("other_rows", {}).values()), {})  # e.g. JetStream ShareGPT rows of llama-2-7b
