@@ -211,14 +211,15 @@ def catalog_show(
 
 
 def _register_feature_commands() -> None:
-    """Feature packages add their commands here (each module has `register(app)`)."""
+    """Every module in suanli/commands (but `common`) adds its commands with `register(app)`."""
     import importlib
+    import pkgutil
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"suanli.commands.{name}").register(app)
+    import suanli.commands as pkg
 
-
-COMMAND_MODULES: list[str] = ["serve", "validation", "econ"]
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name != "common":
+            importlib.import_module(f"suanli.commands.{info.name}").register(app)
 
 
 def main() -> None:

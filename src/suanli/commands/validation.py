@@ -76,3 +76,67 @@ def render(result: dict, keys: list[str], show_rows: bool) -> None:
                 for w in worst[:5]))
     if s["skipped_reasons"]:
         out.print("Skipped: " + "; ".join(f"{n} x {reason}" for reason, n in list(s["skipped_reasons"].items())[:8]))
+
+
+def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool = False) -> None:  # noqa: C901
+    """`suanli calibrate --data FILE --out calib.yaml`: fit the factors on published measurements (from the priors
+    of the bundled file), print the fit error per family and, with --loso, the leave-one-source-out error."""
+    import time
+    from pathlib import Path
+
+    from suanli.perf.factors import bundled_calibration
+    from suanli.spec import SuanliError
+    from suanli.validate.data import load_rows
+    from suanli.validate.fit import fit, leave_one_source_out, to_yaml
+    from suanli.validate.run import predict_rows
+
+    console = globals()["out"]
+    out_path = out
+    if not out_path:
+        raise SuanliError("calibrate --data: give --out FILE for the fitted calibration (e.g. --out calib.yaml)")
+    t0 = time.perf_counter()
+    rows = [r for path in data.split(",") for r in load_rows(path.strip())]
+    prior = bundled_calibration().prior()
+    result = fit(rows, prior)
+    names = ",".join(Path(p.strip()).name for p in data.split(","))
+    text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput and TPOT rows")
+    Path(out_path).write_text(text)
+    from suanli.perf.factors import load_calibration
+
+    fitted = load_calibration(out_path)
+    from suanli.validate.fit import fittable
+
+    thr = [r for r in rows if fittable(r)]
+    fit_err = _mape(predict_rows(thr, fitted))
+    report = {"file": out_path, "rows": len(rows), "throughput_rows": len(thr), "fit_mape": fit_err,
+              "families": [{"family": f.family, "rows": f.rows, "mean_abs_log_error_before": f.error_before,
+                            "mean_abs_log_error_after": f.error_after,
+                            "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
+                           for f in result.families]}
+    if loso:
+        per = leave_one_source_out(thr, prior)
+        report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"])} for src, v in per.items()}
+        allrec = [rec for v in per.values() for rec in v["records"]]
+        report["loso_mape"] = _mape(allrec)
+    report["wall_s"] = time.perf_counter() - t0
+    if as_json:
+        emit_json(report)
+        return
+    t = Table(title=f"Calibration fitted on {names} -> {out_path}")
+    for col in ("family", "rows", "|log err| before", "after", "factors moved (prior -> fitted)"):
+        t.add_column(col)
+    for f in report["families"]:
+        moved = ", ".join(f"{k} {a:g}->{b:g}" for k, (a, b) in f["moved"].items())
+        t.add_row(f["family"], str(f["rows"]), f"{f['mean_abs_log_error_before']:.3f}",
+                  f"{f['mean_abs_log_error_after']:.3f}", moved)
+    console.print(t)
+    console.print(f"Fit error (MAPE on the fitted throughput and TPOT rows): {_pct(fit_err)}")
+    if loso:
+        for src, v in report["loso"].items():
+            console.print(f"  held out {src[:70]}: {v['rows']} rows, MAPE {_pct(v['mape'])}")
+        console.print(f"Leave-one-source-out throughput MAPE: {_pct(report['loso_mape'])}")
+
+
+def _mape(recs: list[dict]) -> float | None:
+    apes = [1.0 if r["predicted"] is None else r["ape"] for r in recs]
+    return sum(apes) / len(apes) if apes else None

@@ -7,10 +7,9 @@ Collectives (alpha-beta): latency phases x alpha (two for all-reduce, one otherw
 algorithms inference engines use for small messages) + algorithm bytes / (link bandwidth x efficiency), with the
 ring volumes 2(n-1)/n x S for all-reduce, (n-1) x S for all-gather of S per chip, S for all-to-all (S already
 counts only what leaves the chip), S for point-to-point. All-reduces larger than `comm_small_mb` run as NCCL
-rings, whose achieved bandwidth ramps with size as bw x S / (S + R) (pipeline fill): measured busbw on 8 B200s
-is 36% of peak at 32 MB, 63% at 128 MB, 80% at 1 GB (ops.csv, all_reduce_bench), i.e. R ~ 48 MB. Since
-S'/(bw S/(S+R)) = S'/bw + volume x R/bw, the ramp is a fixed cost charged to steps whose message exceeds the
-threshold (feature `ar_large`).
+rings, whose achieved bandwidth ramps with size (pipeline fill): measured busbw on 8 B200s is 36% of peak at
+32 MB, 63% at 128 MB, 80% at 1 GB (ops.csv, all_reduce_bench), which a fixed fill time of about 60 us on top of
+the bandwidth term reproduces. It is charged to steps whose message exceeds the threshold (feature `ar_large`).
 
 `OpCost` turns an op into per-feature seconds, so that a step's time is two dot products and a maximum per op.
 """
@@ -64,7 +63,7 @@ def op_cost(op: LinOp, hw: Hardware, f: Factors, span: int) -> OpCost:
         phases = 2 if op.comm == "all_reduce" else 1
         compute = {k: c * volume / bw for k, c in op.comm_bytes.items()}
         if op.comm == "all_reduce":
-            compute["ar_large"] = volume * f.comm_ramp_mb * 1e6 / bw
+            compute["ar_large"] = f.comm_ring_us * 1e-6
         return OpCost(compute, {}, phases * link.latency_s + f.kernel_us * 1e-6, True)
     c_name = COMPUTE_EFF.get(op.op_class)
     compute = {}

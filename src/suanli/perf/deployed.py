@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanli.model.arch import Arch
-from suanli.model.ops import Layout, Numerics, Op, at, moe_shapes, step_ops, windows_of
+from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
-from suanli.perf.cost import op_cost
+from suanli.perf.cost import OpCost, op_cost
 from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
@@ -88,8 +88,10 @@ class Deployed:
         if chips > system.chips and self.hw.scale_out is None:
             raise SuanliError(f"tp*pp*dp = {chips} chips, but system {system.id} has {system.chips} and no "
                               "scale-out network to join more units")
-        if chips > 1 and self.hw.scale_up is None and self.hw.scale_out is None:
-            raise SuanliError(f"system {system.id}: {chips} chips need a chip-to-chip link, and none is known")
+        talks = self.layout.tp * self.layout.pp > 1 or self.layout.ep > 1  # pure data parallelism needs no link
+        if talks and self.hw.scale_up is None and self.hw.scale_out is None:
+            raise SuanliError(f"system {system.id}: tp*pp = {self.layout.tp * self.layout.pp} chips need a "
+                              "chip-to-chip link, and none is known")
         self.windows = windows_of(arch)
         self.moe = moe_shapes(arch)
         lay = self.layout
@@ -97,6 +99,9 @@ class Deployed:
         self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
         self.ops = step_ops(arch, lay, self.numerics)
         costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
+        # host work that grows with the sequences in the step (sampling, scheduling, detokenising each one)
+        self.ops.append(LinOp("host_per_sequence", "overhead", 1.0, m="seqs", active="seqs"))
+        costs.append(OpCost({"seqs": self.factors.seq_overhead_us * 1e-6}, {}, 0.0, False))
         names = sorted({k for c in costs for k in (*c.compute, *c.memory)} | {op.active for op in self.ops}
                        | set(ALWAYS))
         self.feature_index = {n: i for i, n in enumerate(names)}
@@ -153,7 +158,10 @@ class Deployed:
         t, tc, tm = self.op_seconds(x)
         out = []
         for i, op in enumerate(self.ops):
-            bound = "network" if self._network[i] else ("compute" if tc[i] >= tm[i] else "memory")
+            if op.op_class == "overhead":
+                bound = "overhead"
+            else:
+                bound = "network" if self._network[i] else ("compute" if tc[i] >= tm[i] else "memory")
             out.append(TimedOp(at(op, raw), float(t[i]), bound))
         return out
 
@@ -167,7 +175,10 @@ class Deployed:
     def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
         f = self.factors
         cap = self.hw.capacity
-        reserve = cap * (1 - f.memory_utilization) + f.runtime_reserve_gb * 1e9
+        # engines load the weights, then give the KV cache a fraction of what is left (vLLM's
+        # gpu_memory_utilization, TensorRT-LLM's free_gpu_memory_fraction): the slack is a share of the remainder
+        left = max(0.0, cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes)
+        reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * left
         kv = seqs_per_rank * kv_bytes_per_seq(self.arch, self.layout, self.numerics, tokens_per_seq)
         act = activation_bytes(self.arch, self.layout, self.numerics, step_tokens, seqs_per_rank)
         return MemoryUse(cap, self.weight_bytes, kv, act, reserve)

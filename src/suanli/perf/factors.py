@@ -2,7 +2,8 @@
 
 These are the only tuned numbers in suanli, and they are physical: a fraction of peak compute or bandwidth in
 (0, 1], a latency in microseconds, a per-step host overhead in milliseconds. Resolution order, later wins:
-built-in defaults -> `families[<chip family>]` -> `engines[<engine family>]` -> `pairs["<family>/<engine>"]`.
+built-in defaults -> `defaults` -> `physical[<chip family>]` (properties of the hardware that are not fitted, such
+as the matrix tile) -> `families[<chip family>]` -> `engines[<engine family>]` -> `pairs["<family>/<engine>"]`.
 A chip family with no entry borrows the nearest family listed in `borrow`, and the prediction says so.
 
 The bundled file `calibration.yaml` next to this module is what `predict` uses unless given another
@@ -11,7 +12,7 @@ The bundled file `calibration.yaml` next to this module is what `predict` uses u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 
@@ -35,12 +36,18 @@ class Factors:
     comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
     comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric
     scaleout_latency_us: float = 10.0  # latency of one collective phase across nodes
-    comm_small_mb: float = 8.0  # all-reduces up to this size use the engines' one-/two-shot kernels (latency only)
-    comm_ramp_mb: float = 48.0  # larger ones run NCCL rings, whose bandwidth ramps as S / (S + ramp): see cost.py
+    comm_small_mb: float = 8.0  # all-reduces up to this size use the engines' one-/two-shot kernels
+    comm_ring_us: float = 60.0  # larger ones run NCCL rings, whose pipeline fill costs this much: see cost.py
     kernel_us: float = 2.0  # fixed cost per kernel (launch gaps, tails, synchronisation)
-    step_overhead_ms: float = 0.5  # host work per engine step (scheduling, sampling, detokenising)
-    memory_utilization: float = 0.90  # fraction of device memory the engine lets weights+KV+activations take
+    step_overhead_ms: float = 0.5  # host work per engine step (scheduling, launching the step)
+    seq_overhead_us: float = 0.0  # host work per sequence per step (scheduling, sampling, detokenising each one)
+    memory_utilization: float = 0.90  # share of the memory left after the weights that the engine gives the KV cache
     runtime_reserve_gb: float = 1.0  # memory taken by the runtime (context, workspaces) before the model
+    # Power-limited compute (physical, not fitted): a family's full-power part sustains `power_ref_tflops` (bf16)
+    # at `power_ref_w`; a part of the same family with a lower power budget sustains at most
+    # power_ref_tflops / (power_ref_w - static) x (tdp - static), static = 20% of power_ref_w. 0 = no cap known.
+    power_ref_w: float = 0.0
+    power_ref_tflops: float = 0.0
 
     def check(self) -> Factors:
         for f in fields(self):
@@ -64,11 +71,17 @@ class Calibration:
     pairs: dict[str, dict[str, float]]
     borrow: dict[str, str]
     source: str = "built-in defaults"
+    physical: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def prior(self) -> Calibration:
+        """The same file without its fitted factors: what a new fit starts from."""
+        return replace(self, families={}, engines={}, pairs={}, source="priors")
 
     def resolve(self, family: str, engine: str | None) -> tuple[Factors, str]:
         """Factors for a chip family and engine family, and a note on where they came from."""
         fam, note = family, "calibrated"
         seen = {family}
+        phys = self.physical.get(family, {})
         while fam not in self.families and fam in self.borrow:
             fam = self.borrow[fam]
             if fam in seen:
@@ -79,7 +92,7 @@ class Calibration:
         elif fam != family:
             note = f"uncalibrated: factors borrowed from {fam}"
         eng = engine_family(engine)
-        layers = [self.defaults, self.families.get(fam, {}), self.engines.get(eng, {}),
+        layers = [self.defaults, phys, self.families.get(fam, {}), self.engines.get(eng, {}),
                   self.pairs.get(f"{fam}/{eng}", {})]
         merged: dict[str, float] = {}
         for layer in layers:
@@ -147,6 +160,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         pairs=_table(raw, "pairs", str(p)),
         borrow={str(k): str(v) for k, v in (raw.get("borrow") or {}).items()},
         source=str(p) if path else "bundled calibration",
+        physical=_table(raw, "physical", str(p)),
     )
     for fam in cal.families:  # every factor set must be usable on its own
         cal.resolve(fam, None)

@@ -16,7 +16,6 @@ import numpy as np
 from suanli.model.ops import Layout, wkey
 from suanli.model.shape import StepShape
 
-
 GEMV_ROWS = 8  # up to this many rows engines run matrix-vector kernels on the vector units: no tile to fill
 
 

@@ -42,11 +42,26 @@ class Hardware:
                           f"and none is known for {self.chip.id}")
 
 
+STATIC_SHARE = 0.2  # share of the full-power part's budget that does not scale with compute (memory, leakage)
+
+
+def power_cap(chip: Chip, f: Factors) -> float:
+    """Fraction of its rated peak a power-limited part sustains under full compute load (PCIe/NVL cards run the
+    SXM die at half its power). Derived from the family's full-power part; 1 where nothing is known."""
+    ref_w, ref_tf = f.power_ref_w, f.power_ref_tflops
+    rated = chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
+    if not (ref_w and ref_tf and chip.tdp_w and rated):
+        return 1.0
+    static = STATIC_SHARE * ref_w
+    sustained = ref_tf / (ref_w - static) * max(chip.tdp_w - static, 0.0)
+    return max(0.05, min(1.0, sustained / rated))
+
+
 def hardware_of(chip: Chip, system: System, f: Factors) -> Hardware:
     if not chip.memory.bandwidth_gb_s:
         raise SuanliError(f"chip {chip.id}: memory bandwidth is unknown, so no prediction can be made "
                           "(add it to the catalog with a source, or use --chip-file)")
-    peak = {k: v * 1e12 for k, v in chip.available_dtypes().items()}
+    peak = {k: v * 1e12 * power_cap(chip, f) for k, v in chip.available_dtypes().items()}
     if not peak:
         raise SuanliError(f"chip {chip.id}: no compute rate is known, so no prediction can be made")
     cap_gb = chip.usable_memory_gb

@@ -59,8 +59,9 @@ def _engines(dep: Deployed, make_replica, cfg: SimConfig) -> tuple[list[Engine],
     lay = dep.layout
     coupled = lay.dp > 1 and lay.ep > 1
     rep = dep if coupled or lay.dp == 1 else make_replica()
-    mem = rep.memory(0, 1, cfg.token_budget)
-    kv_cap = mem.free
+    ranks = lay.dp if coupled else 1  # coupled ranks: one engine, each rank with its own cache and 1/dp of the step
+    mem = rep.memory(0, 1, cfg.token_budget / ranks)
+    kv_cap = mem.free * ranks
     if kv_cap <= 0:
         raise SuanliError(f"{dep.model_id} does not fit on {dep.system.id} with this layout: weights "
                           f"{mem.weights / 1e9:.1f} GB leave no room for a KV cache (free {kv_cap / 1e9:.1f} GB)")
@@ -133,6 +134,18 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
         e.version += 1
         heapq.heappush(ends, (now + it.duration, e.index, e.version, e))
 
+    def cut_block(e: Engine, now: float) -> None:
+        nonlocal kv_area, busy
+        planned = e.current.duration if e.current else 0.0
+        cut = e.truncate(now)
+        if cut is not None:  # the decode block ends early; take the cut part out of the time averages
+            removed = planned - e.current.duration
+            busy -= removed
+            kv_area -= e.kv_used / e.kv_capacity * removed
+            hist[len(e.current.decode_slots)] -= removed
+            e.version += 1
+            heapq.heappush(ends, (cut, e.index, e.version, e))
+
     now = 0.0
     while arrivals or transfers or ends:
         t_arr = arrivals[-1][0] if arrivals else inf
@@ -146,15 +159,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             e = route(front, 0)
             r.replica = e.index
             e.waiting.append(r)
-            planned = e.current.duration if e.current else 0.0
-            cut = e.truncate(now)
-            if cut is not None:  # the decode block ends early; take the cut part out of the time averages
-                removed = planned - e.current.duration
-                busy -= removed
-                kv_area -= e.kv_used / e.kv_capacity * removed
-                hist[len(e.current.decode_slots)] -= removed
-                e.version += 1
-                heapq.heappush(ends, (cut, e.index, e.version, e))
+            cut_block(e, now)
             kick(e, now)
         elif t_end <= t_kv:
             now, _, version, e = heapq.heappop(ends)
@@ -184,6 +189,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             d = route(back, 1)
             r.replica = d.index
             d.kv_ready.append(r)
+            cut_block(d, now)  # a decode block in progress ends at the next step so the new sequence can join
             kick(d, now)
     duration = now
     return SimRun(reqs, duration, time.perf_counter() - wall0, sum(e.preemptions for e in all_engines),

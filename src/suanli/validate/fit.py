@@ -1,10 +1,13 @@
 """Fitting the efficiency factors to measured throughput, and checking them on rows they were not fitted on.
 
 Per chip family, a few physical factors (fraction of peak compute and bandwidth per op class, collective
-bandwidth, per-step host overhead) are fitted by coordinate descent in log space, minimising the weighted mean of
-log(predicted / measured)^2 over the family's throughput rows plus a ridge term that pulls every factor toward
-its prior (the defaults): the data must earn every move. Rows from one table or submission are not independent,
-so each (source, hardware, model, scenario) cluster carries equal total weight. Factors stay in (0, 1] (fractions)
+bandwidth, per-step host overhead) are fitted by coordinate descent in log space, minimising the weighted mean
+absolute percentage error |predicted / measured - 1| over the family's throughput rows (the figure `validate`
+reports), capped at 300%: a row predicted at four times its measured value says something is wrong with that
+run or with the model of it (an untuned submission, a checkpoint the software of the day ran badly), not with
+the chip's efficiency, so it stops pulling harder. Plus a ridge term that pulls every factor toward its prior (the
+defaults): the data must earn every move. Rows from one table or submission are not independent, so a row of a (source,
+hardware, model, scenario) cluster of n rows weighs 1/sqrt(n). Factors stay in (0, 1] (fractions)
 or >= 0 (times). Families with fewer than `MIN_ROWS` rows keep the defaults (and borrow, as before).
 
 `leave_one_source_out` refits without each source in turn and predicts that source's rows with the factors fitted
@@ -25,12 +28,15 @@ from suanli.spec import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
 
-FITTED = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "moe_compute", "moe_memory",
-          "comm_bandwidth", "step_overhead_ms")
-BOUNDS = {"step_overhead_ms": (0.0, 50.0)}
+DENSE_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth", "step_overhead_ms",
+                 "seq_overhead_us")
+MOE_FACTORS = ("moe_compute", "moe_memory")
+FITTED = DENSE_FACTORS + MOE_FACTORS
+BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0)}
+ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0}  # times move by steps of this size, not by ratios
 FRACTION = (0.02, 1.0)
 MIN_ROWS = 5
-RIDGE = 0.02  # weight of (log factor / prior)^2 per factor, against a mean squared log error of order 0.05
+RIDGE = 0.02  # weight of (log factor / prior)^2 per factor, against a mean |log error| of order 0.2
 GRID = (0.5, 0.7, 0.85, 1.0, 1.2, 1.45, 2.0)
 
 
@@ -62,19 +68,27 @@ def _weights(rows: list[Row]) -> list[float]:
     sizes: dict[tuple, int] = defaultdict(int)
     for r in rows:
         sizes[(r.source, r.hardware, r.model, r.scenario)] += 1
-    return [1.0 / sizes[(r.source, r.hardware, r.model, r.scenario)] for r in rows]
+    return [1.0 / math.sqrt(sizes[(r.source, r.hardware, r.model, r.scenario)]) for r in rows]
 
 
-def _loss(rows: list[Row], weights: list[float], cal: Calibration) -> tuple[float, float]:
-    """(weighted mean squared log error, weighted mean |log error|); unpredictable rows count as a log error of 1."""
-    recs = predict_rows(rows, cal)
-    sq = ab = tot = 0.0
+def _loss(rows: list[Row], weights: list[float], cal: Calibration, frozen: dict | None = None
+          ) -> tuple[float, float]:
+    """(weighted APE capped at 300%, weighted mean |log error|); unpredictable rows count as an APE of 1.
+    Fits run the analytic steady states only, on the layouts the prior chose (`frozen`): the factors move the
+    step times, and re-searching layouts and re-simulating at every trial would make a fit take an hour."""
+    recs = predict_rows(rows, cal, fast=True, frozen=frozen)
+    ape = ab = tot = 0.0
     for rec, w in zip(recs, weights, strict=True):
-        e = 1.0 if rec["predicted"] is None else abs(math.log(rec["predicted"] / rec["measured"]))
-        sq += w * e * e
+        if rec["predicted"] is None:
+            a, e = 1.0, 1.0
+        else:
+            ratio = rec["predicted"] / rec["measured"]
+            e = abs(math.log(ratio))
+            a = min(abs(ratio - 1.0), 3.0)
+        ape += w * a
         ab += w * e
         tot += w
-    return sq / tot, ab / tot
+    return ape / tot, ab / tot
 
 
 def _clip(name: str, v: float) -> float:
@@ -90,33 +104,42 @@ def _with(cal: Calibration, family: str, values: dict[str, float]) -> Calibratio
     return replace(cal, families=fams)
 
 
+def is_moe_row(row: Row) -> bool:
+    from suanli.model.resolve import model_arch
+
+    try:
+        return model_arch(row.model)[1].is_moe
+    except SuanliError:
+        return False
+
+
 def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
-               prior_cal: Calibration | None = None) -> FamilyFit:
+               prior_cal: Calibration | None = None, names: tuple[str, ...] = FITTED) -> FamilyFit:
     weights = _weights(rows)
     fam, _, eng = family.partition("/")
     base, _ = (prior_cal or cal).resolve(fam, eng or None)
     prior = {k: getattr(base, k) for k in FITTED}
     current = dict(prior)
     cal = _with(cal, family, current)  # start from the prior, not from what a borrowed family was fitted to
+    frozen = {r["setup"]: r["layout"] for r in predict_rows(rows, cal, fast=True) if r.get("layout")}
 
     def objective(values: dict[str, float]) -> float:
-        mse, _ = _loss(rows, weights, _with(cal, family, values))
-        ridge = sum(math.log(max(values[k], 1e-3) / max(prior[k], 1e-3)) ** 2 for k in FITTED
-                    if k != "step_overhead_ms")
-        ridge += (values["step_overhead_ms"] - prior["step_overhead_ms"]) ** 2 / 25.0  # ~5 ms scale
+        mse, _ = _loss(rows, weights, _with(cal, family, values), frozen)
+        ridge = sum(math.log(max(values[k], 1e-3) / max(prior[k], 1e-3)) ** 2 for k in names if k not in ADDITIVE)
+        ridge += sum(((values[k] - prior[k]) / (1.25 * ADDITIVE[k])) ** 2 for k in names if k in ADDITIVE)
         return mse + RIDGE * ridge
 
-    _, before = _loss(rows, weights, _with(cal, family, current))
+    _, before = _loss(rows, weights, _with(cal, family, current), frozen)
     best = objective(current)
     for sweep in range(sweeps):
         spread = 1.0 / (sweep + 1)
-        for k in FITTED:
+        for k in names:
             for g in GRID:
                 if g == 1.0:
                     continue
                 trial = dict(current)
-                if k == "step_overhead_ms":
-                    trial[k] = _clip(k, current[k] + (g - 1.0) * 4.0 * spread)
+                if k in ADDITIVE:
+                    trial[k] = _clip(k, current[k] + (g - 1.0) * ADDITIVE[k] * spread)
                 else:
                     trial[k] = _clip(k, current[k] * g ** spread)
                 if trial[k] == current[k]:
@@ -124,20 +147,31 @@ def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
                 val = objective(trial)
                 if val < best - 1e-9:
                     best, current = val, trial
-    _, after = _loss(rows, weights, _with(cal, family, current))
+    _, after = _loss(rows, weights, _with(cal, family, current), frozen)
+    if not frozen:
+        raise SuanliError(f"calibrate: no row of {family} could be predicted; nothing to fit")
     return FamilyFit(family, len(rows), prior, {k: round(v, 4) for k, v in current.items()}, before, after)
 
 
 PAIR_MIN_ROWS = 20
 
 
+STEP_METRICS = ("tpot_mean_ms", "tpot_median_ms", "itl_mean_ms", "decode_tok_s", "prefill_tok_s")
+
+
+def fittable(row: Row) -> bool:
+    """Throughput rows, and latency rows that measure the step itself (TPOT, single-stream rates); TTFT under
+    load is mostly queueing and says little about a chip's efficiency."""
+    return row.kind == "throughput" or row.metric in STEP_METRICS
+
+
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
-    """Fit every chip family with enough throughput rows, then every (family, engine) pair with enough rows
-    toward its family's fit; other families keep what `cal` gives them."""
+    """Fit every chip family with enough rows, then every (family, engine) pair with enough rows toward its
+    family's fit; other families keep what `cal` gives them."""
     by_family: dict[str, list[Row]] = defaultdict(list)
     by_pair: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
-        if r.kind == "throughput":
+        if fittable(r):
             fam = family_of(r)
             if fam:
                 by_family[fam].append(r)
@@ -146,9 +180,28 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
     for fam, mine in sorted(by_family.items()):
         if (families and fam not in families) or len(mine) < MIN_ROWS:
             continue
-        ff = fit_family(mine, result.calibration, fam, sweeps, prior_cal=cal)
-        result.families.append(ff)
-        result.calibration = _with(result.calibration, fam, ff.fitted)
+        # dense GEMM/attention/comm factors on dense models first, then the expert factors on MoE models, so
+        # that an error particular to one kind of model does not bend the factors of the other
+        dense = [r for r in mine if not is_moe_row(r)]
+        moe = [r for r in mine if is_moe_row(r)]
+        dense_fitted = False
+        if len(dense) >= MIN_ROWS:
+            try:
+                ff = fit_family(dense, result.calibration, fam, sweeps, prior_cal=cal, names=DENSE_FACTORS)
+            except SuanliError:
+                continue
+            result.families.append(ff)
+            result.calibration = _with(result.calibration, fam, ff.fitted)
+            dense_fitted = True
+        names = MOE_FACTORS if dense_fitted else FITTED
+        if len(moe) >= MIN_ROWS:
+            try:
+                ff = fit_family(moe, result.calibration, fam, sweeps, prior_cal=result.calibration, names=names)
+            except SuanliError:
+                continue
+            ff.family = f"{fam} (MoE rows)"
+            result.families.append(ff)
+            result.calibration = _with(result.calibration, fam, ff.fitted)
     fitted_families = result.calibration
     for pair, mine in sorted(by_pair.items()):
         fam = pair.split("/")[0]
@@ -156,7 +209,10 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             continue
         if len(mine) == len(by_family[fam]):
             continue  # the family is this one engine: its fit already is the pair's
-        ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families)
+        try:
+            ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=DENSE_FACTORS)
+        except SuanliError:
+            continue
         result.families.append(ff)
         result.calibration = _with(result.calibration, pair, ff.fitted)
     return result
@@ -180,6 +236,7 @@ def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
     doc = {
         "note": note,
         "defaults": cal.defaults,
+        "physical": cal.physical,
         "families": dict(result.calibration.families),
         "engines": cal.engines,
         "pairs": dict(result.calibration.pairs),

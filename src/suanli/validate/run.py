@@ -13,11 +13,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from suanli.perf.factors import Calibration
+from suanli.spec import SuanliError
 from suanli.validate.data import Row, load_rows
 from suanli.validate.scenarios import Point, Setup, Skip, predict_setup, setup_of
 
 
-def predict_rows(rows: list[Row], cal: Calibration | None = None) -> list[dict]:
+def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = False,
+                 frozen: dict[Setup, tuple] | None = None) -> list[dict]:
+    """Predict every row; `fast` and `frozen` (a layout per setup) are for calibration fits (see fit.py)."""
     cache: dict[Setup, Point | Skip] = {}
     out = []
     for row in rows:
@@ -29,14 +32,17 @@ def predict_rows(rows: list[Row], cal: Calibration | None = None) -> list[dict]:
             rec["assumptions"] = notes
             if setup not in cache:
                 try:
-                    cache[setup] = predict_setup(setup, cal)
+                    cache[setup] = predict_setup(setup, cal, fast, (frozen or {}).get(setup))
                 except Skip as e:
                     cache[setup] = e
+                except SuanliError as e:  # the setup itself cannot run (layout, memory): a gap with its reason
+                    cache[setup] = Skip(str(e))
             result = cache[setup]
             if isinstance(result, Skip):
                 raise result
             pred = result.metric(setup, row.metric)
             rec["predicted"] = pred
+            rec["setup"], rec["layout"] = setup, result.layout
             rec["ape"] = abs(pred - row.value) / row.value
             rec["signed"] = (pred - row.value) / row.value
         except Skip as e:

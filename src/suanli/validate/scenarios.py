@@ -152,14 +152,17 @@ def system_for(chip_id: str, n: int) -> System:
     return cat.system(f"{n}x{chip_id}")
 
 
-def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None) -> list[Deployed]:
+def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
+                 layout: tuple[int, int, int, int] | None = None) -> list[Deployed]:
     cat = catalog()
     n = chips or s.n
     _, arch = model_arch(s.model)
     chip = cat.chips[s.hardware]
     system = system_for(s.hardware, n)
     base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None)
-    if s.tp and chips is None:
+    if layout:
+        options = [layout]
+    elif s.tp and chips is None:
         tp, pp = s.tp, s.pp or 1
         dp = s.dp or max(1, n // (tp * pp))
         ep = s.ep or (tp * dp if arch.is_moe and s.dp and s.dp > 1 else 1)
@@ -191,6 +194,7 @@ class Point:
     out_tok_s: float  # whole deployment
     ttft_p99: float | None = None
     tpot_p99: float | None = None
+    layout: tuple[int, int, int, int] | None = None  # (tp, pp, ep, dp) the prediction chose
 
     def metric(self, s: Setup, name: str) -> float:
         out_tok_s = self.out_tok_s
@@ -206,6 +210,12 @@ class Point:
             "e2e_p99_s": (self.ttft_p99 or self.ttft) + (s.output_len - 1) * (self.tpot_p99 or self.tpot),
         }
         return table[name]
+
+
+def _tag(p: Point, dep: Deployed) -> Point:
+    lay = dep.layout
+    p.layout = (lay.tp, lay.pp, lay.ep, lay.dp)
+    return p
 
 
 def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0) -> float:
@@ -230,12 +240,11 @@ def steady(dep: Deployed, b: float, s: Setup) -> Point:
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
     b = max_batch(dep, Workload(input_len=s.input_len, output_len=s.output_len, batch=1), per_rank)
     if s.batch_cap:
-        replicas = 1 if dep.layout.ep > 1 else dep.layout.dp
-        b = min(b, s.batch_cap * replicas)
+        b = min(b, s.batch_cap * (s.dp or 1))  # a benchmark's one endpoint is one engine unless dp is stated
     return b
 
 
-def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast: bool = False) -> Point:
     """Most throughput at the largest batch that fits; when the benchmark sent a known number of requests at
     once, the simulator replays that burst on the chosen layout (ramp-up and drain included)."""
     best, best_dep = None, None
@@ -255,9 +264,9 @@ def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> P
     if best is None:
         raise Skip("does not fit in memory at any layout")
     burst = s.requests or s.concurrency
-    if burst and burst <= 5000:
-        return simulated(best_dep, s, cal, burst=burst)
-    return best
+    if burst and burst <= 5000 and not fast:
+        return _tag(simulated(best_dep, s, cal, burst=burst), best_dep)
+    return _tag(best, best_dep)
 
 
 def _p99_batch(b: float) -> float:
@@ -284,7 +293,7 @@ def server(deps: list[Deployed], s: Setup) -> Point:
         hi = steady(dep, _p99_batch(found), s)
         p.ttft_p99, p.tpot_p99 = hi.ttft, hi.tpot
         if best is None or p.out_tok_s > best.out_tok_s:
-            best = p
+            best = _tag(p, dep)
     if best is None:
         raise Skip("no batch meets the latency limits at any layout")
     return best
@@ -343,7 +352,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
                  res["tpot_ms"]["p99"] / 1e3)
 
 
-def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast: bool = False) -> Point:
     """Closed loop: the analytic steady state picks the layout, the simulator runs it (waves of fixed-length
     requests that start together stay together, which sets TTFT)."""
     n = s.concurrency or 1
@@ -360,13 +369,17 @@ def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None) 
             best, best_dep = p, dep
     if best is None:
         raise Skip("does not fit in memory at any layout")
-    return simulated(best_dep, s, cal, clients=n, requests=min(3000, max(4 * n, 200)))
+    if fast:
+        return _tag(best, best_dep)
+    return _tag(simulated(best_dep, s, cal, clients=n, requests=min(3000, max(4 * n, 200))), best_dep)
 
 
-def rate(deps: list[Deployed], s: Setup, cal: Calibration | None = None) -> Point:
+def rate(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast: bool = False) -> Point:
     """Poisson arrivals at the row's rate for the benchmark's number of requests (500 unless the notes say)."""
     best_dep = min(deps, key=lambda d: steady(d, 1, s).tpot)  # the lowest-latency layout
-    return simulated(best_dep, s, cal, rate=s.rate, requests=s.requests or 500)
+    if fast:
+        return _tag(_rate_analytic([best_dep], s, s.requests or 500), best_dep)
+    return _tag(simulated(best_dep, s, cal, rate=s.rate, requests=s.requests or 500), best_dep)
 
 
 def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500) -> Point:
@@ -403,7 +416,7 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
         p = predict_deployed(dep, wl, with_fit_search=False)
         pt = Point(b, p.tpot_s, p.ttft_s, p.tpot_s, p.output_tok_s)
         if best is None or pt.out_tok_s > best.out_tok_s:
-            best = pt
+            best = _tag(pt, dep)
     return best
 
 
@@ -430,14 +443,17 @@ def disaggregated(s: Setup, cal: Calibration | None) -> Point:
 SCENARIO = {"offline": offline, "server": server, "interactive": server, "batch": static_batch}
 
 
-def predict_setup(s: Setup, cal: Calibration | None) -> Point:
+def predict_setup(s: Setup, cal: Calibration | None, fast: bool = False,
+                  layout: tuple[int, int, int, int] | None = None) -> Point:
+    """Predict a run. `fast`: analytic steady states only (no simulator), as calibration fits use; `layout`:
+    evaluate only this (tp, pp, ep, dp) instead of searching."""
     if s.disagg:
         return disaggregated(s, cal)
-    deps = _deployments(s, cal)
+    deps = _deployments(s, cal, layout=layout)
     if s.scenario == "concurrency":
-        return concurrency(deps, s, cal)
+        return concurrency(deps, s, cal, fast)
     if s.scenario == "rate":
-        return rate(deps, s, cal)
+        return rate(deps, s, cal, fast)
     if s.scenario == "offline":
-        return offline(deps, s, cal)
+        return offline(deps, s, cal, fast)
     return SCENARIO[s.scenario](deps, s)
