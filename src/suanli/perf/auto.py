@@ -44,10 +44,10 @@ def layouts(arch: Arch, chips: int, domain: int) -> list[Layout]:
             if tp * pp * dp != chips:
                 continue
             options = [Layout(tp, pp, 1, dp)]
-            if moe:
+            if moe:  # no expert parallelism, or the widest the stage and the expert count allow
                 stage = tp * dp
-                options = [Layout(tp, pp, ep, dp) for ep in _pow2_upto(stage) if stage % ep == 0 and
-                           experts % ep == 0 and (ep == stage or ep == 1)]
+                widest = max(ep for ep in _pow2_upto(stage) if stage % ep == 0 and experts % ep == 0)
+                options = [Layout(tp, pp, ep, dp) for ep in sorted({1, widest})]
             for lay in options:
                 try:
                     check_layout(arch, lay, arch.name)

@@ -1,6 +1,7 @@
 """Compare systems on the same work: one model, one precision, one request shape.
 
-Each system gets the deployment a tuned engine would pick on one unit of it (all its chips, or `chips` if given):
+Each system gets the deployment a tuned engine would pick on one unit of it (all its chips, or `chips` if given;
+when one unit cannot hold the model, the fewest whole units joined by the scale-out network that can):
 the layout with the highest output tokens per second per chip at the largest batch that fits (or the given
 batch), optionally under a TPOT limit. Rows are ranked by the chosen key; a system that cannot run the work says
 why instead of a number.
@@ -15,6 +16,7 @@ from suanli.perf.factors import Calibration
 from suanli.spec import Deployment, SuanliError, Workload
 from suanli.spec.errors import validated
 
+MAX_UNITS = 16
 RANK_KEYS = {
     "tok_s_per_chip": ("output_tok_s_per_chip", True),
     "tok_s": ("output_tok_s", True),
@@ -47,6 +49,13 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
         try:
             choice = best(arch, model_id, chip, sys_, n, base, wl, calibration, batch,
                           tpot_limit_ms / 1e3 if tpot_limit_ms else None)
+            units = 1
+            while choice is None and not chips and units < MAX_UNITS and (sys_.scale_out or chip.scale_out):
+                units *= 2  # one unit cannot hold the model: the fewest whole units joined by the network that can
+                n = units * sys_.chips
+                choice = best(arch, model_id, chip, sys_, n, base, wl, calibration, batch,
+                              tpot_limit_ms / 1e3 if tpot_limit_ms else None)
+            row["chips"] = n
         except SuanliError as e:
             rows.append({**row, "error": str(e)})
             continue

@@ -71,7 +71,8 @@ def render_compare(rows: list[dict], console: Console, title: str) -> None:
     t = Table(title=title)
     for col in ("#", "system", "chips", "layout", "batch", "TTFT ms", "TPOT ms", "tok/s/user", "output tok/s",
                 "tok/s/chip", "notes"):
-        t.add_column(col, justify="right" if col not in ("system", "layout", "notes") else "left")
+        t.add_column(col, justify="right" if col not in ("system", "layout", "notes") else "left",
+                     no_wrap=col in ("system", "layout"))
     for i, r in enumerate(rows, 1):
         if r.get("error"):
             t.add_row("-", r["system"], "", "", "", "", "", "", "", "", r["error"])
@@ -96,7 +97,8 @@ def render_chips(chips: list[Chip], console: Console) -> None:
     t = Table(title=f"{len(chips)} chips (dense rates; ? = unknown)")
     for col in ("id", "vendor", "class", "year", "BF16/FP16 TF", "FP8 TF", "INT8 TOPS", "FP4 TF", "memory GB",
                 "GB/s", "TDP W", "sources"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("id", "vendor"), justify="left" if col in ("id", "vendor", "class") else
+                     "right")
     for c in chips:
         r = chip_row(c)
         t.add_row(c.id, c.vendor, c.category + ("" if c.status == "shipping" else f" ({c.status})"),
