@@ -72,7 +72,7 @@ def render_compare(rows: list[dict], console: Console, title: str) -> None:
     for col in ("#", "system", "chips", "layout", "batch", "TTFT ms", "TPOT ms", "tok/s/user", "output tok/s",
                 "tok/s/chip", "notes"):
         t.add_column(col, justify="right" if col not in ("system", "layout", "notes") else "left",
-                     no_wrap=col in ("system", "layout"))
+                     no_wrap=col != "notes")
     for i, r in enumerate(rows, 1):
         if r.get("error"):
             t.add_row("-", r["system"], "", "", "", "", "", "", "", "", r["error"])
