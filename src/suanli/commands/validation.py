@@ -99,7 +99,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     prior = bundled_calibration().prior()
     result = fit(rows, prior)
     names = ",".join(Path(p.strip()).name for p in data.split(","))
-    text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput and TPOT rows")
+    text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")
     Path(out_path).write_text(text)
     from suanli.perf.factors import load_calibration
 
@@ -130,7 +130,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         t.add_row(f["family"], str(f["rows"]), f"{f['mean_abs_log_error_before']:.3f}",
                   f"{f['mean_abs_log_error_after']:.3f}", moved)
     console.print(t)
-    console.print(f"Fit error (MAPE on the fitted throughput and TPOT rows): {_pct(fit_err)}")
+    console.print(f"Fit error (throughput MAPE on the fitted rows): {_pct(fit_err)}")
     if loso:
         for src, v in report["loso"].items():
             console.print(f"  held out {src[:70]}: {v['rows']} rows, MAPE {_pct(v['mape'])}")

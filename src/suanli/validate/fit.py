@@ -156,13 +156,10 @@ def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
 PAIR_MIN_ROWS = 20
 
 
-STEP_METRICS = ("tpot_mean_ms", "tpot_median_ms", "itl_mean_ms", "decode_tok_s", "prefill_tok_s")
-
-
 def fittable(row: Row) -> bool:
-    """Throughput rows, and latency rows that measure the step itself (TPOT, single-stream rates); TTFT under
-    load is mostly queueing and says little about a chip's efficiency."""
-    return row.kind == "throughput" or row.metric in STEP_METRICS
+    """Throughput rows (single-stream prefill/decode rates included). Latency rows are validated, not fitted:
+    under load they mostly measure where a benchmark chose to operate and how long requests queued."""
+    return row.kind == "throughput"
 
 
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:

@@ -73,6 +73,7 @@ class Setup:
     disagg: tuple[int, int, int] | None  # prefill workers, decode workers, TP per worker
     batch_cap: int | None = None  # sequences an engine instance may run (compiled batch, max-num-seqs, client cap)
     requests: int | None = None  # requests the benchmark sent, where the notes say
+    attention_dp: bool = False  # the notes say MoE runs used attention data parallelism (TensorRT-LLM DEP)
 
 
 class Skip(Exception):
@@ -125,9 +126,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"engine batch limited to {cap} (from notes)")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
+    adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
-                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent), notes
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent, adp), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -166,6 +168,8 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
         tp, pp = s.tp, s.pp or 1
         dp = s.dp or max(1, n // (tp * pp))
         ep = s.ep or (tp * dp if arch.is_moe and s.dp and s.dp > 1 else 1)
+        if arch.is_moe and s.attention_dp and not s.dp and not s.ep:  # "tp" is the group: attention DP + expert EP
+            tp, dp, ep = 1, tp * dp, tp * dp
         options = [(tp, pp, ep, dp)]
     else:
         domain = system.scale_up.domain if system.scale_up else system.chips_per_node
