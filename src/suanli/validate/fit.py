@@ -207,7 +207,8 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
         if len(mine) == len(by_family[fam]):
             continue  # the family is this one engine: its fit already is the pair's
         try:
-            ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=DENSE_FACTORS)
+            names = FITTED if any(is_moe_row(r) for r in mine) else DENSE_FACTORS
+            ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=names)
         except SuanliError:
             continue
         result.families.append(ff)
