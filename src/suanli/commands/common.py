@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-out = Console(width=None if sys.stdout.isatty() else 120)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 # Options shared by several commands, with units in the help.
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="model id or alias from `suanli catalog models`, or a "

@@ -78,6 +78,7 @@ class Choice:
     prediction: Prediction
     layout: Layout
     batch: int
+    prediction_dep: Deployed | None = None  # the deployment it was made on
 
 
 def best(arch: Arch, model_id: str, chip: Chip, system: System, chips: int, base: Deployment, wl: Workload,
@@ -86,12 +87,16 @@ def best(arch: Arch, model_id: str, chip: Chip, system: System, chips: int, base
     """Best layout on `chips` chips by output tok/s per chip (under a TPOT limit if given)."""
     top: Choice | None = None
     domain = system.scale_up.domain if system.scale_up else system.chips_per_node
+    blocker: SuanliError | None = None
+    built = 0
     for lay in layouts(arch, chips, domain):
         dep_spec = base.model_copy(update={"tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp})
         try:
             dep = Deployed(arch, chip, system, dep_spec, model_id, calibration)
-        except SuanliError:
+        except SuanliError as e:
+            blocker = blocker or e
             continue
+        built += 1
         b = batch if batch else max_batch(dep, wl, cap)
         b -= b % lay.dp
         if b <= 0:
@@ -104,7 +109,9 @@ def best(arch: Arch, model_id: str, chip: Chip, system: System, chips: int, base
         if not pred.fits:
             continue
         if top is None or pred.output_tok_s / chips > top.prediction.output_tok_s / chips:
-            top = Choice(pred, lay, pred.workload.batch)
+            top = Choice(pred, lay, pred.workload.batch, dep)
+    if top is None and built == 0 and blocker is not None:
+        raise blocker  # nothing could even be laid out: say why (an unknown figure, no link), not "does not fit"
     return top
 
 

@@ -13,6 +13,7 @@ from suanli.catalog import catalog
 from suanli.model.resolve import model_arch
 from suanli.perf.auto import best
 from suanli.perf.factors import Calibration
+from suanli.perf.predict import predict_deployed
 from suanli.spec import Deployment, SuanliError, Workload
 from suanli.spec.errors import validated
 
@@ -64,7 +65,8 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
             continue
         d = choice.prediction.to_dict()
         lay = choice.layout
-        rows.append({**row, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp, "batch": choice.batch,
+        single = _single_stream(choice, wl)
+        rows.append({**row, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp, "batch": choice.batch, **single,
                      "ttft_batch_ms": d["ttft_ms"], "ttft_ms": d["ttft_loaded_ms"],
                      **{k: d[k] for k in ("tpot_ms", "tok_s_per_user", "output_tok_s",
                                           "output_tok_s_per_chip", "total_tok_s", "total_tok_s_per_chip")},
@@ -75,6 +77,13 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
     for i, r in enumerate(ok, 1):
         r["rank"] = i
     return ok + [r for r in rows if "error" in r]
+
+
+def _single_stream(choice, wl: Workload) -> dict:
+    """One user alone on the chosen layout: prompt tokens/s while prefilling and tokens/s while decoding."""
+    dep = choice.prediction_dep
+    p = predict_deployed(dep, wl.model_copy(update={"batch": dep.layout.dp}), with_fit_search=False)
+    return {"prefill_tok_s": wl.input_len / p.ttft_s, "decode_tok_s": 1.0 / p.tpot_s}
 
 
 def _why_not(tpot_limit_ms: float | None) -> str:

@@ -63,7 +63,13 @@ def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
     gemm = matrix_dtype_for(prec, chip.available_dtypes())
     if gemm is None:
         have = ", ".join(sorted(chip.available_dtypes())) or "none"
-        raise SuanliError(f"precision {prec.name}: chip {chip.id} has no known rate for it (known: {have})")
+        if have == "none":
+            raise SuanliError(f"chip {chip.id}: no compute rate is known (matrix_tflops and vector_tflops are empty "
+                              "in the catalog), so no prediction can be made")
+        rates = chip.available_dtypes()
+        runs = [p for p in ("int8", "fp8", "fp4", "bf16") if matrix_dtype_for(get_precision(p), rates)]
+        raise SuanliError(f"precision {prec.name}: chip {chip.id} has no known rate for it (known: {have}); "
+                          f"precisions it runs: {', '.join(runs) or 'none'}")
     kv = get_precision(dep.kv_precision, "kv_precision") if dep.kv_precision else None
     gguf = prec.name.startswith(GGUF_LIKE)
     head = prec.bytes if (gguf or prec.bits >= 16) else 2.0

@@ -104,6 +104,8 @@ class Prediction:
             "output_tok_s": self.output_tok_s, "output_tok_s_per_chip": self.output_tok_s / self.chips,
             "total_tok_s": self.total_tok_s, "total_tok_s_per_chip": self.total_tok_s / self.chips,
             "tok_s_per_user": 1.0 / self.tpot_s if self.tpot_s else None,
+            "prefill_tok_s": w.batch * w.input_len / self.ttft_s if self.ttft_s else None,
+            "decode_tok_s": w.batch / self.tpot_s if self.tpot_s else None,
             "fits": self.fits, "memory_gb_per_chip": self.memory.as_gb(), "fewest_chips_to_fit": self.fewest_chips,
             "breakdown": breakdown,
             "by_class": {"prefill": self.by_class("prefill"), "decode": self.by_class("decode")},
@@ -133,7 +135,8 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     prefill_stage = sum(t.seconds for t in prefill_ops) + chunks * overhead
     ttft = prefill_stage * lay.pp
 
-    mb = b / lay.pp  # decode micro-batch per pipeline stage
+    mb = b / lay.pp if b >= lay.pp else b  # decode micro-batch per stage; fewer sequences than stages cannot fill
+    # the pipeline, so each stage works on all of them in turn (llama.cpp's layer split across GPUs at batch 1)
     ctx0, ctx1 = n_in, n_in + max(n_out - 1, 0)
     t0 = dep.step_time(dep.decode_shape(mb, ctx0))
     t1 = dep.step_time(dep.decode_shape(mb, ctx1))

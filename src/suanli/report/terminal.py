@@ -69,22 +69,25 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
 
 def render_compare(rows: list[dict], console: Console, title: str) -> None:
     t = Table(title=title)
-    for col in ("#", "system", "chips", "layout", "batch", "TTFT ms", "TPOT ms", "tok/s/user", "output tok/s",
-                "tok/s/chip"):
-        t.add_column(col, justify="right" if col not in ("system", "layout") else "left", no_wrap=True)
+    for col in ("#", "system", "chips", "layout", "batch", "TTFT ms", "TPOT ms", "output tok/s", "tok/s/chip",
+                "1 user: prefill tok/s", "decode tok/s"):
+        t.add_column(col, justify="right" if col not in ("system", "layout") else "left",
+                     no_wrap=col in ("system", "layout"))
     notes = []
     for i, r in enumerate(rows, 1):
         if r.get("error"):
-            t.add_row("-", r["system"], "", "", "", "", "", "", "", "see below")
+            t.add_row("-", r["system"], "", "", "", "", "", "", "see below", "", "")
             notes.append(f"{r['system']}: {r['error']}")
             continue
         lay = f"tp{r['tp']} pp{r['pp']} ep{r['ep']} dp{r['dp']}"
         t.add_row(str(i), r["system"], str(r["chips"]), lay, str(r["batch"]), _f(r["ttft_ms"]), _f(r["tpot_ms"], 2),
-                  _f(r["tok_s_per_user"]), _f(r["output_tok_s"]), _f(r["output_tok_s_per_chip"]))
+                  _f(r["output_tok_s"]), _f(r["output_tok_s_per_chip"]), _f(r["prefill_tok_s"]),
+                  _f(r["decode_tok_s"]))
         if r.get("notes"):
             notes.append(f"{r['system']}: {r['notes']}")
     console.print(t)
-    console.print("TTFT: one request joining the running batch; TPOT: mean decode step at that batch.")
+    console.print("TTFT: one request joining the running batch; TPOT: mean decode step at that batch; "
+                  "1 user: a single request alone (prompt tokens/s while prefilling, tokens/s while decoding).")
     for n in notes:
         console.print(f"  {n}")
 

@@ -129,7 +129,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
-                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent, adp), notes
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
+                 adp), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
