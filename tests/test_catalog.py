@@ -3,20 +3,28 @@
 import csv
 
 import pytest
-
 from conftest import SHARED
+
 from suanli.catalog import catalog
 from suanli.spec import SuanliError
 
-CHIPS = ("a100-sxm a800 h100-sxm h100-pcie h800 h20 h200 b200 gb200 l40s l20 rtx-4090 mi250x mi300x mi325x mi355x "
-         "tpu-v5e tpu-v5p tpu-v6e gaudi2 gaudi3 trainium2 ascend-910b ascend-910c mlu590 kunlunxin-p800 mtt-s4000 "
-         "hygon-k100 jetson-agx-orin rk3588 apple-m4 snapdragon-8-elite a100-pcie h100-nvl h200-nvl gh200-96g "
-         "gh200-144g b300 gb300 rtx-pro-6000 arc-pro-b60 trainium1 xeon-6787p xeon-6980p xeon-8592plus").split()
-SYSTEMS = ("dgx-a100 dgx-h100 hgx-h20 dgx-h200 dgx-b200 gb200-nvl72 mi300x-8 tpu-v6e-8 atlas-800-a2 cloudmatrix-384 "
-           "1xh100-sxm 1xrk3588").split()
-MODELS = ("llama-3.2-1b llama-3.2-3b qwen2.5-7b qwen2.5-72b qwen3-8b qwen3-32b qwen3-30b-a3b qwen3-235b-a22b "
-          "qwen3.5-397b-a17b deepseek-v2-lite deepseek-v3 deepseek-r1 deepseek-v3.2 kimi-k2 glm-4.7 minimax-m2.5 "
-          "gemma-2b gemma-7b gemma-3-27b gpt-oss-20b gpt-oss-120b smollm2-135m").split()
+CHIPS = [
+    "a100-sxm", "a800", "h100-sxm", "h100-pcie", "h800", "h20", "h200", "b200", "gb200", "l40s", "l20", "rtx-4090",
+    "mi250x", "mi300x", "mi325x", "mi355x", "tpu-v5e", "tpu-v5p", "tpu-v6e", "gaudi2", "gaudi3", "trainium2",
+    "ascend-910b", "ascend-910c", "mlu590", "kunlunxin-p800", "mtt-s4000", "hygon-k100", "jetson-agx-orin",
+    "rk3588", "apple-m4", "snapdragon-8-elite", "a100-pcie", "h100-nvl", "h200-nvl", "gh200-96g", "gh200-144g",
+    "b300", "gb300", "rtx-pro-6000", "arc-pro-b60", "trainium1", "xeon-6787p", "xeon-6980p", "xeon-8592plus",
+]
+SYSTEMS = [
+    "dgx-a100", "dgx-h100", "hgx-h20", "dgx-h200", "dgx-b200", "gb200-nvl72", "mi300x-8", "tpu-v6e-8",
+    "atlas-800-a2", "cloudmatrix-384", "1xh100-sxm", "1xrk3588",
+]
+MODELS = [
+    "llama-3.2-1b", "llama-3.2-3b", "qwen2.5-7b", "qwen2.5-72b", "qwen3-8b", "qwen3-32b", "qwen3-30b-a3b",
+    "qwen3-235b-a22b", "qwen3.5-397b-a17b", "deepseek-v2-lite", "deepseek-v3", "deepseek-r1", "deepseek-v3.2",
+    "kimi-k2", "glm-4.7", "minimax-m2.5", "gemma-2b", "gemma-7b", "gemma-3-27b", "gpt-oss-20b", "gpt-oss-120b",
+    "smollm2-135m",
+]
 
 
 @pytest.mark.parametrize("kind,ids", [("chip", CHIPS), ("system", SYSTEMS), ("model", MODELS)])

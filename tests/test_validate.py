@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import SHARED
+
 from suanli.spec import SuanliError
 from suanli.validate.data import load_rows
 from suanli.validate.run import validate
@@ -24,7 +24,8 @@ def _csv(tmp_path, body: str, header: str = HEADER):
 def test_every_public_row_is_predicted_or_skipped_with_a_reason():
     result = validate(PUBLIC)
     rows = result["rows"]
-    n = sum(1 for _ in open(PUBLIC)) - 1
+    with PUBLIC.open() as fh:
+        n = sum(1 for _ in fh) - 1
     assert len(rows) == n
     skipped = [r for r in rows if r["predicted"] is None]
     assert all(r["skipped_reason"] for r in skipped)

@@ -1,0 +1,236 @@
+"""Analytic steady state of one candidate: latency percentiles and throughput at its batch cap, from a few step times.
+
+Colocated (continuous batching with chunked prefill, as in `suanli.validate.scenarios.steady`): with m sequences
+running per rank, every step decodes all of them and carries their steady-state share of new prompt tokens,
+m x input / output. Those tokens come in chunks of min(input, budget - m), so a step carries n or n + 1 chunks
+and the mean step is the mix of the two. Under Poisson arrivals the number of running sequences is Poisson-like
+(an M/G/infinity system below the cap), so the cap B is set at its 99th percentile, m + 2.33 sqrt(m) = B:
+    TPOT p99 = mean step at B;  TPOT mean = mean step at m
+    TTFT     = half a step of waiting + ceil(input / chunk) steps that carry a chunk (at B for p99, m for mean)
+    output tok/s = m x output / (TTFT + (output - 1) x TPOT)            (Little's law)
+Disaggregated (P prefill + D decode instances of one layout, KV sent between them, as `suanli.serve.sim`):
+decode steps carry no prompt tokens; a prefill instance serves prompts at mu = prompts per full step / step time,
+and its queue is taken as M/M/1, so TTFT p99 = service + ln(100 rho) / (mu (1 - rho)) + KV transfer; the
+prefill load rho is the largest (up to 0.95) whose TTFT p99 meets the SLO; the unit carries the smaller of the
+two pools' rates. Pipeline stages multiply step times by pp (a micro-batch of 1/pp of the sequences per stage).
+"""
+
+from __future__ import annotations
+
+from math import ceil, floor, inf, log, sqrt
+
+import numpy as np
+
+from suanli.model.shape import Part
+from suanli.perf.deployed import Deployed
+from suanli.perf.memory import kv_bytes_per_seq
+from suanli.plan.space import Eval
+from suanli.serve.engine import KvModel
+from suanli.spec import SuanliError
+
+Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
+RHO_CAP = 0.95  # highest prefill-pool load planned
+W_MEM = 0.5  # suanli.econ default `memory_activity_weight` (busy share of a purely memory-bound op)
+
+
+def mean_in_system(cap: float) -> float:
+    """Mean number of running sequences whose 99th percentile is `cap`."""
+    r = (-Z99 + sqrt(Z99 * Z99 + 4.0 * cap)) / 2.0
+    return r * r
+
+
+class Unit:
+    """A deployed instance with the request shape: step times, activity, memory room, KV transfer time."""
+
+    def __init__(self, dep: Deployed, input_len: int, output_len: int, w_mem: float = W_MEM):
+        self.dep, self.inp, self.out = dep, input_len, output_len
+        self.ctx = input_len + output_len / 2.0
+        lay = dep.layout
+        self.kv_seq = kv_bytes_per_seq(dep.arch, lay, dep.numerics, input_len + output_len)
+        self.w_mem = w_mem
+        self._counts = np.array([op.count for op in dep.ops], dtype=float)
+        self._comm = np.array([op.op_class == "comm" for op in dep.ops])
+        self.windows = tuple(sorted(set(dep.windows) | {inf}))
+        self.steps = 0  # step-time evaluations made (for the benchmark)
+        self._prefill: dict[tuple, object] = {}  # figures that do not depend on the batch cap, computed once
+        self._xfer: float | None = None
+
+    def step(self, dec: float, chunks: float = 0.0, chunk: float = 0.0, cached: float = 0.0,
+             activity: bool = False) -> tuple[float, float]:
+        """(seconds of one pipeline stage, busy fraction) for `dec` decodes and `chunks` prompt chunks. Features go
+        straight into a vector (`FeatureWriter`, the simulator's fast path; the same values as `Deployed.features`
+        of the `StepShape`)."""
+        dep = self.dep
+        if chunks > 0:
+            part = Part.of([(chunks, chunk, cached)], self.windows)
+            tokens, pairs, read = part.tokens, part.pairs, part.kv_read
+        else:
+            tokens, pairs, read = 0.0, {}, {}
+        x = dep.writer.write(tokens, pairs, read, dec, {w: dec * min(self.ctx + 1.0, w) for w in self.windows},
+                             dec + chunks, dec + chunks)
+        t = dep.time_of(x)
+        self.steps += 1
+        if not activity:
+            return t, 0.0
+        _, tc, tm = dep.op_seconds(x)
+        busy = np.where(self._comm, self.w_mem * tc, np.minimum(np.maximum(tc, tm), tc + self.w_mem * tm))
+        return t, float(min(1.0, (busy * self._counts).sum() / t))
+
+    def seqs_fit(self, budget: int, cap: int) -> int:
+        """Sequences per rank whose whole context fits in the KV cache beside a step of `budget` tokens."""
+        dep, full = self.dep, self.inp + self.out
+        room = dep.memory(0, full, budget).free
+        if room <= 0:
+            return 0
+        b = min(cap, int(room // self.kv_seq)) if self.kv_seq > 0 else cap
+        while b > 0 and not dep.memory(b, full, budget).fits:
+            b -= max(1, b // 16)
+        return max(0, b)
+
+    def transfer_s(self) -> float:
+        """KV transfer of one prompt from a prefill to a decode instance (as suanli.serve.sim models it)."""
+        if self._xfer is None:
+            self._xfer = self._transfer()
+        return self._xfer
+
+    def _transfer(self) -> float:
+        dep = self.dep
+        chips = dep.layout.chips
+        link = dep.hw.link_for(2 * chips, 2 * chips)
+        kv = KvModel.of(dep)
+        per_token = (kv.per_token + sum(kv.windowed.values())) / (link.bandwidth * dep.factors.comm_bandwidth)
+        latency = dep.hw.scale_out.latency_s if dep.hw.scale_out else 0.0
+        return latency + self.inp * per_token
+
+    # --- colocated -------------------------------------------------------------------------------------------
+    def mixed(self, dec: float, budget: int, activity: bool = False) -> tuple[float, float, float, float] | None:
+        """(mean stage step, step carrying a chunk, chunk tokens, activity) with `dec` running sequences per
+        rank and micro-batch; None when the budget cannot carry the prompts that keep them running."""
+        room = budget - dec
+        x = dec * self.inp / self.out
+        if room < 1 or x > room:
+            return None
+        c = min(float(self.inp), room)
+        cached = 0.0 if c >= self.inp else (self.inp - c) / 2.0
+        k = x / c
+        n = floor(k)
+        f = k - n
+        t_n, a_n = self.step(dec, n, c, cached, activity)
+        t_n1, a_n1 = self.step(dec, min(n + 1.0, room / c), c, cached, activity)
+        mean = (1 - f) * t_n + f * t_n1
+        act = ((1 - f) * a_n * t_n + f * a_n1 * t_n1) / mean if activity else 0.0
+        return mean, t_n1, c, act
+
+    def colocated(self, rec: Eval, activity: bool = False) -> Eval:
+        lay = self.dep.layout
+        pp, ranks = lay.pp, lay.dp
+        cap = rec.max_batch
+        m = mean_in_system(cap)
+        hi = self.mixed(cap / ranks / pp, rec.token_budget)
+        lo = self.mixed(m / ranks / pp, rec.token_budget, activity) if hi else None
+        if hi is None or lo is None:
+            rec.status = "budget"
+            rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
+            return rec
+        rec.tpot_p99, rec.tpot_mean = hi[0] * pp, lo[0] * pp
+        rec.ttft_p99 = 0.5 * rec.tpot_p99 + ceil(self.inp / hi[2]) * hi[1] * pp
+        rec.ttft_mean = 0.5 * rec.tpot_mean + ceil(self.inp / lo[2]) * lo[1] * pp
+        e2e = rec.ttft_mean + (self.out - 1) * rec.tpot_mean
+        rec.out_tok_s = m * self.out / e2e
+        rec.activity = lo[3]
+        return rec
+
+    # --- disaggregated ---------------------------------------------------------------------------------------
+    def _small(self, b: float, pp: int) -> float:
+        key = (-1, b)
+        if key not in self._prefill:
+            self._prefill[key] = self.step(b / pp)[0]
+        return self._prefill[key]
+
+    def prefill_pool(self, budget: int, activity: bool = False) -> tuple:
+        """(prompts per full step, prompts/s, one prompt's time, a prompt's time in a full step, activity, fits) of
+        a prefill instance with this token budget (the same for every batch cap and ratio: computed once)."""
+        key = (budget, activity)
+        if key not in self._prefill:
+            inp, pp = self.inp, self.dep.layout.pp
+            if inp <= budget:
+                j = budget // inp
+                t_full, a_pre = self.step(0.0, j, inp, 0.0, activity)
+                t_one, _ = self.step(0.0, 1.0, inp, 0.0)
+                mu, alone, busy = j / t_full, t_one * pp, t_full * pp
+            else:
+                chunks = ceil(inp / budget)
+                t_c, a_pre = self.step(0.0, 1.0, budget, (inp - budget) / 2.0, activity)
+                j, mu, alone = 1, 1.0 / (chunks * t_c), chunks * t_c * pp
+                busy = alone
+            self._prefill[key] = (j, mu, alone, busy, a_pre, self.dep.memory(j, inp, budget).fits)
+        return self._prefill[key]
+
+    def disaggregated(self, base: Eval, ratios: tuple[tuple[int, int], ...], ttft_limit: float | None,
+                      activity: bool = False) -> list[Eval]:
+        """One record per P:D ratio (or one failing record). Without a scale-out network the P + D instances must
+        fit in one unit of the system."""
+        dep = self.dep
+        pp, n = dep.layout.pp, dep.layout.chips
+        if dep.hw.scale_out is None:
+            ratios = tuple((p, d) for p, d in ratios if (p + d) * n <= dep.system.chips)
+        try:
+            xfer = self.transfer_s()
+        except SuanliError as e:
+            ratios, base.note = (), str(e)
+        if not ratios:
+            base.status = "error"
+            base.note = base.note or f"{dep.system.id} has no room for two instances of {n} chips (no scale-out)"
+            return [base]
+        cap, budget, out = base.max_batch, base.token_budget, self.out
+        m = mean_in_system(cap)
+        small = min(1.0, m)
+        t_b, _ = self.step(cap / pp)
+        t_m, a_dec = self.step(m / pp, activity=activity)
+        t_s = self._small(small, pp)
+        dec_req_s = m / ((out - 1) * t_m * pp) if out > 1 else inf
+        j, mu, alone, busy, a_pre, fits = self.prefill_pool(budget, activity)
+        if not fits:
+            base.status, base.note = "memory", f"a prefill step of {j} prompt(s) does not fit beside the weights"
+            return [base]
+
+        def ttft99(rho: float) -> float:
+            wait = log(100.0 * rho) / (mu * (1.0 - rho)) if rho > 0.01 else 0.0
+            return alone + rho * (busy - alone) + max(0.0, wait) + xfer
+
+        rho_max = 0.9 if ttft_limit is None else RHO_CAP
+        if ttft_limit is not None and ttft99(RHO_CAP) > ttft_limit:
+            lo, hi = 0.0, RHO_CAP
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if ttft99(mid) <= ttft_limit else (lo, mid)
+            rho_max = lo
+        if rho_max <= 0.0:
+            rho_max = 1e-3  # a TTFT limit below one prompt's own time: report that time, the SLO check rejects it
+        pts = ((small, t_s), (m, t_m), (float(cap), t_b))
+        out_recs = []
+        for p, d in ratios:
+            lam = min(p * rho_max * mu, d * dec_req_s)
+            rho, util = lam / (p * mu), (lam / (d * dec_req_s) if dec_req_s < inf else 0.0)
+            b = m * util
+            rec = Eval(**{k: getattr(base, k) for k in ("system", "mode", "tp", "pp", "ep", "dp", "precision",
+                                                        "kv_precision", "token_budget", "max_batch", "seqs_fit")})
+            rec.prefill, rec.decode, rec.chips = p, d, (p + d) * n
+            rec.tpot_mean = _interp(pts, b) * pp
+            rec.tpot_p99 = _interp(pts, min(float(cap), b + Z99 * sqrt(b))) * pp
+            rec.ttft_p99 = ttft99(rho)
+            rec.ttft_mean = alone + rho * (busy - alone) + rho / (mu * (1.0 - rho)) + xfer
+            rec.out_tok_s = lam * out
+            rec.activity = (p * a_pre * rho + d * a_dec * util) / (p + d)
+            out_recs.append(rec)
+        return out_recs
+
+
+def _interp(pts: tuple[tuple[float, float], ...], b: float) -> float:
+    """Decode step time at b sequences, piecewise linear through (b, t) points (a decode step is close to linear in
+    the batch: weights read once, KV read per sequence)."""
+    (b0, t0), (b1, t1), (b2, t2) = pts
+    b = max(b, b0)
+    if b <= b1:
+        return t0 + (t1 - t0) * (b - b0) / (b1 - b0) if b1 > b0 else t1
+    return t1 + (t2 - t1) * (b - b1) / (b2 - b1) if b2 > b1 else t2
