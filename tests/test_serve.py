@@ -117,3 +117,14 @@ def test_trace_replay_and_cli(cli, tmp_path):
     assert r.returncode == 0 and "Verdict" in r.stdout
     r = cli("simulate", "--model", "llama-3.1-8b", "--system", "1xh100-sxm", "--rate", "0", "--requests", "5")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_memory_pressure_does_not_livelock():
+    """32 clients of 9k tokens on one H200 with a 70B model: only ~19 fit in a bf16 cache. The newest request is
+    preempted now and then, but it must not be readmitted into the space it just freed and preempted again at
+    every step (that livelock once gave a TPOT of a second and 37 preemptions per request)."""
+    s, _ = simulate(model="llama-3.1-70b", system="1xh200", precision="fp8", concurrency=32, input="8192",
+                    output="1024", requests=200, seed=6)
+    assert s["preemptions"] < 200  # fewer than one per request
+    single = predict(model="llama-3.1-70b", system="1xh200", precision="fp8", batch=20, input=8192, output=1024)
+    assert s["tpot_ms"]["p50"] < 1.5 * single.tpot_s * 1e3

@@ -82,12 +82,14 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     """`suanli calibrate --data FILE --out calib.yaml`: fit the factors on published measurements (from the priors
     of the bundled file), print the fit error per family and, with --loso, the leave-one-source-out error."""
     import time
+    from dataclasses import replace
     from pathlib import Path
 
     from suanli.perf.factors import bundled_calibration
     from suanli.spec import SuanliError
     from suanli.validate.data import load_rows
     from suanli.validate.fit import fit, leave_one_source_out, to_yaml
+    from suanli.validate.ops import comm_fractions, is_ops_file
     from suanli.validate.run import predict_rows
 
     console = globals()["out"]
@@ -95,10 +97,26 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     if not out_path:
         raise SuanliError("calibrate --data: give --out FILE for the fitted calibration (e.g. --out calib.yaml)")
     t0 = time.perf_counter()
-    rows = [r for path in data.split(",") for r in load_rows(path.strip())]
+    paths = [p.strip() for p in data.split(",") if p.strip()]
+    for p in paths:
+        if not Path(p).exists():
+            raise SuanliError(f"calibrate --data: file {p!r} not found")
+    ops_paths = [p for p in paths if is_ops_file(p)]
+    rows = [r for p in paths if p not in ops_paths for r in load_rows(p)]
+    if not rows:
+        raise SuanliError("calibrate --data: no end-to-end measurement file given (only micro-benchmarks); "
+                          "give at least one file in the public.csv format")
     prior = bundled_calibration().prior()
+    measured: dict[str, dict] = {}
+    for p in ops_paths:
+        measured.update(comm_fractions(p))
+    if measured:  # micro-benchmarks set physical factors before the end-to-end fit
+        phys = {fam: dict(v) for fam, v in prior.physical.items()}
+        for fam, m in measured.items():
+            phys.setdefault(fam, {})["comm_bandwidth"] = m["comm_bandwidth"]
+        prior = replace(prior, physical=phys)
     result = fit(rows, prior)
-    names = ",".join(Path(p.strip()).name for p in data.split(","))
+    names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")
     Path(out_path).write_text(text)
     from suanli.perf.factors import load_calibration
@@ -107,15 +125,18 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.validate.fit import fittable
 
     thr = [r for r in rows if fittable(r)]
-    fit_err = _mape(predict_rows(thr, fitted))
+    fit_recs = predict_rows(thr, fitted)
+    fit_err = _mape(fit_recs)
     report = {"file": out_path, "rows": len(rows), "throughput_rows": len(thr), "fit_mape": fit_err,
+              "skipped": _skipped(fit_recs), "measured": measured,
               "families": [{"family": f.family, "rows": f.rows, "mean_abs_log_error_before": f.error_before,
                             "mean_abs_log_error_after": f.error_after,
                             "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
                            for f in result.families]}
     if loso:
         per = leave_one_source_out(thr, prior)
-        report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"])} for src, v in per.items()}
+        report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]), "skipped": _skipped(v["records"])}
+                          for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]
         report["loso_mape"] = _mape(allrec)
     report["wall_s"] = time.perf_counter() - t0
@@ -130,13 +151,22 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         t.add_row(f["family"], str(f["rows"]), f"{f['mean_abs_log_error_before']:.3f}",
                   f"{f['mean_abs_log_error_after']:.3f}", moved)
     console.print(t)
-    console.print(f"Fit error (throughput MAPE on the fitted rows): {_pct(fit_err)}")
+    for fam, m in measured.items():
+        console.print(f"Measured by micro-benchmarks: {fam} comm_bandwidth {m['comm_bandwidth']:g} "
+                      f"(median of {m['rows']} large all-reduces on {', '.join(m['chips'])})")
+    console.print(f"Fit error (throughput MAPE on the fitted rows): {_pct(fit_err)} "
+                  f"({report['skipped']} rows the model cannot predict, not counted)")
     if loso:
         for src, v in report["loso"].items():
-            console.print(f"  held out {src[:70]}: {v['rows']} rows, MAPE {_pct(v['mape'])}")
+            console.print(f"  held out {src[:70]}: {v['rows']} rows ({v['skipped']} skipped), MAPE {_pct(v['mape'])}")
         console.print(f"Leave-one-source-out throughput MAPE: {_pct(report['loso_mape'])}")
 
 
 def _mape(recs: list[dict]) -> float | None:
-    apes = [1.0 if r["predicted"] is None else r["ape"] for r in recs]
+    """Mean absolute percentage error over the rows the model could predict (the others are counted apart)."""
+    apes = [r["ape"] for r in recs if r["predicted"] is not None]
     return sum(apes) / len(apes) if apes else None
+
+
+def _skipped(recs: list[dict]) -> int:
+    return sum(1 for r in recs if r["predicted"] is None)

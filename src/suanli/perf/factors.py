@@ -169,4 +169,22 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
 
 @cache
 def bundled_calibration() -> Calibration:
-    return load_calibration(None)
+    """The bundled factors, plus the factors `suanli calibrate --from-probe` fitted for this user's own measured
+    chips ($SUANLI_HOME/local/*.calibration.yaml): only families the bundled file does not know are taken, so a
+    probe of this machine calibrates predictions for it and changes nothing else."""
+    import os
+
+    cal = load_calibration(None)
+    local = Path(os.environ.get("SUANLI_HOME", Path.home() / ".suanli")) / "local"
+    for f in sorted(local.glob("*.calibration.yaml")) if local.is_dir() else []:
+        try:
+            mine = load_calibration(f)
+        except SuanliError:
+            continue  # a broken user file must not break every prediction; `--calibration FILE` reports it
+        new = {k: v for k, v in mine.families.items() if k not in cal.families}
+        pairs = {k: v for k, v in mine.pairs.items() if k.split("/")[0] in new}
+        phys = {k: v for k, v in mine.physical.items() if k in new}
+        if new:
+            cal = replace(cal, families={**cal.families, **new}, pairs={**cal.pairs, **pairs},
+                          physical={**cal.physical, **phys})
+    return cal

@@ -83,6 +83,7 @@ class Iteration:
 
 
 MAX_BLOCK = 256  # longest run of decode-only iterations taken as one event
+HEADROOM_TOKENS = 16  # one KV block (vLLM default block size) per running sequence kept free on readmission
 
 
 @dataclass
@@ -149,10 +150,12 @@ class Engine:
             self.kv_used += float(self.kv.bytes(r.prompt))  # the transferred cache now lives here
             used = self.kv_used
         slots = np.flatnonzero(self.active)
+        preempted = False
         if len(slots):
             growth = self._growth(slots)
             while used + growth > self.kv_capacity and self.admit_order:
                 used = self._preempt_newest(used)
+                preempted = True
                 slots = np.flatnonzero(self.active)
                 growth = self._growth(slots)
             used += growth
@@ -169,11 +172,17 @@ class Engine:
             prefills.append((r, chunk))
             used += extra
             budget -= chunk
-        while self.waiting and budget > 0 and running < seqs and self.waiting[0].ready <= now:
+        # vLLM v1: no new admissions in an iteration that had to preempt. A preempted request comes back only
+        # when its whole recompute fits with a block of headroom per running sequence; otherwise it would be
+        # readmitted into the space it just freed and preempted again at the next step, for ever.
+        while not preempted and self.waiting and budget > 0 and running < seqs and self.waiting[0].ready <= now:
             r = self.waiting[0]
             chunk = min(r.todo - r.done, budget)
             extra = float(self.kv.bytes(r.cached + chunk))
-            if used + extra > self.kv_capacity:
+            need = extra
+            if r.preemptions:
+                need = float(self.kv.bytes(r.cached + r.todo)) + HEADROOM_TOKENS * self.kv.per_token * len(slots)
+            if used + need > self.kv_capacity:
                 break
             self.waiting.popleft()
             self.prefilling.append(r)

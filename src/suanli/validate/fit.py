@@ -28,13 +28,21 @@ from suanli.spec import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
 
-DENSE_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth", "step_overhead_ms",
+DENSE_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth", "comm_latency_us",
+                 "step_overhead_ms",
                  "seq_overhead_us")
 MOE_FACTORS = ("moe_compute", "moe_memory")
 FITTED = DENSE_FACTORS + MOE_FACTORS
-BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0)}
-ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0}  # times move by steps of this size, not by ratios
+MOE_ONLY = MOE_FACTORS + ("step_overhead_ms", "seq_overhead_us")  # what rows of MoE models alone may move
+BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0), "comm_latency_us": (1.0, 50.0)}
+# times move by steps of this size, not by ratios
+ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0, "comm_latency_us": 8.0}
+# Plausible ranges of a fraction of peak. Tuned kernels stream weights and caches at well over a quarter of
+# the memory bandwidth, and collectives reach 0.7-0.93 of the links' (ops.csv). A fit that wants less is
+# compensating for something the model lacks, and such a factor ruins other regimes: a moe_memory of 0.12
+# fitted on large-batch MLPerf rows made small-batch decode 3-4x too slow on held-out rows.
 FRACTION = (0.02, 1.0)
+FLOOR = {"memory": 0.3, "bandwidth": 0.25, "compute": 0.1}
 MIN_ROWS = 5
 RIDGE = 0.02  # weight of (log factor / prior)^2 per factor, against a mean |log error| of order 0.2
 GRID = (0.5, 0.7, 0.85, 1.0, 1.2, 1.45, 2.0)
@@ -93,6 +101,7 @@ def _loss(rows: list[Row], weights: list[float], cal: Calibration, frozen: dict 
 
 def _clip(name: str, v: float) -> float:
     lo, hi = BOUNDS.get(name, FRACTION)
+    lo = max(lo, FLOOR.get(name.rsplit("_", 1)[-1], lo))
     return min(hi, max(lo, v))
 
 
@@ -117,6 +126,8 @@ def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
                prior_cal: Calibration | None = None, names: tuple[str, ...] = FITTED) -> FamilyFit:
     weights = _weights(rows)
     fam, _, eng = family.partition("/")
+    measured = cal.physical.get(fam, {})
+    names = tuple(k for k in names if k not in measured)  # measured by micro-benchmarks: not the rows' to move
     base, _ = (prior_cal or cal).resolve(fam, eng or None)
     prior = {k: getattr(base, k) for k in FITTED}
     current = dict(prior)
@@ -190,7 +201,9 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             result.families.append(ff)
             result.calibration = _with(result.calibration, fam, ff.fitted)
             dense_fitted = True
-        names = MOE_FACTORS if dense_fitted else FITTED
+        # a family measured only on MoE models keeps its borrowed dense factors: expert layers and host
+        # overhead explain MoE rows; letting them bend GEMM or collective bandwidth would wreck its dense models
+        names = MOE_FACTORS if dense_fitted else MOE_ONLY
         if len(moe) >= MIN_ROWS:
             try:
                 ff = fit_family(moe, result.calibration, fam, sweeps, prior_cal=result.calibration, names=names)
@@ -207,7 +220,8 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
         if len(mine) == len(by_family[fam]):
             continue  # the family is this one engine: its fit already is the pair's
         try:
-            names = FITTED if any(is_moe_row(r) for r in mine) else DENSE_FACTORS
+            kinds = {is_moe_row(r) for r in mine}
+            names = FITTED if len(kinds) == 2 else DENSE_FACTORS if kinds == {False} else MOE_ONLY
             ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=names)
         except SuanliError:
             continue

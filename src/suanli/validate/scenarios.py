@@ -74,6 +74,7 @@ class Setup:
     batch_cap: int | None = None  # sequences an engine instance may run (compiled batch, max-num-seqs, client cap)
     requests: int | None = None  # requests the benchmark sent, where the notes say
     attention_dp: bool = False  # the notes say MoE runs used attention data parallelism (TensorRT-LLM DEP)
+    beams: int = 1  # beam search: each request decodes this many sequences from one prefilled prompt
 
 
 class Skip(Exception):
@@ -127,10 +128,13 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
     adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
+    beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
+    if beams > 1:
+        notes.append(f"beam search with {beams} beams (the benchmark's rule)")
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp), notes
+                 adp, beams), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -224,11 +228,12 @@ def _tag(p: Point, dep: Deployed) -> Point:
 
 
 def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0) -> float:
-    """Mean step time with b running sequences per rank and their steady-state share of prompt tokens."""
+    """Mean step time with b running sequences per rank and their steady-state share of prompt tokens (one
+    prompt per `beams` sequences: the beams of a request share its prefill)."""
     lay = dep.layout
     per_rank = b / lay.dp / lay.pp
     ctx = s.input_len + s.output_len / 2
-    prompts = per_rank / s.output_len * prefill_share
+    prompts = per_rank / s.output_len / s.beams * prefill_share
     shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], [(per_rank, 1.0, ctx)], dep.windows)
     return dep.step_time(shape) * lay.pp
 
@@ -239,7 +244,7 @@ def steady(dep: Deployed, b: float, s: Setup) -> Point:
     chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - b / dep.layout.dp))
     ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.output_len / 2), chunks * step)
     e2e = ttft + (s.output_len - 1) * step
-    return Point(b, step, ttft, step, b * s.output_len / e2e)
+    return Point(b, step, ttft, step, b / s.beams * s.output_len / e2e)
 
 
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
@@ -269,7 +274,7 @@ def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast
     if best is None:
         raise Skip("does not fit in memory at any layout")
     burst = s.requests or s.concurrency
-    if burst and burst <= 5000 and not fast:
+    if burst and burst <= 5000 and not fast and s.beams == 1:
         return _tag(simulated(best_dep, s, cal, burst=burst), best_dep)
     return _tag(best, best_dep)
 
@@ -279,7 +284,8 @@ def _p99_batch(b: float) -> float:
 
 
 def server(deps: list[Deployed], s: Setup) -> Point:
-    """Most throughput whose p99 TPOT and TTFT meet the limits (Poisson arrivals)."""
+    """Most throughput whose p99 TPOT and TTFT meet the limits (Poisson arrivals): benchmarks such as MLPerf
+    score the load, so tuned servers run at the largest batch the latency limits allow."""
     best = None
     for dep in deps:
         cap = _cap(dep, s, OFFLINE_CAP)  # servers are pushed to the latency limit, not to a fixed batch
@@ -293,7 +299,6 @@ def server(deps: list[Deployed], s: Setup) -> Point:
                 hi = b - 1
         if found is None:
             continue
-        found = _knee(dep, found, s)
         p = steady(dep, found, s)
         hi = steady(dep, _p99_batch(found), s)
         p.ttft_p99, p.tpot_p99 = hi.ttft, hi.tpot
@@ -302,23 +307,6 @@ def server(deps: list[Deployed], s: Setup) -> Point:
     if best is None:
         raise Skip("no batch meets the latency limits at any layout")
     return best
-
-
-KNEE = 0.95  # a tuned server stops adding batch once throughput is within 5% of its limit
-
-
-def _knee(dep: Deployed, b_max: int, s: Setup) -> int:
-    """The smallest batch whose throughput is within 5% of the largest feasible batch's: past the knee, more
-    batch buys latency, not throughput, and tuned deployments do not go there."""
-    target = KNEE * steady(dep, b_max, s).out_tok_s
-    lo, hi = 1, b_max
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if steady(dep, mid, s).out_tok_s >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
@@ -454,6 +442,8 @@ def predict_setup(s: Setup, cal: Calibration | None, fast: bool = False,
     evaluate only this (tp, pp, ep, dp) instead of searching."""
     if s.disagg:
         return disaggregated(s, cal)
+    if s.beams > 1 and s.scenario not in ("offline", "server", "interactive"):
+        raise Skip(f"beam search ({s.beams} beams) is modelled for offline and server runs only")
     deps = _deployments(s, cal, layout=layout)
     if s.scenario == "concurrency":
         return concurrency(deps, s, cal, fast)

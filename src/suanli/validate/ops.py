@@ -1,0 +1,68 @@
+"""Kernel and collective micro-benchmarks (the `ops.csv` format): physical factors measured directly.
+
+Columns: id, source, url, hardware, n_accel, op, dtype, m, n, k, size_bytes, metric, value, unit, notes.
+What is read today: large all-reduces (`op` all_reduce, `metric` busbw_gb_s, at least 1 GiB) inside one node of
+4 to 8 chips, where the bus bandwidth NCCL/RCCL reach has settled on its asymptote. Divided by the chip's
+scale-up bandwidth per direction they give `comm_bandwidth`, the fraction of link bandwidth collectives reach,
+per chip family (the median over rows). That factor is then a measured property of the fabric and its library,
+not something end-to-end rows may bend: `calibrate` puts it under `physical` and leaves it alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from suanli.catalog import catalog
+from suanli.spec import SuanliError
+
+OPS_COLUMNS = ("hardware", "n_accel", "op", "metric", "value")
+LARGE_BYTES = 1 << 30  # from here all-reduce bus bandwidth is flat to within a few percent (ops.csv b200 sweep)
+NODE_GROUP = (4, 8)  # chips in one all-reduce: every link of an 8-chip mesh is busy only with all 8
+
+
+def is_ops_file(path: str | Path) -> bool:
+    """A micro-benchmark file has an `op` column; an end-to-end file has `model` and `scenario`."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
+    return "op" in [h.strip() for h in header]
+
+
+def comm_fractions(path: str | Path) -> dict[str, dict]:
+    """{family: {"comm_bandwidth": median fraction, "rows": n, "chips": [...]}} from large in-node all-reduces."""
+    p = Path(path)
+    if not p.exists():
+        raise SuanliError(f"data: file {str(p)!r} not found")
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in OPS_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SuanliError(f"data: {p.name} lacks column(s) {', '.join(missing)} of the micro-benchmark format")
+        rows = list(reader)
+    cat = catalog()
+    found: dict[str, list[float]] = defaultdict(list)
+    chips: dict[str, set[str]] = defaultdict(set)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() != "all_reduce" or r["metric"].strip() != "busbw_gb_s":
+            continue
+        try:
+            n = int(r["n_accel"])
+            size = float(r.get("size_bytes") or 0)
+            busbw = float(r["value"])
+        except ValueError as exc:
+            raise SuanliError(f"data: {p.name} line {line}: not a number ({exc})") from None
+        if size < LARGE_BYTES or not NODE_GROUP[0] <= n <= NODE_GROUP[1]:
+            continue
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        link = chip.scale_up.bandwidth_gb_s if chip.scale_up else None
+        if not link or not chip.family:
+            continue
+        found[chip.family].append(min(1.0, busbw / link))
+        chips[chip.family].add(chip.id)
+    return {fam: {"comm_bandwidth": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
+            for fam, v in sorted(found.items())}

@@ -1,0 +1,110 @@
+"""Calibration: measured factors from micro-benchmarks, plausible ranges, families measured on MoE rows only,
+beam search in the validation scenarios, and this machine's own factors picked up by default."""
+
+import pytest
+
+from suanli.perf.factors import bundled_calibration
+from suanli.validate import fit as fitmod
+from suanli.validate.data import load_rows
+from suanli.validate.ops import comm_fractions, is_ops_file
+from suanli.validate.scenarios import _deployments, mixed_step, setup_of, steady
+
+OPS_HEADER = "id,source,url,hardware,n_accel,op,dtype,m,n,k,size_bytes,metric,value,unit,notes"
+E2E_HEADER = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
+              "input_len,output_len,concurrency,request_rate,ttft_slo_ms,tpot_slo_ms,metric,value,unit,notes")
+
+
+def test_comm_fraction_is_the_median_of_large_in_node_all_reduces(tmp_path):
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join([
+        "a,s,u,h200,8,all_reduce,,,,,17179869184,busbw_gb_s,367.2,GB/s,ring",   # 367.2 / 450 = 0.816
+        "b,s,u,h200,8,all_reduce,,,,,17179869184,busbw_gb_s,480.0,GB/s,nvls",   # 480 / 450 -> capped at 1
+        "c,s,u,h200,4,all_reduce,,,,,8589934592,busbw_gb_s,363.3,GB/s,ring",    # 0.807
+        "d,s,u,h200,8,all_reduce,,,,,1048576,busbw_gb_s,36.0,GB/s,small",       # too small: not the asymptote
+        "e,s,u,h200,2,all_reduce,,,,,8589934592,busbw_gb_s,100.0,GB/s,pair",    # 2 chips: not every link busy
+        "f,s,u,h200,1,gemm,bf16,4096,4096,4096,,achieved_tflops,700,TFLOP/s,x",  # not a collective
+    ]) + "\n")
+    assert is_ops_file(p)
+    got = comm_fractions(p)
+    assert list(got) == ["nvidia-hopper"]
+    assert got["nvidia-hopper"]["rows"] == 3
+    assert got["nvidia-hopper"]["comm_bandwidth"] == pytest.approx(367.2 / 450, abs=1e-3)
+
+
+def test_clip_keeps_fractions_physical():
+    assert fitmod._clip("moe_memory", 0.05) == 0.3
+    assert fitmod._clip("comm_bandwidth", 0.01) == 0.25
+    assert fitmod._clip("gemm_compute", 0.01) == 0.1
+    assert fitmod._clip("gemm_memory", 1.7) == 1.0
+    assert fitmod._clip("step_overhead_ms", 80.0) == 50.0
+
+
+def _rows(tmp_path, body: str):
+    p = tmp_path / "e2e.csv"
+    p.write_text(E2E_HEADER + "\n" + body)
+    return load_rows(p)
+
+
+def test_measured_factor_is_not_moved_by_the_fit(tmp_path):
+    rows = _rows(tmp_path, "".join(
+        f"r{i},me,,h100-sxm,8,llama-3.1-70b,fp8,fp8,trt-llm,8,1,1,1,batch,1024,128,{b},,,,output_tok_s,{v},tok/s,\n"
+        for i, (b, v) in enumerate([(1, 60), (8, 400), (32, 1200), (64, 1900), (128, 2600), (256, 3300)])))
+    from dataclasses import replace
+    prior = bundled_calibration().prior()
+    prior = replace(prior, physical={**prior.physical, "nvidia-hopper": {
+        **prior.physical.get("nvidia-hopper", {}), "comm_bandwidth": 0.42}})
+    ff = fitmod.fit_family(rows, prior, "nvidia-hopper", sweeps=1, names=fitmod.DENSE_FACTORS)
+    assert ff.fitted["comm_bandwidth"] == pytest.approx(0.42)
+
+
+def test_family_measured_only_on_moe_rows_keeps_dense_factors(tmp_path, monkeypatch):
+    rows = _rows(tmp_path, "".join(
+        f"r{i},me,,h100-sxm,8,mixtral-8x7b,fp8,fp8,trt-llm,8,1,1,1,batch,1024,128,{b},,,,output_tok_s,{v},tok/s,\n"
+        for i, (b, v) in enumerate([(1, 20), (8, 150), (32, 500), (64, 800), (128, 1100)])))
+    seen: list[tuple[str, ...]] = []
+    real = fitmod.fit_family
+
+    def spy(rows, cal, family, sweeps=2, prior_cal=None, names=fitmod.FITTED):
+        seen.append(names)
+        return real(rows, cal, family, 1, prior_cal=prior_cal, names=names)
+
+    monkeypatch.setattr(fitmod, "fit_family", spy)
+    fitmod.fit(rows, bundled_calibration().prior(), families=["nvidia-hopper"], sweeps=1)
+    assert seen and seen[0] == fitmod.MOE_ONLY
+    assert "gemm_memory" not in seen[0] and "comm_bandwidth" not in seen[0]
+
+
+def test_beam_search_decodes_four_sequences_per_request(tmp_path):
+    body = ("g,MLPerf Inference v4.1,,h100-sxm,1,gpt-j-6b,fp8,fp8,trt-llm,1,1,1,1,offline,,,,,,,requests_s,30,req/s,\n"
+            "h,other,,h100-sxm,1,gpt-j-6b,fp8,fp8,trt-llm,1,1,1,1,offline,871,69,,,,,requests_s,30,req/s,\n")
+    mlperf, other = _rows(tmp_path, body)
+    s4, notes = setup_of(mlperf)
+    s1, _ = setup_of(other)
+    assert s4.beams == 4 and s1.beams == 1
+    assert any("beam search" in n for n in notes)
+    dep = _deployments(s4, None)[0]
+    p4, p1 = steady(dep, 64, s4), steady(dep, 64, s1)
+    # 64 running sequences are 16 requests: a quarter of the prompts to prefill per step, so a shorter step...
+    assert mixed_step(dep, 64, s4) < mixed_step(dep, 64, s1)
+    # ...and each request's output counted once: out = sequences / beams x output_len / end-to-end
+    e2e = p4.ttft + (s4.output_len - 1) * p4.step
+    assert p4.out_tok_s == pytest.approx(64 / 4 * s4.output_len / e2e)
+    assert p1.out_tok_s / 4 < p4.out_tok_s < p1.out_tok_s
+
+
+def test_local_calibration_is_merged_for_new_families_only(tmp_path, monkeypatch):
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "local-cpu.calibration.yaml").write_text(
+        "families:\n  local-cpu:\n    gemm_compute: 0.83\n  nvidia-hopper:\n    gemm_compute: 0.01\n"
+        "pairs:\n  local-cpu/pytorch:\n    step_overhead_ms: 11\n")
+    monkeypatch.setenv("SUANLI_HOME", str(tmp_path))
+    bundled_calibration.cache_clear()
+    try:
+        cal = bundled_calibration()
+        assert cal.families["local-cpu"]["gemm_compute"] == 0.83
+        assert cal.pairs["local-cpu/pytorch"]["step_overhead_ms"] == 11
+        assert cal.families["nvidia-hopper"]["gemm_compute"] != 0.01  # a user file cannot bend bundled families
+    finally:
+        monkeypatch.delenv("SUANLI_HOME")
+        bundled_calibration.cache_clear()
