@@ -108,3 +108,19 @@ def test_local_calibration_is_merged_for_new_families_only(tmp_path, monkeypatch
     finally:
         monkeypatch.delenv("SUANLI_HOME")
         bundled_calibration.cache_clear()
+
+
+def test_gemm_memory_from_decode_shaped_gemms(tmp_path):
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join([
+        "a,s,u,h800,1,gemm,fp8,64,7168,16384,,bandwidth_gb_s,2668,GB/s,x",  # 117 MB of weights: 2668 / 3350
+        "b,s,u,h800,1,gemm,fp8,128,4096,7168,,bandwidth_gb_s,2221,GB/s,x",  # 29 MB: 2221 / 3350
+        "c,s,u,h800,1,gemm,fp8,64,2112,7168,,bandwidth_gb_s,1688,GB/s,x",   # 15 MB: launch-bound, left out
+        "d,s,u,h800,1,gemm,fp8,4096,7168,16384,,bandwidth_gb_s,900,GB/s,x",  # prefill-shaped: left out
+        "e,s,u,h800,1,gemm,fp8,64,7168,16384,,achieved_tflops,336,TFLOP/s,x",  # not a bandwidth
+    ]) + "\n")
+    from suanli.validate.ops import gemm_fractions, measured_factors
+    got = gemm_fractions(p)["nvidia-hopper"]
+    assert got["rows"] == 2
+    assert got["gemm_memory"] == pytest.approx((2668 / 3350 + 2221 / 3350) / 2, abs=1e-3)
+    assert measured_factors(p) == {"nvidia-hopper": {"gemm_memory": got["gemm_memory"]}}

@@ -89,7 +89,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.spec import SuanliError
     from suanli.validate.data import load_rows
     from suanli.validate.fit import fit, leave_one_source_out, to_yaml
-    from suanli.validate.ops import comm_fractions, is_ops_file
+    from suanli.validate.ops import is_ops_file, measured_factors
     from suanli.validate.run import predict_rows
 
     console = globals()["out"]
@@ -107,13 +107,14 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         raise SuanliError("calibrate --data: no end-to-end measurement file given (only micro-benchmarks); "
                           "give at least one file in the public.csv format")
     prior = bundled_calibration().prior()
-    measured: dict[str, dict] = {}
+    measured: dict[str, dict[str, float]] = {}
     for p in ops_paths:
-        measured.update(comm_fractions(p))
+        for fam, values in measured_factors(p).items():
+            measured.setdefault(fam, {}).update(values)
     if measured:  # micro-benchmarks set physical factors before the end-to-end fit
         phys = {fam: dict(v) for fam, v in prior.physical.items()}
-        for fam, m in measured.items():
-            phys.setdefault(fam, {})["comm_bandwidth"] = m["comm_bandwidth"]
+        for fam, values in measured.items():
+            phys.setdefault(fam, {}).update(values)
         prior = replace(prior, physical=phys)
     result = fit(rows, prior)
     names = ",".join(Path(p).name for p in paths)
@@ -151,9 +152,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         t.add_row(f["family"], str(f["rows"]), f"{f['mean_abs_log_error_before']:.3f}",
                   f"{f['mean_abs_log_error_after']:.3f}", moved)
     console.print(t)
-    for fam, m in measured.items():
-        console.print(f"Measured by micro-benchmarks: {fam} comm_bandwidth {m['comm_bandwidth']:g} "
-                      f"(median of {m['rows']} large all-reduces on {', '.join(m['chips'])})")
+    for fam, values in measured.items():
+        console.print(f"Measured by micro-benchmarks ({', '.join(Path(p).name for p in ops_paths)}): {fam} "
+                      + ", ".join(f"{k} {v:g}" for k, v in values.items()))
     console.print(f"Fit error (throughput MAPE on the fitted rows): {_pct(fit_err)} "
                   f"({report['skipped']} rows the model cannot predict, not counted)")
     if loso:

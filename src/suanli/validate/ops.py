@@ -1,11 +1,15 @@
 """Kernel and collective micro-benchmarks (the `ops.csv` format): physical factors measured directly.
 
 Columns: id, source, url, hardware, n_accel, op, dtype, m, n, k, size_bytes, metric, value, unit, notes.
-What is read today: large all-reduces (`op` all_reduce, `metric` busbw_gb_s, at least 1 GiB) inside one node of
-4 to 8 chips, where the bus bandwidth NCCL/RCCL reach has settled on its asymptote. Divided by the chip's
-scale-up bandwidth per direction they give `comm_bandwidth`, the fraction of link bandwidth collectives reach,
-per chip family (the median over rows). That factor is then a measured property of the fabric and its library,
-not something end-to-end rows may bend: `calibrate` puts it under `physical` and leaves it alone.
+What is read today, each as the median over rows per chip family:
+* `comm_bandwidth`: large all-reduces (`op` all_reduce, `metric` busbw_gb_s, at least 1 GiB) inside one node of
+  4 to 8 chips, where the bus bandwidth NCCL/RCCL reach has settled on its asymptote, divided by the chip's
+  scale-up bandwidth per direction.
+* `gemm_memory`: decode-shaped GEMMs (`op` gemm, `metric` bandwidth_gb_s, at most 128 rows) whose weight matrix
+  is at least 25 MB, so that launch and tail costs are small next to streaming it, divided by the chip's memory
+  bandwidth: how fast a tuned kernel streams weights.
+Those factors are then measured properties of the chip and its libraries, not something end-to-end rows may
+bend: `calibrate` puts them under `physical` and leaves them alone.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from suanli.spec import SuanliError
 OPS_COLUMNS = ("hardware", "n_accel", "op", "metric", "value")
 LARGE_BYTES = 1 << 30  # from here all-reduce bus bandwidth is flat to within a few percent (ops.csv b200 sweep)
 NODE_GROUP = (4, 8)  # chips in one all-reduce: every link of an 8-chip mesh is busy only with all 8
+DECODE_ROWS = 128  # a GEMM with at most this many rows streams its weights (decode, small batches)
+LARGE_WEIGHTS = 25e6  # bytes of weights from which launch and tail costs stay under ~10%
 
 
 def is_ops_file(path: str | Path) -> bool:
@@ -28,6 +34,63 @@ def is_ops_file(path: str | Path) -> bool:
     with Path(path).open(newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), [])
     return "op" in [h.strip() for h in header]
+
+
+def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
+    """{family: {factor: value}} for every factor an ops file measures (see the module's doc)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", gemm_fractions(path))):
+        for fam, m in table.items():
+            out.setdefault(fam, {})[name] = m[name]
+    return out
+
+
+def _read(path: str | Path) -> tuple[str, list[dict]]:
+    p = Path(path)
+    if not p.exists():
+        raise SuanliError(f"data: file {str(p)!r} not found")
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in OPS_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SuanliError(f"data: {p.name} lacks column(s) {', '.join(missing)} of the micro-benchmark format")
+        return p.name, list(reader)
+
+
+def _num(name: str, line: int, value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        raise SuanliError(f"data: {name} line {line}: {value!r} is not a number") from None
+
+
+def gemm_fractions(path: str | Path) -> dict[str, dict]:
+    """{family: {"gemm_memory": median fraction, "rows": n, "chips": [...]}} from decode-shaped GEMMs."""
+    name, rows = _read(path)
+    cat = catalog()
+    found: dict[str, list[float]] = defaultdict(list)
+    chips: dict[str, set[str]] = defaultdict(set)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() != "gemm" or r["metric"].strip() != "bandwidth_gb_s":
+            continue
+        m, n, k = (_num(name, line, r.get(c)) for c in ("m", "n", "k"))
+        bits = BITS.get((r.get("dtype") or "").strip().lower())
+        if not (0 < m <= DECODE_ROWS) or not bits or n * k * bits / 8 < LARGE_WEIGHTS:
+            continue
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        bw = chip.memory.bandwidth_gb_s
+        if not bw or not chip.family:
+            continue
+        found[chip.family].append(min(1.0, _num(name, line, r["value"]) / bw))
+        chips[chip.family].add(chip.id)
+    return {fam: {"gemm_memory": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
+            for fam, v in sorted(found.items())}
+
+
+BITS = {"fp8": 8, "int8": 8, "bf16": 16, "fp16": 16, "fp4": 4, "int4": 4, "fp32": 32}
 
 
 def comm_fractions(path: str | Path) -> dict[str, dict]:
