@@ -127,4 +127,6 @@ def test_memory_pressure_does_not_livelock():
                     output="1024", requests=200, seed=6)
     assert s["preemptions"] < 200  # fewer than one per request
     single = predict(model="llama-3.1-70b", system="1xh200", precision="fp8", batch=20, input=8192, output=1024)
-    assert s["tpot_ms"]["p50"] < 1.5 * single.tpot_s * 1e3
+    # decode steps of ~20 sequences plus the 8k-token prefills that join them (one per ~50 steps, ~1 s each);
+    # the livelock gave 1000 ms
+    assert s["tpot_ms"]["p50"] < 2.0 * single.tpot_s * 1e3
