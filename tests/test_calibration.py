@@ -124,3 +124,32 @@ def test_gemm_memory_from_decode_shaped_gemms(tmp_path):
     assert got["rows"] == 2
     assert got["gemm_memory"] == pytest.approx((2668 / 3350 + 2221 / 3350) / 2, abs=1e-3)
     assert measured_factors(p) == {"nvidia-hopper": {"gemm_memory": got["gemm_memory"]}}
+
+
+def test_notes_saying_kv_auto_keep_the_model_dtype(tmp_path):
+    body = ("a,other,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm 1.0,1,1,1,1,offline,1000,1000,,,,,output_tok_s,1,tok/s,"
+            "doc llm_options: KV dtype 'auto' on Hopper\n"
+            "b,other,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm 1.0,1,1,1,1,offline,1000,1000,,,,,output_tok_s,1,tok/s,\n")
+    auto, recipe = _rows(tmp_path, body)
+    assert setup_of(auto)[0].kv is None  # bf16, as the notes say
+    assert setup_of(recipe)[0].kv == "fp8"  # TensorRT-LLM's fp8 recipe quantizes the KV cache too
+
+
+def test_vllm_caps_memory_as_a_share_of_the_whole_device():
+    """vLLM's gpu_memory_utilization is of the whole memory, TensorRT-LLM's fraction is of what the weights
+    leave: by hand for 405B fp8 on 8 x H100 (80 GB): reserve 1 + 0.1 x 80 = 9 GB vs 1 + 0.1 x (80 - 1 - W)."""
+    from suanli.catalog import catalog
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    _, arch = model_arch("llama-3.1-405b")
+    use = {}
+    for engine in ("vllm 0.6.3", "trt-llm 0.14.0"):
+        dep = Deployment(precision="fp8", tp=8, engine=engine)
+        d = Deployed(arch, cat.chips["h100-sxm"], cat.systems["dgx-h100"], dep, "llama-3.1-405b", None)
+        use[engine] = d.memory(1, 1000, 1000)
+    w = use["vllm 0.6.3"].weights
+    assert use["vllm 0.6.3"].reserve == pytest.approx(1e9 + 0.1 * 80e9, rel=1e-3)
+    assert use["trt-llm 0.14.0"].reserve == pytest.approx(1e9 + 0.1 * (80e9 - 1e9 - w), rel=1e-3)

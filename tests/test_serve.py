@@ -130,3 +130,13 @@ def test_memory_pressure_does_not_livelock():
     # decode steps of ~20 sequences plus the 8k-token prefills that join them (one per ~50 steps, ~1 s each);
     # the livelock gave 1000 ms
     assert s["tpot_ms"]["p50"] < 2.0 * single.tpot_s * 1e3
+
+
+def test_burst_throughput_is_scored_over_the_makespan(tmp_path):
+    """Throughput benchmarks send every request at t=0 and divide by the elapsed time: so does the simulator."""
+    trace = tmp_path / "burst.csv"
+    trace.write_text("arrival_s,input_tokens,output_tokens\n" + "0,467,16\n" * 500)
+    s, _ = simulate(model="llama-3.1-8b", system="1xh200", precision="bf16", trace=str(trace), seed=0)
+    assert s["throughput"]["requests_s"] == pytest.approx(500 / s["simulated_s"], rel=1e-9)
+    # prefill-bound: 500 x 467 prompt tokens cannot go faster than the bf16 peak allows (2 x 8e9 FLOPs a token)
+    assert 500 * 467 * 2 * 8.0e9 / s["simulated_s"] < 989.4e12

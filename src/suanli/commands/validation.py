@@ -81,6 +81,7 @@ def render(result: dict, keys: list[str], show_rows: bool) -> None:
 def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool = False) -> None:  # noqa: C901
     """`suanli calibrate --data FILE --out calib.yaml`: fit the factors on published measurements (from the priors
     of the bundled file), print the fit error per family and, with --loso, the leave-one-source-out error."""
+    import statistics
     import time
     from dataclasses import replace
     from pathlib import Path
@@ -116,6 +117,12 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         for fam, values in measured.items():
             phys.setdefault(fam, {}).update(values)
         prior = replace(prior, physical=phys)
+        k0s = [v["gemm_k0"] for v in measured.values() if "gemm_k0" in v]
+        if k0s:  # a tile pipeline's cost: measured where GEMMs were swept over K, the prior of every tiled chip
+            prior = replace(prior, defaults={**prior.defaults, "gemm_k0": statistics.median(k0s)})
+            for v in phys.values():
+                if v.get("gemm_tile_m", prior.defaults.get("gemm_tile_m", 64.0)) <= 1 and "gemm_k0" not in v:
+                    v["gemm_k0"] = 0.0  # CPUs: vector units, no matrix tile to fill and drain
     result = fit(rows, prior)
     names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")

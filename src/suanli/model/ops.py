@@ -70,6 +70,7 @@ class LinOp:
     kernels: float = 1.0  # launches per occurrence
     active: str = "one"  # feature that is 0 when the op does not run in a step
     m: str = "tokens"  # feature giving the GEMM rows (for explanations)
+    k_mix: tuple[tuple[float, float], ...] = ()  # (share of the FLOPs, reduction length K per chip) of its GEMMs
 
 
 @dataclass(slots=True)
@@ -126,7 +127,7 @@ def _gemm(name: str, cls: str, count: float, n: float, k: float, wb: float, num:
     """A GEMM of `rows` x k by k x n: FLOPs on padded rows, bytes = weights + activations in and out."""
     ab = num.act_bytes
     return LinOp(name, cls, count, {f"{rows}_pad": 2.0 * n * k}, {"one": n * k * wb, rows: (n + k) * ab},
-                 dtype or num.gemm_dtype, m=rows)
+                 dtype or num.gemm_dtype, m=rows, k_mix=((1.0, k),))
 
 
 def step_ops(arch: Arch, lay: Layout, num: Numerics) -> list[LinOp]:
@@ -239,7 +240,15 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
     routed_act = lay.dp * k / lay.ep * (2 * h + mats * m.expert_intermediate / lay.moe_tp) * num.act_bytes
     ops.append(LinOp("experts", "moe", n, {f"xrows:{e}:{k}": per_row},
                      {f"touched:{e}:{k}": (e / lay.ep) * expert_bytes, "tokens": routed_act},
-                     num.gemm_dtype, kernels=2, m=f"xrows:{e}:{k}"))
+                     num.gemm_dtype, kernels=2, m=f"xrows:{e}:{k}",
+                     k_mix=((1.0 - 1.0 / mats, h), (1.0 / mats, m.expert_intermediate / lay.moe_tp))))
+    # the routing glue runs as kernels of its own around the expert GEMMs, so its traffic adds to their time:
+    # permute (read each token, write its k copies in the dispatch format) and finalize (read the k expert
+    # outputs, write their weighted sum)
+    copies = lay.dp * k / lay.ep
+    ops.append(LinOp("moe_permute_finalize", "elementwise", n,
+                     bytes={"tokens": copies * h * (num.dispatch_bytes + num.act_bytes) + 2 * h * copies / k
+                            * num.act_bytes}, kernels=2))
     if lay.ep > 1 and lay.dp > 1:
         remote = min(k, lay.ep) * (lay.ep - 1) / lay.ep
         ops.append(LinOp("ep_dispatch", "comm", n, comm="all_to_all",

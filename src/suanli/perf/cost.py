@@ -2,7 +2,9 @@
 
 op time = max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)) + kernels x kernel_us
 A GEMM with fewer rows than the matrix unit's tile still pays for the whole tile (`gemm_tile_m`), which is why
-small-M decode GEMMs never reach peak even when compute would bind.
+small-M decode GEMMs never reach peak even when compute would bind. A GEMM with a short reduction (K) pays each
+output tile's prologue and epilogue over fewer steps of K: efficiency K / (K + gemm_k0), with gemm_k0 measured
+from GEMM shape sweeps (ops.csv: DeepGEMM fp8 on H800 falls from 0.77 of peak at K=16384 to 0.39 at K=512).
 Collectives (alpha-beta): latency phases x alpha (two for all-reduce, one otherwise: the one-/two-shot
 algorithms inference engines use for small messages) + algorithm bytes / (link bandwidth x efficiency), with the
 ring volumes 2(n-1)/n x S for all-reduce, (n-1) x S for all-gather of S per chip, S for all-to-all (S already
@@ -41,6 +43,15 @@ def peak_for(hw: Hardware, dtype: str) -> float:
     return max(hw.peak.values())
 
 
+def k_penalty(op: LinOp, k0: float) -> float:
+    """How much slower than its asymptote a GEMM runs for its reduction length: each output tile pays a fixed
+    prologue and epilogue worth `k0` steps of K, so efficiency is K / (K + k0); an op of several GEMMs averages
+    the time over its FLOP shares."""
+    if not k0 or not op.k_mix:
+        return 1.0
+    return sum(share * (1.0 + k0 / k) for share, k in op.k_mix if k > 0) or 1.0
+
+
 @dataclass(frozen=True)
 class OpCost:
     """Seconds per unit of each feature: compute side, memory side, and a fixed cost when the op runs."""
@@ -68,7 +79,7 @@ def op_cost(op: LinOp, hw: Hardware, f: Factors, span: int) -> OpCost:
     c_name = COMPUTE_EFF.get(op.op_class)
     compute = {}
     if c_name:
-        rate = peak_for(hw, op.dtype) * getattr(f, c_name)
+        rate = peak_for(hw, op.dtype) * getattr(f, c_name) / k_penalty(op, f.gemm_k0)
         compute = {k: c / rate for k, c in op.flops.items()}
     mem_rate = hw.mem_bw * getattr(f, MEMORY_EFF[op.op_class])
     return OpCost(compute, {k: c / mem_rate for k, c in op.bytes.items()}, kernel, False)

@@ -15,7 +15,7 @@ from suanli.model.arch import Arch
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
-from suanli.perf.factors import Calibration, bundled_calibration
+from suanli.perf.factors import Calibration, bundled_calibration, engine_family
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
@@ -23,6 +23,10 @@ from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
 from suanli.spec.precision import matrix_dtype_for
 
 GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
+# engines whose memory knob is a share of the whole device memory: vLLM gpu_memory_utilization (default 0.9,
+# https://docs.vllm.ai/en/stable/configuration/engine_args.html), vllm-ascend (same knob), SGLang
+# mem_fraction_static (https://docs.sglang.ai/advanced_features/server_arguments.html)
+WHOLE_MEMORY_ENGINES = ("vllm", "vllm-ascend", "sglang")
 
 
 @dataclass
@@ -181,10 +185,14 @@ class Deployed:
     def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
         f = self.factors
         cap = self.hw.capacity
-        # engines load the weights, then give the KV cache a fraction of what is left (vLLM's
-        # gpu_memory_utilization, TensorRT-LLM's free_gpu_memory_fraction): the slack is a share of the remainder
-        left = max(0.0, cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes)
-        reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * left
+        # TensorRT-LLM loads the weights, then gives the KV cache a fraction of what is left
+        # (free_gpu_memory_fraction); vLLM and SGLang cap weights + KV + activations at a fraction of the whole
+        # memory (gpu_memory_utilization, mem_fraction_static), so their slack is a share of the capacity
+        if engine_family(self.dep.engine) in WHOLE_MEMORY_ENGINES:
+            reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * cap
+        else:
+            left = max(0.0, cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes)
+            reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * left
         kv = seqs_per_rank * kv_bytes_per_seq(self.arch, self.layout, self.numerics, tokens_per_seq)
         act = activation_bytes(self.arch, self.layout, self.numerics, step_tokens, seqs_per_rank)
         return MemoryUse(cap, self.weight_bytes, kv, act, reserve)

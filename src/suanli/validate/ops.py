@@ -8,6 +8,9 @@ What is read today, each as the median over rows per chip family:
 * `gemm_memory`: decode-shaped GEMMs (`op` gemm, `metric` bandwidth_gb_s, at most 128 rows) whose weight matrix
   is at least 25 MB, so that launch and tail costs are small next to streaming it, divided by the chip's memory
   bandwidth: how fast a tuned kernel streams weights.
+* `gemm_k0`: compute-bound GEMMs (`op` gemm or grouped_gemm, `metric` achieved_tflops, at least 1024 rows) of
+  several reduction lengths K on one chip family: achieved / peak = e x K / (K + k0) fitted in log space (k0 on a
+  grid of 16, e profiled out). k0 is what one output tile's prologue and epilogue cost in steps of K.
 Those factors are then measured properties of the chip and its libraries, not something end-to-end rows may
 bend: `calibrate` puts them under `physical` and leaves them alone.
 """
@@ -15,6 +18,7 @@ bend: `calibrate` puts them under `physical` and leaves them alone.
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -39,7 +43,8 @@ def is_ops_file(path: str | Path) -> bool:
 def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
     """{family: {factor: value}} for every factor an ops file measures (see the module's doc)."""
     out: dict[str, dict[str, float]] = {}
-    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", gemm_fractions(path))):
+    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", gemm_fractions(path)),
+                        ("gemm_k0", gemm_k0s(path))):
         for fam, m in table.items():
             out.setdefault(fam, {})[name] = m[name]
     return out
@@ -88,6 +93,56 @@ def gemm_fractions(path: str | Path) -> dict[str, dict]:
         chips[chip.family].add(chip.id)
     return {fam: {"gemm_memory": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
             for fam, v in sorted(found.items())}
+
+
+COMPUTE_ROWS = 1024  # from here a GEMM is compute-bound on every chip here; its K sets the efficiency
+
+
+def fit_k0(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(k0, e) minimising the squared log error of e x K / (K + k0) against (K, fraction of peak) points."""
+    best = (math.inf, 0.0, 0.0)
+    for k0 in range(0, 4097, 16):
+        logs = [math.log(y) - math.log(k / (k + k0)) for k, y in points]
+        log_e = statistics.fmean(logs)
+        err = sum((v - log_e) ** 2 for v in logs)
+        if err < best[0] - 1e-12:
+            best = (err, float(k0), math.exp(log_e))
+    return best[1], best[2]
+
+
+def gemm_k0s(path: str | Path) -> dict[str, dict]:
+    """{family: {"gemm_k0": k0, "peak_fraction": e, "rows": n, "chips": [...]}} from compute-bound GEMMs of at
+    least three reduction lengths."""
+    name, rows = _read(path)
+    cat = catalog()
+    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    chips: dict[str, set[str]] = defaultdict(set)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() not in ("gemm", "grouped_gemm") or r["metric"].strip() != "achieved_tflops":
+            continue
+        m, k = _num(name, line, r.get("m")), _num(name, line, r.get("k"))
+        dtype = (r.get("dtype") or "").strip().lower()
+        if m < COMPUTE_ROWS or k <= 0 or "best shape" in (r.get("notes") or ""):
+            continue  # the best of a shape search says how high a chip gets, not how K costs
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        peak = (chip.matrix_tflops or {}).get(dtype)
+        if not peak or not chip.family:
+            continue
+        sweep = (chip.family, chip.id, dtype, (r.get("source") or "").strip())
+        points[sweep].append((k, min(1.0, _num(name, line, r["value"]) / peak)))
+    per_family: dict[str, list[tuple[float, float, int]]] = defaultdict(list)
+    for (fam, chip_id, _, _), pts in sorted(points.items()):
+        if len({k for k, _ in pts}) < 3:
+            continue  # one sweep of one chip, dtype and source; fewer than 3 lengths cannot separate k0 from e
+        k0, e = fit_k0(pts)
+        per_family[fam].append((k0, e, len(pts)))
+        chips[fam].add(chip_id)
+    return {fam: {"gemm_k0": statistics.median(k for k, _, _ in v), "peak_fraction": round(
+        statistics.median(e for _, e, _ in v), 3), "rows": sum(n for _, _, n in v), "chips": sorted(chips[fam])}
+        for fam, v in sorted(per_family.items())}
 
 
 BITS = {"fp8": 8, "int8": 8, "bf16": 16, "fp16": 16, "fp4": 4, "int4": 4, "fp32": 32}

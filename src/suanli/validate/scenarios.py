@@ -119,7 +119,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if m:
         disagg = tuple(int(x) for x in m.groups())
     kv = row.kv_precision or None
-    if kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and engine_family(row.engine) == "trt-llm":
+    if kv is None and re.search(r"KV dtype '?auto'?", row.notes):
+        notes.append("kv_precision = the model's dtype (notes: KV dtype 'auto')")
+    elif kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and engine_family(row.engine) == "trt-llm":
         kv = "fp8"  # TensorRT-LLM's fp8/fp4 quantization recipes quantize the KV cache to fp8 as well
         notes.append("kv_precision fp8 assumed (TensorRT-LLM fp8/fp4 recipe default)")
     cap = _batch_cap(row.notes)
