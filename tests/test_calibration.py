@@ -153,3 +153,20 @@ def test_vllm_caps_memory_as_a_share_of_the_whole_device():
     w = use["vllm 0.6.3"].weights
     assert use["vllm 0.6.3"].reserve == pytest.approx(1e9 + 0.1 * 80e9, rel=1e-3)
     assert use["trt-llm 0.14.0"].reserve == pytest.approx(1e9 + 0.1 * (80e9 - 1e9 - w), rel=1e-3)
+
+
+def test_gemm_k0_fitted_from_a_shape_sweep(tmp_path):
+    """Fractions of peak built as 0.7 x K / (K + 400) on one chip come back as k0 = 400, e = 0.7; the best shape of
+    a search and decode-sized GEMMs are not part of the sweep."""
+    from suanli.validate.ops import gemm_k0s
+
+    peak = 1978.9  # h800 fp8 dense TFLOP/s
+    lines = [f"k{k},sweep,u,h800,1,gemm,fp8,4096,7168,{k},,achieved_tflops,{0.7 * k / (k + 400) * peak:.3f},TFLOP/s,x"
+             for k in (512, 1536, 2048, 7168, 16384)]
+    lines.append("best,mamf,u,h800,1,gemm,fp8,4096,4096,8192,,achieved_tflops,1900,TFLOP/s,best shape from a search")
+    lines.append("small,sweep,u,h800,1,gemm,fp8,64,7168,256,,achieved_tflops,50,TFLOP/s,decode-sized")
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join(lines) + "\n")
+    got = gemm_k0s(p)["nvidia-hopper"]
+    assert got["gemm_k0"] == 400 and got["peak_fraction"] == pytest.approx(0.7, abs=1e-3)
+    assert got["rows"] == 5

@@ -149,3 +149,30 @@ def test_physics_bounds_for_every_model_and_system():
             assert p.ttft_s >= 2 * nonembed_active * 512 / tp / peak * 0.999, (m.id, s.id)
             checked += 1
     assert checked > 100
+
+
+def test_moe_routing_glue_is_its_own_memory_traffic():
+    """Permute writes k copies of each token (dispatch format), finalize reads k outputs and writes the sum:
+    by hand, h=64, k=2, one token, act 2 B and dispatch 1 B: 2 x 64 x (1 + 2) + 2 x 64 x 2/2 x 2 = 640 bytes."""
+    cfg = {"model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+           "num_key_value_heads": 4, "intermediate_size": 32, "num_local_experts": 8, "num_experts_per_tok": 2,
+           "vocab_size": 10}
+    arch = parse_config(cfg)
+    num = Numerics(weight_bytes=1.0, head_bytes=1.0, kv_bytes=2.0, gemm_dtype="bf16", act_bytes=2.0,
+                   dispatch_bytes=1.0)
+    ops = _evaluated(arch, Layout(), num, StepShape.decode_of(1, 10, (inf,)))
+    glue = next(o for o in ops if o.name == "moe_permute_finalize")
+    assert glue.op_class == "elementwise"
+    assert glue.bytes == pytest.approx(2 * 64 * 3 + 2 * 64 * 2 / 2 * 2)
+
+
+def test_short_reductions_slow_gemms_by_hand():
+    """Efficiency K / (K + k0): with k0 = 416 an expert op of 2/3 gate-up FLOPs at K = 4096 and 1/3 down FLOPs at
+    K = 192 takes 2/3 (1 + 416/4096) + 1/3 (1 + 416/192) = 1.7579 times its asymptotic compute time."""
+    from suanli.model.ops import LinOp
+    from suanli.perf.cost import k_penalty
+
+    op = LinOp("experts", "moe", 1.0, k_mix=((2 / 3, 4096.0), (1 / 3, 192.0)))
+    assert k_penalty(op, 416.0) == pytest.approx(2 / 3 * (1 + 416 / 4096) + 1 / 3 * (1 + 416 / 192))
+    assert k_penalty(op, 0.0) == 1.0
+    assert k_penalty(LinOp("norm", "elementwise", 1.0), 416.0) == 1.0
