@@ -170,3 +170,39 @@ def test_gemm_k0_fitted_from_a_shape_sweep(tmp_path):
     got = gemm_k0s(p)["nvidia-hopper"]
     assert got["gemm_k0"] == 400 and got["peak_fraction"] == pytest.approx(0.7, abs=1e-3)
     assert got["rows"] == 5
+
+
+def test_inferencex_rows_draw_lengths_like_its_harness(tmp_path):
+    """InferenceX sends lengths uniform in [0.8 L, L]: predicted at the means, simulated with the spread."""
+    body = ("a,SemiAnalysis InferenceX via NVIDIA AIConfigurator silicon_sample.csv,,h100-sxm,1,llama-3.1-8b,fp8,,"
+            "vllm 0.10,1,1,1,1,concurrency,1000,500,4,,,,ttft_mean_ms,50,ms,\n"
+            "b,NVIDIA internal Dynamo benchmark runs; not InferenceX,,h100-sxm,1,llama-3.1-8b,fp8,,"
+            "vllm 0.10,1,1,1,1,concurrency,1000,500,4,,,,ttft_mean_ms,50,ms,\n")
+    ix, other = _rows(tmp_path, body)
+    s, notes = setup_of(ix)
+    assert s.spread == (800, 1000, 400, 500) and (s.input_len, s.output_len) == (900, 450)
+    assert any("uniform" in n for n in notes)
+    assert setup_of(other)[0].spread is None
+
+
+def test_roofline_sharpness_by_hand_and_from_a_sweep(tmp_path):
+    """t = (tc^n + tm^n)^(1/n): equal halves at n = 2 take sqrt(2) x either; the n that built a sweep comes back."""
+    import numpy as np
+
+    from suanli.perf.deployed import combine
+    from suanli.validate.ops import roofline_sharpness
+
+    assert combine(np.array([1.0]), np.array([1.0]), 2.0)[0] == pytest.approx(2 ** 0.5)
+    assert combine(np.array([3.0]), np.array([1.0]), 0.0)[0] == 3.0
+    peak, bw, e, k0, mem, n = 1978.9e12, 3.35e12, 0.7, 400.0, 0.73, 2.5
+    lines = []
+    for i, (m, k) in enumerate([(256, 7168), (512, 2048), (384, 4096), (4096, 7168), (64, 7168), (300, 3000)]):
+        nn = 4096
+        tc = 2 * m * nn * k / (peak * e * k / (k + k0))
+        tm = (nn * k + m * k + 2 * m * nn) / (bw * mem)
+        t = (tc ** n + tm ** n) ** (1 / n)
+        lines.append(f"r{i},s,u,h800,1,gemm,fp8,{m},{nn},{k},,achieved_tflops,{2 * m * nn * k / t / 1e12:.4f},TF,x")
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join(lines) + "\n")
+    got = roofline_sharpness(p, {"nvidia-hopper": k0}, {"nvidia-hopper": e}, {"nvidia-hopper": mem})
+    assert got["nvidia-hopper"]["roofline_n"] == pytest.approx(n)

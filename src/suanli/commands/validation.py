@@ -117,12 +117,16 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         for fam, values in measured.items():
             phys.setdefault(fam, {}).update(values)
         prior = replace(prior, physical=phys)
-        k0s = [v["gemm_k0"] for v in measured.values() if "gemm_k0" in v]
-        if k0s:  # a tile pipeline's cost: measured where GEMMs were swept over K, the prior of every tiled chip
-            prior = replace(prior, defaults={**prior.defaults, "gemm_k0": statistics.median(k0s)})
+        # a tile pipeline's cost and how its kernels overlap compute with memory: measured where GEMMs were swept,
+        # the prior of every chip with matrix tiles; CPUs (vector units, no tile to fill and drain) keep none
+        for key in ("gemm_k0", "roofline_n"):
+            vals = [v[key] for v in measured.values() if key in v]
+            if not vals:
+                continue
+            prior = replace(prior, defaults={**prior.defaults, key: statistics.median(vals)})
             for v in phys.values():
-                if v.get("gemm_tile_m", prior.defaults.get("gemm_tile_m", 64.0)) <= 1 and "gemm_k0" not in v:
-                    v["gemm_k0"] = 0.0  # CPUs: vector units, no matrix tile to fill and drain
+                if v.get("gemm_tile_m", prior.defaults.get("gemm_tile_m", 64.0)) <= 1 and key not in v:
+                    v[key] = 0.0
     result = fit(rows, prior)
     names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")

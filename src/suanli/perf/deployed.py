@@ -29,6 +29,14 @@ GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
 WHOLE_MEMORY_ENGINES = ("vllm", "vllm-ascend", "sglang")
 
 
+def combine(tc: np.ndarray, tm: np.ndarray, n: float) -> np.ndarray:
+    """An op's time from its compute and memory times: the roofline maximum, or with n > 0 the n-norm, which a
+    kernel near the ridge point follows (it cannot overlap both fully); counts > 0 scale both alike."""
+    if not n:
+        return np.maximum(tc, tm)
+    return np.power(np.power(tc, n) + np.power(tm, n), 1.0 / n)
+
+
 @dataclass
 class TimedOp:
     op: Op  # evaluated at the step
@@ -128,6 +136,7 @@ class Deployed:
         self._count = np.array([op.count for op in self.ops])
         self._network = np.array([c.network for c in costs])
         self.overhead_s = self.factors.step_overhead_ms * 1e-3
+        self._n = self.factors.roofline_n
         # fast path: compute and memory rows stacked, counts folded in (count > 0 commutes with max)
         self._cm = np.vstack([self._c * self._count[:, None], self._m * self._count[:, None]])
         self._fixed_count = self._fixed * self._count
@@ -150,14 +159,14 @@ class Deployed:
         """Per op (all occurrences): seconds, compute seconds and memory seconds, for a feature vector."""
         tc, tm = self._c @ x, self._m @ x
         active = x[self._active] > 0
-        t = (np.maximum(tc, tm) + self._fixed * active) * self._count
+        t = (combine(tc, tm, self._n) + self._fixed * active) * self._count
         return t, tc, tm
 
     def time_of(self, x: np.ndarray) -> float:
         """Seconds one pipeline stage spends on a step with these features, host overhead included."""
         y = self._cm @ x
         n = self._n_ops
-        return float(np.maximum(y[:n], y[n:]).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
+        return float(combine(y[:n], y[n:], self._n).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
 
     def step_time(self, shape: StepShape) -> float:
         return self.time_of(self.features(shape))

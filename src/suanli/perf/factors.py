@@ -29,6 +29,7 @@ class Factors:
     gemm_memory: float = 0.80  # fraction of memory bandwidth when a GEMM streams its weights
     gemm_tile_m: float = 64.0  # rows of one matrix-unit tile: a GEMM with fewer rows still pays for a tile
     gemm_k0: float = 0.0  # reduction length a GEMM tile's prologue/epilogue is worth: efficiency K / (K + k0)
+    roofline_n: float = 0.0  # op time = (tc^n + tm^n)^(1/n): kernels near the ridge overlap imperfectly; 0 = max
     attn_compute: float = 0.50  # fraction of peak reached by prefill attention (flash attention)
     attn_memory: float = 0.70  # fraction of bandwidth reached by decode attention reading the KV cache
     moe_compute: float = 0.55  # grouped expert GEMMs, compute side

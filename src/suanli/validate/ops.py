@@ -11,6 +11,9 @@ What is read today, each as the median over rows per chip family:
 * `gemm_k0`: compute-bound GEMMs (`op` gemm or grouped_gemm, `metric` achieved_tflops, at least 1024 rows) of
   several reduction lengths K on one chip family: achieved / peak = e x K / (K + k0) fitted in log space (k0 on a
   grid of 16, e profiled out). k0 is what one output tile's prologue and epilogue cost in steps of K.
+* `roofline_n`: how a GEMM near the ridge point combines compute and memory time, t = (tc^n + tm^n)^(1/n), from
+  every GEMM of a family with `gemm_k0` and `gemm_memory` measured (grouped GEMMs of 256-1024 rows per group sit
+  at the ridge and run 20-35% slower than the larger of the two times).
 Those factors are then measured properties of the chip and its libraries, not something end-to-end rows may
 bend: `calibrate` puts them under `physical` and leaves them alone.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -43,10 +47,16 @@ def is_ops_file(path: str | Path) -> bool:
 def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
     """{family: {factor: value}} for every factor an ops file measures (see the module's doc)."""
     out: dict[str, dict[str, float]] = {}
-    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", gemm_fractions(path)),
-                        ("gemm_k0", gemm_k0s(path))):
+    k0s = gemm_k0s(path)
+    memory = gemm_fractions(path)
+    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", memory), ("gemm_k0", k0s)):
         for fam, m in table.items():
             out.setdefault(fam, {})[name] = m[name]
+    sharp = roofline_sharpness(path, {f: v["gemm_k0"] for f, v in k0s.items()},
+                               {f: v["peak_fraction"] for f, v in k0s.items()},
+                               {f: v["gemm_memory"] for f, v in memory.items()})
+    for fam, m in sharp.items():
+        out.setdefault(fam, {})["roofline_n"] = m["roofline_n"]
     return out
 
 
@@ -143,6 +153,55 @@ def gemm_k0s(path: str | Path) -> dict[str, dict]:
     return {fam: {"gemm_k0": statistics.median(k for k, _, _ in v), "peak_fraction": round(
         statistics.median(e for _, e, _ in v), 3), "rows": sum(n for _, _, n in v), "chips": sorted(chips[fam])}
         for fam, v in sorted(per_family.items())}
+
+
+def _groups(notes: str) -> int:
+    m = re.search(r"(\d+) groups", notes or "")
+    return int(m.group(1)) if m else 1
+
+
+def roofline_sharpness(path: str | Path, k0: dict[str, float], e: dict[str, float], memory: dict[str, float]
+                       ) -> dict[str, dict]:
+    """{family: {"roofline_n": n, "rows": r}}: how GEMMs near the ridge point combine their compute and memory
+    times, t = (tc^n + tm^n)^(1/n) (n -> infinity is the plain roofline maximum). tc from the family's k0 and peak
+    fraction e, tm from its weight-streaming fraction; n on a grid of 0.25 in [1.5, 8] by squared log error over
+    every GEMM of the family; at least 3 rows within a factor of 2 of the ridge, or n is not identified."""
+    name, rows = _read(path)
+    cat = catalog()
+    pts: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() not in ("gemm", "grouped_gemm") or r["metric"].strip() != "achieved_tflops":
+            continue
+        if "best shape" in (r.get("notes") or ""):
+            continue
+        m, n, k = (_num(name, line, r.get(c)) for c in ("m", "n", "k"))
+        bits = BITS.get((r.get("dtype") or "").strip().lower())
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        fam = chip.family
+        peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
+        if not (fam in k0 and fam in memory and peak and bits and m > 0 and n > 0 and k > 0):
+            continue
+        g = _groups(r.get("notes") or "")
+        flops = 2.0 * m * n * k * g
+        moved = g * (n * k * bits / 8 + m * k * bits / 8 + m * n * 2.0)  # weights and inputs in, bf16 out
+        tc = flops / (peak * 1e12 * e[fam] * k / (k + k0[fam]))
+        tm = moved / (chip.memory.bandwidth_gb_s * 1e9 * memory[fam])
+        pts[fam].append((tc, tm, flops / (_num(name, line, r["value"]) * 1e12)))
+    out = {}
+    for fam, p in sorted(pts.items()):
+        if sum(1 for tc, tm, _ in p if 0.5 < tc / tm < 2.0) < 3:
+            continue
+        best = (math.inf, 0.0)
+        for i in range(27):
+            nn = 1.5 + 0.25 * i
+            err = sum(math.log((tc ** nn + tm ** nn) ** (1 / nn) / t) ** 2 for tc, tm, t in p)
+            if err < best[0] - 1e-12:
+                best = (err, nn)
+        out[fam] = {"roofline_n": best[1], "rows": len(p)}
+    return out
 
 
 BITS = {"fp8": 8, "int8": 8, "bf16": 16, "fp16": 16, "fp4": 4, "int4": 4, "fp32": 32}

@@ -75,6 +75,23 @@ class Setup:
     requests: int | None = None  # requests the benchmark sent, where the notes say
     attention_dp: bool = False  # the notes say MoE runs used attention data parallelism (TensorRT-LLM DEP)
     beams: int = 1  # beam search: each request decodes this many sequences from one prefilled prompt
+    spread: tuple[int, int, int, int] | None = None  # lengths drawn uniformly: (input lo, hi, output lo, hi)
+
+
+# Benchmark harnesses whose prompts and outputs are drawn at random around the nominal lengths: (a phrase of the
+# row's source, a phrase that excludes it, the lowest fraction of the nominal length drawn). InferenceX runs
+# `benchmark_serving --random-range-ratio 0.8 --ignore-eos`: lengths uniform in [0.8 L, L] (RANDOM_RANGE_RATIO
+# in github.com/SemiAnalysisAI/InferenceX/blob/00983c3e22a0489aa5f3219f4b8765f2258099fe/.github/workflows/
+# benchmark-tmpl.yml). Varied lengths also keep closed-loop clients from moving in lockstep.
+RANDOM_LENGTHS = (("inferencex", "not inferencex", 0.8),)
+
+
+def _range_ratio(source: str) -> float | None:
+    src = source.lower()
+    for phrase, unless, ratio in RANDOM_LENGTHS:
+        if phrase in src and unless not in src:
+            return ratio
+    return None
 
 
 class Skip(Exception):
@@ -133,10 +150,17 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
     if beams > 1:
         notes.append(f"beam search with {beams} beams (the benchmark's rule)")
+    spread = None
+    ratio = _range_ratio(row.source)
+    if ratio and row.input_len and row.output_len:  # the harness draws lengths: predict at their means
+        lo_in, lo_out = max(1, int(round(ratio * inp))), max(1, int(round(ratio * out)))
+        spread = (lo_in, int(round(inp)), lo_out, max(1, int(round(out))))
+        inp, out = (lo_in + inp) / 2, (lo_out + out) / 2
+        notes.append(f"lengths uniform in [{ratio:g} L, L] (the benchmark harness's random range ratio)")
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, row.tp, row.pp, row.ep,
                  row.dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams), notes
+                 adp, beams, spread), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -333,6 +357,9 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     cfg = SimConfig(requests=requests, seed=0, max_seqs=cap,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),
                     output_dist=LengthDist("fixed", {"value": s.output_len}))
+    if s.spread:
+        cfg.input_dist = LengthDist("uniform", {"low": s.spread[0], "high": s.spread[1]})
+        cfg.output_dist = LengthDist("uniform", {"low": s.spread[2], "high": s.spread[3]})
     if burst:
         cfg.trace = Trace(np.zeros(burst), np.full(burst, s.input_len), np.full(burst, s.output_len))
     elif clients:
