@@ -206,3 +206,16 @@ def test_roofline_sharpness_by_hand_and_from_a_sweep(tmp_path):
     p.write_text(OPS_HEADER + "\n" + "\n".join(lines) + "\n")
     got = roofline_sharpness(p, {"nvidia-hopper": k0}, {"nvidia-hopper": e}, {"nvidia-hopper": mem})
     assert got["nvidia-hopper"]["roofline_n"] == pytest.approx(n)
+
+
+def test_vector_unit_families_skip_the_tile_pipeline_priors():
+    """A family whose GEMMs have no row tile (CPUs, probed machines) gets no k0 and no ridge smoothing from the
+    defaults, which were measured on GPUs; a GPU family keeps them."""
+    from dataclasses import replace
+
+    cal = bundled_calibration()
+    cal = replace(cal, families={**cal.families, "probed-cpu": {"gemm_tile_m": 1.0, "gemm_compute": 0.9}})
+    cpu, _ = cal.resolve("probed-cpu", None)
+    gpu, _ = cal.resolve("nvidia-hopper", None)
+    assert (cpu.gemm_k0, cpu.roofline_n) == (0.0, 0.0)
+    assert gpu.gemm_k0 > 0 and gpu.roofline_n > 0

@@ -99,6 +99,11 @@ class Calibration:
         merged: dict[str, float] = {}
         for layer in layers:
             merged.update(layer)
+        if merged.get("gemm_tile_m", Factors.gemm_tile_m) <= 1:
+            # vector units (CPUs): no matrix tile to fill and drain, so the tile pipeline's priors (measured on
+            # GPUs) do not apply unless a layer of this family says otherwise
+            own = {k for layer in layers[1:] for k in layer}
+            merged.update({k: 0.0 for k in ("gemm_k0", "roofline_n") if k not in own})
         return replace(Factors(), **merged).check(), note
 
 
