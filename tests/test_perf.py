@@ -176,3 +176,22 @@ def test_short_reductions_slow_gemms_by_hand():
     assert k_penalty(op, 416.0) == pytest.approx(2 / 3 * (1 + 416 / 4096) + 1 / 3 * (1 + 416 / 192))
     assert k_penalty(op, 0.0) == 1.0
     assert k_penalty(LinOp("norm", "elementwise", 1.0), 416.0) == 1.0
+
+
+def test_replicas_may_span_systems_without_a_network():
+    """Two independent TP8 replicas of a 70B model on two 8-GPU MI325X boxes need no scale-out network; expert
+    parallelism across the 16 GPUs does."""
+    from suanli.catalog import catalog
+    from suanli.perf.deployed import Deployed
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    system = cat.systems["mi325x-8"]
+    assert system.chips == 8
+    _, dense = model_arch("llama-3.1-70b")
+    d = Deployed(dense, cat.chips["mi325x"], system, Deployment(precision="fp8", tp=8, dp=2), "llama-3.1-70b", None)
+    assert d.layout.chips == 16
+    _, moe = model_arch("mixtral-8x7b")
+    with pytest.raises(SuanliError, match="talk to each other"):
+        Deployed(moe, cat.chips["mi325x"], system, Deployment(precision="fp8", tp=1, dp=16, ep=8), "mixtral-8x7b",
+                 None)

@@ -103,9 +103,12 @@ class Deployed:
         self.calibration_source = cal.source
         self.hw: Hardware = hardware_of(chip, system, self.factors)
         chips = self.layout.chips
-        if chips > system.chips and self.hw.scale_out is None:
-            raise SuanliError(f"tp*pp*dp = {chips} chips, but system {system.id} has {system.chips} and no "
-                              "scale-out network to join more units")
+        # replicas that share nothing (dp without expert parallelism across them) may sit in separate systems
+        # behind a load balancer; a group that exchanges activations must fit one system or have a network
+        group = self.layout.tp * self.layout.pp * (self.layout.dp if self.layout.ep > 1 else 1)
+        if group > system.chips and self.hw.scale_out is None:
+            raise SuanliError(f"tp*pp{'*dp' if self.layout.ep > 1 else ''} = {group} chips talk to each other, but "
+                              f"system {system.id} has {system.chips} and no scale-out network to join more units")
         talks = self.layout.tp * self.layout.pp > 1 or self.layout.ep > 1  # pure data parallelism needs no link
         if talks and self.hw.scale_up is None and self.hw.scale_out is None:
             raise SuanliError(f"system {system.id}: tp*pp = {self.layout.tp * self.layout.pp} chips need a "
