@@ -182,13 +182,14 @@ def roofline_sharpness(path: str | Path, k0: dict[str, float], e: dict[str, floa
             continue
         fam = chip.family
         peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
-        if not (fam in k0 and fam in memory and peak and bits and m > 0 and n > 0 and k > 0):
+        bw = chip.memory.bandwidth_gb_s if chip.memory else None
+        if not (fam in k0 and fam in memory and peak and bw and bits and m > 0 and n > 0 and k > 0):
             continue
         g = _groups(r.get("notes") or "")
         flops = 2.0 * m * n * k * g
         moved = g * (n * k * bits / 8 + m * k * bits / 8 + m * n * 2.0)  # weights and inputs in, bf16 out
         tc = flops / (peak * 1e12 * e[fam] * k / (k + k0[fam]))
-        tm = moved / (chip.memory.bandwidth_gb_s * 1e9 * memory[fam])
+        tm = moved / (bw * 1e9 * memory[fam])
         pts[fam].append((tc, tm, flops / (_num(name, line, r["value"]) * 1e12)))
     out = {}
     for fam, p in sorted(pts.items()):
