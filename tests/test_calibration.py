@@ -219,3 +219,79 @@ def test_vector_unit_families_skip_the_tile_pipeline_priors():
     gpu, _ = cal.resolve("nvidia-hopper", None)
     assert (cpu.gemm_k0, cpu.roofline_n) == (0.0, 0.0)
     assert gpu.gemm_k0 > 0 and gpu.roofline_n > 0
+
+
+def test_meta_fp8_checkpoints_keep_attention_in_bf16(tmp_path):
+    """Meta's FP8 releases quantize the FFNs only: by hand for 405B on 8 chips, attention projections take
+    2 bytes per weight (fp8 elsewhere), run as bf16 GEMMs, and the notes naming the checkpoint select the scheme."""
+    from suanli.catalog import catalog
+    from suanli.model.params import attention_params
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    _, arch = model_arch("llama-3.1-405b")
+    w = {}
+    for prec in ("fp8", "fp8-meta"):
+        d = Deployed(arch, cat.chips["h100-sxm"], cat.systems["dgx-h100"], Deployment(precision=prec, tp=8),
+                     "llama-3.1-405b", None)
+        w[prec] = d.weight_bytes
+        qkv = next(op for op in d.ops if op.name == "qkv_proj")
+        assert qkv.dtype == ("bf16" if prec == "fp8-meta" else "fp8")
+    attn = sum(g.count * attention_params(g.attn, arch.hidden) for g in arch.groups) / 8
+    assert w["fp8-meta"] - w["fp8"] == pytest.approx(attn * 1.0, rel=1e-6)  # one extra byte per attention weight
+    body = ("a,dstack,,h100-sxm,8,llama-3.1-405b,fp8,,vllm 0.6.3,8,,,,offline,128,2048,4,,,,total_tok_s,1,tok/s,"
+            "checkpoint meta-llama/Llama-3.1-405B-FP8; label x\n"
+            "b,dstack,,h100-sxm,8,llama-3.1-405b,fp8,,vllm 0.6.3,8,,,,offline,128,2048,4,,,,total_tok_s,1,tok/s,"
+            "checkpoint amd/Llama-3.1-405B-Instruct-FP8-KV\n")
+    meta, amd = _rows(tmp_path, body)
+    assert setup_of(meta)[0].precision == "fp8-meta"
+    assert setup_of(amd)[0].precision == "fp8"
+
+
+def test_mlperf_reference_harness_is_one_untuned_engine(tmp_path):
+    """The MLPerf reference SUT drives one OpenAI-compatible server: one engine over all chips at vLLM's default
+    max-num-seqs, not the tuned replicas suanli would choose; other rows keep the free choice."""
+    url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/NeuralMagic/results/"
+           "vLLM_8xL40S-reference-cpu-pytorch-v2.3.1-default_config/llama2-70b-99/offline/x.txt")
+    p = tmp_path / "r.csv"
+    p.write_text(E2E_HEADER + "\n"
+                 f"a,MLPerf Inference v4.1,{url},l40s,8,llama-2-7b,fp8,,vllm 0.5.2,,,,,offline,222,294,,,,,"
+                 "output_tok_s,1,tok/s,\n"
+                 f"b,MLPerf Inference v4.1,{url.replace('-reference-', '-')},l40s,8,llama-2-7b,fp8,,vllm 0.5.2,,,,,"
+                 "offline,222,294,,,,,output_tok_s,1,tok/s,\n")
+    ref, tuned = load_rows(p)
+    s, notes = setup_of(ref)
+    assert (s.tp, s.pp, s.dp, s.batch_cap) == (8, 1, 1, 256)
+    assert any("reference harness" in n for n in notes)
+    t = setup_of(tuned)[0]
+    assert (t.tp, t.dp, t.batch_cap) == (None, None, None)
+
+
+def test_server_rows_honour_a_p99_end_to_end_limit(tmp_path):
+    """MLPerf GPT-J server limits p99 end-to-end latency (20 s): the chosen batch must finish within it."""
+    from suanli.validate.scenarios import server
+
+    note = "Server limit: p99 end-to-end latency <= 20 s (no TTFT/TPOT limits for gptj)"
+    body = (f"a,MLPerf,,xeon-8592plus,2,gpt-j-6b,int4,,pytorch (cpu),,,,,server,871,128,,,,,requests_s,1,req/s,"
+            f"{note}\n"
+            "b,MLPerf,,xeon-8592plus,2,gpt-j-6b,int4,,pytorch (cpu),,,,,server,871,128,,,,,requests_s,1,req/s,\n")
+    limited, free = _rows(tmp_path, body)
+    s, _ = setup_of(limited)
+    assert s.e2e_slo == 20.0 and setup_of(free)[0].e2e_slo is None
+    p = server(_deployments(s, bundled_calibration()), s)
+    assert p.ttft + (s.output_len - 1) * p.tpot <= 20.0
+    q = server(_deployments(setup_of(free)[0], bundled_calibration()), setup_of(free)[0])
+    assert q.batch > p.batch
+
+
+def test_sm120_blackwell_cards_are_their_own_family():
+    """RTX PRO 6000 / RTX 50 / GB10 (compute capability 12.x) do not share B200's (10.x) kernels or factors."""
+    from suanli.catalog import catalog
+
+    cat, cal = catalog(), bundled_calibration()
+    assert {cat.chips[c].family for c in ("rtx-pro-6000", "rtx-5090", "rtx-5080", "dgx-spark")} == \
+        {"nvidia-blackwell-rtx"}
+    assert cat.chips["b200"].family == "nvidia-blackwell"
+    assert "nvidia-blackwell-rtx" in cal.borrow

@@ -89,3 +89,25 @@ def test_cli_json_and_errors(cli, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "column value" in r.stderr
     r = cli("validate", "--data", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_rate_rows_are_scored_over_the_whole_run(tmp_path):
+    """A finite Poisson run is scored as benchmark_serving scores it, completions over first arrival to last
+    completion: an overloaded engine cannot beat its own capacity, a light load returns what was offered."""
+    from suanli.perf.factors import bundled_calibration
+    from suanli.validate.scenarios import _cap, _deployments, rate, setup_of, steady
+
+    head = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
+            "input_len,output_len,concurrency,request_rate,ttft_slo_ms,tpot_slo_ms,metric,value,unit,notes\n")
+    p = tmp_path / "rate.csv"
+    p.write_text(head + "a,x,,h100-sxm,4,llama-3.1-70b,bf16,,trt-llm,4,1,1,1,rate,202,214,,32,,,output_tok_s,1,"
+                        "tok/s,Poisson arrivals, 500 requests\n"
+                        "b,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,rate,200,200,,1,,,output_tok_s,1,tok/s,"
+                        "Poisson arrivals, 300 requests\n")
+    cal = bundled_calibration()
+    heavy, light = (setup_of(r)[0] for r in load_rows(p))
+    dep = _deployments(heavy, cal)[0]
+    capacity = steady(dep, _cap(dep, heavy, 4096), heavy).out_tok_s
+    assert rate(_deployments(heavy, cal), heavy, cal).out_tok_s <= 1.02 * capacity
+    offered = light.rate * light.output_len
+    assert rate(_deployments(light, cal), light, cal).out_tok_s == pytest.approx(offered, rel=0.2)

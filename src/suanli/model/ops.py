@@ -54,6 +54,15 @@ class Numerics:
     attn_dtype: str = "bf16"
     act_bytes: float = 2.0
     dispatch_bytes: float = 2.0  # per element sent to experts (1 with fp8 dispatch)
+    attn_weight_bytes: float | None = None  # attention projections, where a checkpoint keeps them wider
+
+    @property
+    def attn_wb(self) -> float:
+        return self.weight_bytes if self.attn_weight_bytes is None else self.attn_weight_bytes
+
+    @property
+    def attn_gemm_dtype(self) -> str:
+        return self.gemm_dtype if self.attn_weight_bytes is None else self.attn_dtype
 
 
 @dataclass(slots=True)
@@ -130,6 +139,11 @@ def _gemm(name: str, cls: str, count: float, n: float, k: float, wb: float, num:
                  dtype or num.gemm_dtype, m=rows, k_mix=((1.0, k),))
 
 
+def _attn_gemm(name: str, count: float, n: float, k: float, num: Numerics) -> LinOp:
+    """An attention projection: at the checkpoint's attention width and matching matrix dtype."""
+    return _gemm(name, "gemm", count, n, k, num.attn_wb, num, dtype=num.attn_gemm_dtype)
+
+
 def step_ops(arch: Arch, lay: Layout, num: Numerics) -> list[LinOp]:
     ops: list[LinOp] = []
     h = arch.hidden
@@ -159,27 +173,26 @@ def step_ops(arch: Arch, lay: Layout, num: Numerics) -> list[LinOp]:
 def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[LinOp]:
     h, tp, ab = arch.hidden, lay.tp, num.act_bytes
     heads = a.heads / tp
-    wb = num.weight_bytes
     ops: list[LinOp] = []
     if a.kind == "mha":
         kvh = kv_heads_local(a, tp)
         q_out, kv_out = heads * a.head_dim, kvh * (a.head_dim + a.v_head_dim)
         gate = q_out if a.out_gate else 0.0
-        ops.append(_gemm("qkv_proj", "gemm", n, q_out + gate + kv_out, h, wb, num))
+        ops.append(_attn_gemm("qkv_proj", n, q_out + gate + kv_out, h, num))
         for phase in ("prefill", "decode"):
             ops.append(_core(phase, a.window or inf, n, 2.0 * heads * (a.head_dim + a.v_head_dim), kv_out,
                              q_out + heads * a.v_head_dim, num))
-        ops.append(_gemm("o_proj", "gemm", n, h, heads * a.v_head_dim, wb, num))
+        ops.append(_attn_gemm("o_proj", n, h, heads * a.v_head_dim, num))
     elif a.kind == "mla":
         nope = a.head_dim - a.qk_rope_dim
         if a.q_lora_rank:
-            ops.append(_gemm("q_a_proj", "gemm", n, a.q_lora_rank, h, wb, num))
-            ops.append(_gemm("q_b_proj", "gemm", n, heads * a.head_dim, a.q_lora_rank, wb, num))
+            ops.append(_attn_gemm("q_a_proj", n, a.q_lora_rank, h, num))
+            ops.append(_attn_gemm("q_b_proj", n, heads * a.head_dim, a.q_lora_rank, num))
         else:
-            ops.append(_gemm("q_proj", "gemm", n, heads * a.head_dim, h, wb, num))
-        ops.append(_gemm("kv_a_proj", "gemm", n, a.kv_lora_rank + a.qk_rope_dim, h, wb, num))
+            ops.append(_attn_gemm("q_proj", n, heads * a.head_dim, h, num))
+        ops.append(_attn_gemm("kv_a_proj", n, a.kv_lora_rank + a.qk_rope_dim, h, num))
         # kv_b up-projects the latent (prefill) or is absorbed into q and o (decode): same FLOPs per query token
-        ops.append(_gemm("kv_b_proj", "gemm", n, heads * (nope + a.v_head_dim), a.kv_lora_rank, wb, num))
+        ops.append(_attn_gemm("kv_b_proj", n, heads * (nope + a.v_head_dim), a.kv_lora_rank, num))
         latent = a.kv_lora_rank + a.qk_rope_dim
         window = float(a.sparse_topk) if a.sparse_topk else inf
         q_io = heads * (a.head_dim + a.v_head_dim)
@@ -188,20 +201,20 @@ def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: floa
         if a.sparse_topk:
             src = a.q_lora_rank or h
             ops.append(_gemm("indexer_proj", "gemm", n, a.index_heads * a.index_dim + a.index_dim + a.index_heads,
-                             src, wb, num))
+                             src, num.attn_wb, num, dtype=num.attn_gemm_dtype))
             per_pair = 2.0 * a.index_heads * a.index_dim
             dtype = "fp8" if num.gemm_dtype in ("fp8", "fp4") else num.attn_dtype
             ops.append(LinOp("indexer", "attention", n, {"pp:inf": per_pair, "dp:inf": per_pair},
                              {"pr:inf": a.index_dim * 1.0, "dr:inf": a.index_dim * 1.0}, dtype))
-        ops.append(_gemm("o_proj", "gemm", n, h, heads * a.v_head_dim, wb, num))
+        ops.append(_attn_gemm("o_proj", n, h, heads * a.v_head_dim, num))
     elif a.kind == "linear":
         vh, kh = a.lin_v_heads / tp, a.lin_k_heads / tp
         if a.lin_lowrank:  # RWKV-7: r, k, v (+ low-rank w, a, v, g) in, o out
-            ops.append(_gemm("rkv_proj", "gemm", n, 3 * h / tp + a.lin_lowrank, h, wb, num))
-            ops.append(_gemm("o_proj", "gemm", n, h, h / tp, wb, num))
+            ops.append(_attn_gemm("rkv_proj", n, 3 * h / tp + a.lin_lowrank, h, num))
+            ops.append(_attn_gemm("o_proj", n, h, h / tp, num))
         else:
-            ops.append(_gemm("in_proj", "gemm", n, 2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim + 2 * vh, h, wb, num))
-            ops.append(_gemm("o_proj", "gemm", n, h, vh * a.lin_v_dim, wb, num))
+            ops.append(_attn_gemm("in_proj", n, 2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim + 2 * vh, h, num))
+            ops.append(_attn_gemm("o_proj", n, h, vh * a.lin_v_dim, num))
         state = a.state_elems() / tp * 4.0  # fp32 recurrent state, read and written once per sequence and step
         per_token = vh * (6.0 * a.lin_k_dim * a.lin_v_dim + 128.0 * (a.lin_k_dim + a.lin_v_dim))
         io = (2 * kh * a.lin_k_dim + 2 * vh * a.lin_v_dim) * ab

@@ -87,7 +87,8 @@ def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
     head = prec.bytes if (gguf or prec.bits >= 16) else 2.0
     attn = next((d for d in ("bf16", "fp16", "fp32") if chip.available_dtypes().get(d)), gemm)
     return Numerics(weight_bytes=prec.bytes, head_bytes=head, kv_bytes=kv.bytes if kv else 2.0, gemm_dtype=gemm,
-                    attn_dtype=attn, dispatch_bytes=1.0 if gemm in ("fp8", "fp4") else 2.0)
+                    attn_dtype=attn, dispatch_bytes=1.0 if gemm in ("fp8", "fp4") else 2.0,
+                    attn_weight_bytes=prec.attn_bits / 8.0 if prec.attn_bits else None)
 
 
 class Deployed:

@@ -34,7 +34,7 @@ def weight_bytes_per_chip(arch: Arch, lay: Layout, num: Numerics) -> float:
     layer_bytes = 0.0
     for g in arch.groups:
         m = g.mlp
-        per = attention_params_local(g.attn, h, lay.tp) * num.weight_bytes
+        per = attention_params_local(g.attn, h, lay.tp) * num.attn_wb
         if m.kind == "dense":
             per += dense_mlp_params(m.intermediate, h, m) / lay.tp * num.weight_bytes
         else:

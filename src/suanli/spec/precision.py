@@ -32,6 +32,7 @@ class Precision:
     compute: str  # preferred matrix dtype
     fallback: tuple[str, ...] = ()  # matrix dtypes to try, in order, when the chip lacks `compute`
     note: str = ""
+    attn_bits: float | None = None  # attention projections kept at this width (multiplied in 16 bits), if not `bits`
 
     @property
     def bytes(self) -> float:
@@ -47,6 +48,8 @@ PRECISIONS: dict[str, Precision] = {
         _P("fp16", 16, "fp16", ("bf16", "fp32"), "IEEE half"),
         _P("fp8", 8.0, "fp8", ("bf16", "fp16"), "e4m3 with per-tensor scales"),
         _P("fp8-block", 8 + 32 / 16384, "fp8", ("bf16", "fp16"), "e4m3 with fp32 scales per 128x128 block"),
+        _P("fp8-meta", 8.0, "fp8", ("bf16", "fp16"), "Meta's FP8 checkpoints: FFN weights e4m3 per channel, "
+           "dynamic per-token activations; attention projections kept in bf16", attn_bits=16),
         _P("fp8-ue8m0", 8 + 8 / 128, "fp8", ("bf16", "fp16"), "e4m3 with power-of-two (UE8M0) scales per 1x128"),
         _P("int8", 8.0, "int8", ("bf16", "fp16"), "w8a8 int8 with per-channel scales"),
         _P("w8a16", 8.0, "bf16", ("fp16",), "int8 weights, 16-bit activations (weight-only)"),
@@ -78,6 +81,7 @@ ALIASES = {
     "float32": "fp32",
     "auto": "bf16",
     "fp8_e4m3": "fp8",
+    "fbgemm_fp8": "fp8-meta",
 }
 
 PRECISION_SOURCES = {
@@ -86,6 +90,12 @@ PRECISION_SOURCES = {
     "fp4": "https://docs.nvidia.com/cuda/cublas/#d-block-scaling-factors-layout (NVFP4: 16-element blocks, e4m3 scale)",
     "mxfp4": "https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf "
              "(32-element blocks)",
+    # The first and last layers' FFNs also stay bf16 (modules_to_not_convert of the checkpoints' config.json);
+    # suanli counts them at fp8, 2 of 126 layers for 405B (+0.8% of its weights).
+    "fp8-meta": "https://arxiv.org/abs/2407.21783 (The Llama 3 Herd of Models, sec. 6.2: FP8 quantization of the "
+                "feedforward layers only; self-attention parameters and the first and last layers not quantized); "
+                "https://huggingface.co/meta-llama/Llama-3.1-405B-FP8/blob/main/config.json (fbgemm_fp8, "
+                "modules_to_not_convert)",
     "w4a16": "https://arxiv.org/abs/2306.00978 (AWQ, group size 128)",
     "gguf": "https://github.com/ggml-org/llama.cpp/blob/master/tools/quantize/README.md (bits per weight per type)",
 }

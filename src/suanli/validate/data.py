@@ -56,6 +56,7 @@ class Row:
     metric: str
     value: float
     notes: str
+    url: str = ""
 
     @property
     def kind(self) -> str:
@@ -125,4 +126,5 @@ def _row(name: str, line: int, raw: dict[str, str]) -> Row:
     return Row(line=line, id=raw.get("id") or f"row{line}", source=raw.get("source", ""), hardware=raw["hardware"],
                model=raw["model"], weight_precision=raw.get("weight_precision", ""),
                kv_precision=raw.get("kv_precision", ""), engine=raw.get("engine", ""), scenario=scenario,
-               metric=metric, notes=raw.get("notes", ""), **vals)  # type: ignore[arg-type]
+               metric=metric, notes=raw.get("notes", ""), url=raw.get("url") or "",
+               **vals)  # type: ignore[arg-type]
