@@ -95,9 +95,11 @@ def _range_ratio(source: str) -> float | None:
     return None
 
 
-# Checkpoints whose quantization leaves part of the model wide, named in a row's notes: (pattern, precision).
-# Meta's own FP8 releases quantize only the FFNs (see PRECISION_SOURCES["fp8-meta"]).
-CHECKPOINT_SCHEMES = ((r"checkpoint meta-llama/\S*-FP8\b", "fp8-meta"),)
+# Checkpoints whose stored format differs from the row's precision label, named in its notes: (pattern,
+# precision). Meta's own FP8 releases quantize only the FFNs (see PRECISION_SOURCES["fp8-meta"]).
+CHECKPOINT_SCHEMES = ((r"checkpoint meta-llama/\S*-FP8\b", "fp8-meta"),
+                      # gpt-oss ships MXFP4 experts; an "FP8" label (TensorRT-LLM on Hopper) is its activations
+                      (r"checkpoint has MXFP4 MoE weights", "mxfp4"))
 
 
 class Skip(Exception):
@@ -140,7 +142,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     for pattern, scheme in CHECKPOINT_SCHEMES:
         if precision == "fp8" and re.search(pattern, row.notes):
             precision = scheme
-            notes.append(f"precision {scheme}: the checkpoint the notes name keeps attention in bf16")
+            notes.append(f"precision {scheme}: the format of the checkpoint the notes name")
     disagg = None
     m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
     if m:
