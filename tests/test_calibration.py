@@ -295,3 +295,29 @@ def test_sm120_blackwell_cards_are_their_own_family():
         {"nvidia-blackwell-rtx"}
     assert cat.chips["b200"].family == "nvidia-blackwell"
     assert "nvidia-blackwell-rtx" in cal.borrow
+
+
+def test_varied_output_lengths_put_running_requests_further_in(tmp_path):
+    """MLPerf DeepSeek-R1 outputs vary (cv 1.253 in the data set's per-sample lengths): a running request is on
+    average L (1 + cv^2) / 2 tokens in, not L / 2, so each decode step attends over more context."""
+    import dataclasses
+
+    body = ("a,MLPerf Inference v5.1,,b200,8,deepseek-r1,fp4,,trt-llm,,,,,offline,,3886,,,,,output_tok_s,1,tok/s,\n"
+            "b,other,,b200,8,deepseek-r1,fp4,,trt-llm,,,,,offline,800,3886,,,,,output_tok_s,1,tok/s,\n")
+    mlperf, other = _rows(tmp_path, body)
+    s, notes = setup_of(mlperf)
+    assert s.output_cv == pytest.approx(1.253)
+    assert s.decode_pos == pytest.approx(3886 * (1 + 1.253 ** 2) / 2)
+    assert any("cv 1.253" in n for n in notes)
+    assert setup_of(other)[0].decode_pos == pytest.approx(3886 / 2)  # no data set named: fixed lengths
+    dep = _deployments(s, bundled_calibration())[0]
+    fixed = dataclasses.replace(s, output_cv=0.0)
+    assert mixed_step(dep, 512, s) > mixed_step(dep, 512, fixed)
+
+
+def test_mxfp4_experts_behind_an_fp8_label(tmp_path):
+    """TensorRT-LLM's Hopper column says FP8 for gpt-oss; the notes say the checkpoint has MXFP4 experts."""
+    body = ("a,x,,h200,1,gpt-oss-120b,fp8,,trt-llm,1,,,,offline,1000,1000,,,,,output_tok_s,1,tok/s,"
+            "released gpt-oss checkpoint has MXFP4 MoE weights\n")
+    (row,) = _rows(tmp_path, body)
+    assert setup_of(row)[0].precision == "mxfp4"
