@@ -267,6 +267,14 @@ def test_mlperf_reference_harness_is_one_untuned_engine(tmp_path):
     assert any("reference harness" in n for n in notes)
     t = setup_of(tuned)[0]
     assert (t.tp, t.dp, t.batch_cap) == (None, None, None)
+    # the llama3.1-8b reference SUT feeds its engine --batch-size samples at a time (default 1)
+    edge = tmp_path / "e.csv"
+    edge.write_text(E2E_HEADER + "\n"
+                    "c,MLPerf Inference v5.1,https://x/open/G/results/G_RTX4090x2-reference-gpu-vllm-default_config/"
+                    "llama3_1-8b-edge/offline/x.txt,rtx-4090,2,llama-3.1-8b,,,vllm,,,,,offline,,,,,,,output_tok_s,1,"
+                    "tok/s,\n")
+    e = setup_of(load_rows(edge)[0])[0]
+    assert (e.tp, e.batch_cap) == (2, 1)
 
 
 def test_server_rows_honour_a_p99_end_to_end_limit(tmp_path):

@@ -166,9 +166,12 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     tp, pp, dp = row.tp, row.pp, row.dp
     if _through_one_api_server(row) and tp is None and pp is None and dp is None:
         tp, pp, dp = row.n_accel, 1, 1
-        cap = cap or ENGINE_MAX_SEQS["vllm"]
-        notes.append(f"MLPerf reference harness: one API server, so one engine over all chips (tp={tp}) at "
-                     f"vLLM's default max-num-seqs {cap}")
+        fed = next((b for bench, b in REFERENCE_SUT_BATCH.items() if re.search(rf"/{bench}(-edge)?/", row.url)),
+                   None)
+        cap = cap or fed or ENGINE_MAX_SEQS["vllm"]
+        how = (f"its SUT passes {fed} sample(s) per generate call (main.py --batch-size default)" if fed else
+               "vLLM's default max-num-seqs")
+        notes.append(f"MLPerf reference harness: one engine over all chips (tp={tp}), batch {cap}: {how}")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
     adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
@@ -198,10 +201,17 @@ CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-
                 r"max concurrency (\d+)")
 
 
+# MLPerf reference SUTs that feed the engine a fixed number of samples at a time, by benchmark name in the URL:
+# language/llama3.1-8b/SUT_VLLM.py queues `batch_size` samples per LLM.generate call, main.py --batch-size
+# default 1 (github.com/mlcommons/inference, commit c8eb2599; the -edge variant runs the same code). The llama2-70b
+# API SUT sends all queries at once.
+REFERENCE_SUT_BATCH = {"llama3_1-8b": 1}
+
+
 def _through_one_api_server(row: Row) -> bool:
     """MLPerf runs of the reference implementation with a vLLM backend (systems named "...-reference-..." by
-    MLCommons' CM automation): its SUT sends every query to a single OpenAI-compatible server (SUT_API.py
-    asserts one `api_server`), launched without tuning flags."""
+    MLCommons' CM automation): its SUT drives one engine, through a single OpenAI-compatible server (SUT_API.py
+    asserts one `api_server`) or in process (SUT_VLLM.py), launched without tuning flags."""
     return ("mlperf" in row.source.lower() and "-reference-" in row.url
             and engine_family(row.engine) == "vllm")
 
