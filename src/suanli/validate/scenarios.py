@@ -323,8 +323,9 @@ def steady(dep: Deployed, b: float, s: Setup) -> Point:
 
 
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
-    # cache held per running request: its prompt and twice its mean position (= output_len for fixed lengths)
-    held = max(1, round(2 * s.decode_pos))
+    # cache held per running request: its prompt and output_len (the fixed-length convention), plus how much
+    # further in than L / 2 the length-biased running requests are when lengths vary
+    held = max(1, round(s.output_len + s.decode_pos - s.output_len / 2))
     b = max_batch(dep, Workload(input_len=s.input_len, output_len=held, batch=1), per_rank)
     if s.batch_cap:
         b = min(b, s.batch_cap * (s.dp or 1))  # a benchmark's one endpoint is one engine unless dp is stated
