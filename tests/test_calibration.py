@@ -329,3 +329,13 @@ def test_mxfp4_experts_behind_an_fp8_label(tmp_path):
             "released gpt-oss checkpoint has MXFP4 MoE weights\n")
     (row,) = _rows(tmp_path, body)
     assert setup_of(row)[0].precision == "mxfp4"
+
+
+def test_fit_leaves_out_runs_whose_load_the_latency_limits_set(tmp_path):
+    """Server and interactive throughput is the load a submitter found to pass the p99 limits: validated, not
+    fitted, like latency rows; offline throughput is fitted."""
+    body = ("a,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,offline,1000,1000,,,,,output_tok_s,1,tok/s,\n"
+            "b,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,server,1000,1000,,,2000,200,output_tok_s,1,tok/s,\n"
+            "c,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,interactive,1000,1000,,,450,40,output_tok_s,1,tok/s,\n"
+            "d,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,offline,1000,1000,,,,,ttft_mean_ms,1,ms,\n")
+    assert [fitmod.fittable(r) for r in _rows(tmp_path, body)] == [True, False, False, False]

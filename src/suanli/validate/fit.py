@@ -171,9 +171,14 @@ PAIR_MIN_ROWS = 20
 
 
 def fittable(row: Row) -> bool:
-    """Throughput rows (single-stream prefill/decode rates included). Latency rows are validated, not fitted:
-    under load they mostly measure where a benchmark chose to operate and how long requests queued."""
-    return row.kind == "throughput"
+    """Throughput rows (single-stream prefill/decode rates included), except where p99 latency limits set the
+    load. Latency rows are validated, not fitted: under load they mostly measure where a benchmark chose to
+    operate and how long requests queued; so does the throughput of a server or interactive run, which is the
+    load its submitter found to pass the limits, not what the chip can do."""
+    return row.kind == "throughput" and row.scenario not in LIMITED_SCENARIOS
+
+
+LIMITED_SCENARIOS = ("server", "interactive")
 
 
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
