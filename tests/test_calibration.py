@@ -323,14 +323,6 @@ def test_varied_output_lengths_put_running_requests_further_in(tmp_path):
     assert mixed_step(dep, 512, s) > mixed_step(dep, 512, fixed)
 
 
-def test_mxfp4_experts_behind_an_fp8_label(tmp_path):
-    """TensorRT-LLM's Hopper column says FP8 for gpt-oss; the notes say the checkpoint has MXFP4 experts."""
-    body = ("a,x,,h200,1,gpt-oss-120b,fp8,,trt-llm,1,,,,offline,1000,1000,,,,,output_tok_s,1,tok/s,"
-            "released gpt-oss checkpoint has MXFP4 MoE weights\n")
-    (row,) = _rows(tmp_path, body)
-    assert setup_of(row)[0].precision == "mxfp4"
-
-
 def test_fit_leaves_out_runs_whose_load_the_latency_limits_set(tmp_path):
     """Server and interactive throughput is the load a submitter found to pass the p99 limits: validated, not
     fitted, like latency rows; offline throughput is fitted."""

@@ -195,24 +195,3 @@ def test_replicas_may_span_systems_without_a_network():
     with pytest.raises(SuanliError, match="talk to each other"):
         Deployed(moe, cat.chips["mi325x"], system, Deployment(precision="fp8", tp=1, dp=16, ep=8), "mixtral-8x7b",
                  None)
-
-
-def test_expert_parallel_step_waits_for_the_busiest_chip():
-    """Uniform routing still deals chips unequal shares: the busiest of ep chips reads and multiplies more than
-    the mean, by c(ep) standard deviations (c(8) = 1.42 by Blom's formula; exact 1.424)."""
-    from math import sqrt
-
-    from suanli.model.ops import Layout
-    from suanli.perf.features import max_of_normals, moe_features
-
-    assert max_of_normals(1) == 0.0
-    assert max_of_normals(8) == pytest.approx(1.424, abs=0.02)
-    e, k, tokens = 256, 8, 64.0
-    one = moe_features(tokens, ((e, k),), Layout(tp=8, ep=1), tile=1)
-    ep8 = moe_features(tokens, ((e, k),), Layout(tp=1, dp=8, ep=8), tile=1)
-    p = 1 - (1 - k / e) ** (tokens * 8)  # share of experts touched by the 8 ranks' tokens
-    assert ep8[f"touched:{e}:{k}"] == pytest.approx(min(1.0, p + max_of_normals(8) * sqrt(p * (1 - p) / 32)))
-    copies = tokens * 8 * k / 8
-    assert ep8[f"xrows:{e}:{k}"] == pytest.approx(copies + max_of_normals(8) * sqrt(copies * 7 / 8))
-    p1 = 1 - (1 - k / e) ** tokens
-    assert one[f"xrows:{e}:{k}"] == pytest.approx(tokens * k) and one[f"touched:{e}:{k}"] == pytest.approx(p1)

@@ -9,9 +9,7 @@ all-reduce messages exceed the engines' small-message size (see cost.py).
 
 from __future__ import annotations
 
-from functools import cache
-from math import ceil, inf, sqrt
-from statistics import NormalDist
+from math import ceil, inf
 
 import numpy as np
 
@@ -45,30 +43,14 @@ def features(shape: StepShape, windows: tuple[float, ...], moe: tuple[tuple[int,
     return x
 
 
-@cache
-def max_of_normals(n: int) -> float:
-    """Expected largest of n independent standard normal draws (Blom's approximation, within ~1%)."""
-    return NormalDist().inv_cdf((n - 0.375) / (n + 0.25)) if n > 1 else 0.0
-
-
 def moe_features(tokens: float, moe: tuple[tuple[int, int], ...], lay: Layout, tile: float) -> dict[str, float]:
-    """Experts touched and expert GEMM rows on the busiest chip. Under uniform routing each chip of an expert-
-    parallel group gets its share on average, but the step waits for the chip that drew the most: expected max
-    over `ep` chips = mean + c(ep) x standard deviation (c(8) = 1.42), for the experts it must read (binomial over
-    its e/ep experts) and for the rows it must multiply (binomial over the routed copies)."""
     x = {}
-    c = max_of_normals(lay.ep)
     for e, k in moe:
         group = tokens * lay.dp  # tokens of all attention ranks reach the experts of this stage
         touched = 1.0 - (1.0 - k / e) ** group if group > 0 else 0.0
-        copies = group * k / lay.ep  # routed token copies per chip, on average
-        local = e / lay.ep
-        if c and touched:
-            touched = min(1.0, touched + c * sqrt(touched * (1.0 - touched) / local))
-            copies += c * sqrt(copies * (1.0 - 1.0 / lay.ep))
-        rows = copies / (local * touched) if touched > 0 else 0.0
+        rows = group * k / (e * touched) if touched > 0 else 0.0
         x[f"touched:{e}:{k}"] = touched
-        x[f"xrows:{e}:{k}"] = local * touched * pad(rows, tile)
+        x[f"xrows:{e}:{k}"] = (e / lay.ep) * touched * pad(rows, tile)
     return x
 
 

@@ -104,9 +104,7 @@ def _range_ratio(source: str) -> float | None:
 
 # Checkpoints whose stored format differs from the row's precision label, named in its notes: (pattern,
 # precision). Meta's own FP8 releases quantize only the FFNs (see PRECISION_SOURCES["fp8-meta"]).
-CHECKPOINT_SCHEMES = ((r"checkpoint meta-llama/\S*-FP8\b", "fp8-meta"),
-                      # gpt-oss ships MXFP4 experts; an "FP8" label (TensorRT-LLM on Hopper) is its activations
-                      (r"checkpoint has MXFP4 MoE weights", "mxfp4"))
+CHECKPOINT_SCHEMES = ((r"checkpoint meta-llama/\S*-FP8\b", "fp8-meta"),)
 
 
 class Skip(Exception):
