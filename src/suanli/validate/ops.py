@@ -8,6 +8,9 @@ What is read today, each as the median over rows per chip family:
 * `gemm_memory`: decode-shaped GEMMs (`op` gemm, `metric` bandwidth_gb_s, at most 128 rows) whose weight matrix
   is at least 25 MB, so that launch and tail costs are small next to streaming it, divided by the chip's memory
   bandwidth: how fast a tuned kernel streams weights.
+* `moe_memory`: the least-loaded grouped GEMMs (`op` grouped_gemm, `metric` bandwidth_gb_s, at most 256 rows
+  per group, at least 25 MB of expert weights per call), over the chip's memory bandwidth: how fast a tuned
+  grouped kernel streams expert weights. Decode hands experts fewer rows still, so this is a floor on streaming.
 * `gemm_k0`: compute-bound GEMMs (`op` gemm or grouped_gemm, `metric` achieved_tflops, at least 1024 rows) of
   several reduction lengths K on one chip family: achieved / peak = e x K / (K + k0) fitted in log space (k0 on a
   grid of 16, e profiled out). k0 is what one output tile's prologue and epilogue cost in steps of K.
@@ -34,6 +37,7 @@ OPS_COLUMNS = ("hardware", "n_accel", "op", "metric", "value")
 LARGE_BYTES = 1 << 30  # from here all-reduce bus bandwidth is flat to within a few percent (ops.csv b200 sweep)
 NODE_GROUP = (4, 8)  # chips in one all-reduce: every link of an 8-chip mesh is busy only with all 8
 DECODE_ROWS = 128  # a GEMM with at most this many rows streams its weights (decode, small batches)
+GROUPED_STREAM_ROWS = 256  # rows per group of the least-loaded grouped GEMMs measured (DeepGEMM masked layout)
 LARGE_WEIGHTS = 25e6  # bytes of weights from which launch and tail costs stay under ~10%
 
 
@@ -49,7 +53,8 @@ def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     k0s = gemm_k0s(path)
     memory = gemm_fractions(path)
-    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", memory), ("gemm_k0", k0s)):
+    for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", memory), ("gemm_k0", k0s),
+                        ("moe_memory", moe_fractions(path))):
         for fam, m in table.items():
             out.setdefault(fam, {})[name] = m[name]
     sharp = roofline_sharpness(path, {f: v["gemm_k0"] for f, v in k0s.items()},
@@ -81,16 +86,28 @@ def _num(name: str, line: int, value: str | None) -> float:
 
 def gemm_fractions(path: str | Path) -> dict[str, dict]:
     """{family: {"gemm_memory": median fraction, "rows": n, "chips": [...]}} from decode-shaped GEMMs."""
+    return _stream_fractions(path, "gemm", DECODE_ROWS, "gemm_memory")
+
+
+def moe_fractions(path: str | Path) -> dict[str, dict]:
+    """{family: {"moe_memory": median fraction, ...}} from the least-loaded grouped GEMMs measured: expert weights
+    streamed by a tuned grouped kernel (decode gives experts even fewer rows, so they stream at least as well)."""
+    return _stream_fractions(path, "grouped_gemm", GROUPED_STREAM_ROWS, "moe_memory")
+
+
+def _stream_fractions(path: str | Path, op: str, max_rows: float, factor: str) -> dict[str, dict]:
     name, rows = _read(path)
     cat = catalog()
     found: dict[str, list[float]] = defaultdict(list)
     chips: dict[str, set[str]] = defaultdict(set)
     for line, r in enumerate(rows, 2):
-        if r["op"].strip() != "gemm" or r["metric"].strip() != "bandwidth_gb_s":
+        if r["op"].strip() != op or r["metric"].strip() != "bandwidth_gb_s":
             continue
         m, n, k = (_num(name, line, r.get(c)) for c in ("m", "n", "k"))
         bits = BITS.get((r.get("dtype") or "").strip().lower())
-        if not (0 < m <= DECODE_ROWS) or not bits or n * k * bits / 8 < LARGE_WEIGHTS:
+        groups = re.search(r"(\d+) groups?", r.get("notes") or "")
+        weights = n * k * (bits or 0) / 8 * (int(groups.group(1)) if groups else 1)
+        if not (0 < m <= max_rows) or not bits or weights < LARGE_WEIGHTS:
             continue
         try:
             chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
@@ -101,7 +118,7 @@ def gemm_fractions(path: str | Path) -> dict[str, dict]:
             continue
         found[chip.family].append(min(1.0, _num(name, line, r["value"]) / bw))
         chips[chip.family].add(chip.id)
-    return {fam: {"gemm_memory": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
+    return {fam: {factor: round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
             for fam, v in sorted(found.items())}
 
 
