@@ -331,3 +331,23 @@ def test_fit_leaves_out_runs_whose_load_the_latency_limits_set(tmp_path):
             "c,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,interactive,1000,1000,,,450,40,output_tok_s,1,tok/s,\n"
             "d,x,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,offline,1000,1000,,,,,ttft_mean_ms,1,ms,\n")
     assert [fitmod.fittable(r) for r in _rows(tmp_path, body)] == [True, False, False, False]
+
+
+def test_moe_memory_from_the_least_loaded_grouped_gemms(tmp_path):
+    """Expert weights stream as fast as a tuned grouped kernel streams them at its fewest rows per group: by hand,
+    the median of 2064 / 3350 and 2047 / 3350 (four groups of 7168 x 4096 fp8 = 117 MB); heavier groups and a
+    single small group are left out. The fit then leaves the measured factor alone."""
+    from suanli.validate.ops import measured_factors, moe_fractions
+
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join([
+        "a,s,u,h800,1,grouped_gemm,fp8,256,4096,7168,,bandwidth_gb_s,2064,GB/s,4 groups masked",
+        "b,s,u,h800,1,grouped_gemm,fp8,256,7168,2048,,bandwidth_gb_s,2047,GB/s,4 groups masked",
+        "c,s,u,h800,1,grouped_gemm,fp8,1024,4096,7168,,bandwidth_gb_s,924,GB/s,1 groups masked",  # 1024 rows
+        "d,s,u,h800,1,grouped_gemm,fp8,64,1024,1024,,bandwidth_gb_s,500,GB/s,1 groups",  # 1 MB: launch-bound
+    ]) + "\n")
+    got = moe_fractions(p)["nvidia-hopper"]
+    assert got["rows"] == 2
+    assert got["moe_memory"] == pytest.approx((2064 / 3350 + 2047 / 3350) / 2, abs=1e-3)
+    assert measured_factors(p)["nvidia-hopper"]["moe_memory"] == got["moe_memory"]
+    assert bundled_calibration().resolve("nvidia-hopper", None)[0].moe_memory == pytest.approx(0.614)
