@@ -207,8 +207,8 @@ def calibrate(
     --data takes comma-separated files: end-to-end measurements (the public.csv format) are fitted on their
     throughput rows (server and interactive runs, whose load the latency limits set, and latency rows are validated
     only); micro-benchmark files (the ops.csv format) set the measured factors first: collective bandwidth,
-    decode-GEMM and grouped-GEMM (expert) weight streaming, GEMM efficiency over the reduction length (k0) and how ops near the ridge combine
-    compute and memory time."""
+    decode-GEMM and grouped-GEMM (expert) weight streaming, GEMM efficiency over the reduction length (k0) and
+    how ops near the ridge combine compute and memory time."""
     if from_probe == (data is not None):
         raise SuanliError("calibrate: give exactly one of --from-probe (this machine) or --data FILE (published "
                           "measurements)")
