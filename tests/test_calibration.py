@@ -351,3 +351,22 @@ def test_moe_memory_from_the_least_loaded_grouped_gemms(tmp_path):
     assert got["moe_memory"] == pytest.approx((2064 / 3350 + 2047 / 3350) / 2, abs=1e-3)
     assert measured_factors(p)["nvidia-hopper"]["moe_memory"] == got["moe_memory"]
     assert bundled_calibration().resolve("nvidia-hopper", None)[0].moe_memory == pytest.approx(0.614)
+
+
+def test_moe_compute_from_compute_bound_grouped_gemms(tmp_path):
+    """Grouped GEMMs of at least 1024 rows per group, over peak and with the K penalty taken out: by hand for H800
+    fp8 (peak 1978.9), 1346 at K = 7168 and 1214 at K = 2048 with k0 = 416 give 0.680 x 7584 / 7168 and
+    0.613 x 2464 / 2048; their median is the factor. Fewer rows per group sit at the ridge and are left out."""
+    from suanli.validate.ops import moe_compute_fractions
+
+    p = tmp_path / "ops.csv"
+    p.write_text(OPS_HEADER + "\n" + "\n".join([
+        "a,s,u,h800,1,grouped_gemm,fp8,4096,4096,7168,,achieved_tflops,1346,TFLOP/s,8 groups",
+        "b,s,u,h800,1,grouped_gemm,fp8,4096,7168,2048,,achieved_tflops,1214,TFLOP/s,8 groups",
+        "c,s,u,h800,1,grouped_gemm,fp8,256,4096,7168,,achieved_tflops,932,TFLOP/s,4 groups",
+    ]) + "\n")
+    got = moe_compute_fractions(p, {"nvidia-hopper": 416.0})["nvidia-hopper"]
+    peak = 1978.9
+    hand = sorted([1346 / peak * (1 + 416 / 7168), 1214 / peak * (1 + 416 / 2048)])
+    assert got["rows"] == 2 and got["moe_compute"] == pytest.approx(sum(hand) / 2, abs=1e-3)
+    assert moe_compute_fractions(p, {}) == {}  # no measured k0: nothing to take out, nothing claimed

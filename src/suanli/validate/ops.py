@@ -11,6 +11,9 @@ What is read today, each as the median over rows per chip family:
 * `moe_memory`: the least-loaded grouped GEMMs (`op` grouped_gemm, `metric` bandwidth_gb_s, at most 256 rows
   per group, at least 25 MB of expert weights per call), over the chip's memory bandwidth: how fast a tuned
   grouped kernel streams expert weights. Decode hands experts fewer rows still, so this is a floor on streaming.
+* `moe_compute`: compute-bound grouped GEMMs (`op` grouped_gemm, `metric` achieved_tflops, at least 1024 rows per
+  group) over the chip's peak, times (1 + k0 / K) with the family's measured `gemm_k0`: the expert-GEMM efficiency
+  before the cost model's own K penalty.
 * `gemm_k0`: compute-bound GEMMs (`op` gemm or grouped_gemm, `metric` achieved_tflops, at least 1024 rows) of
   several reduction lengths K on one chip family: achieved / peak = e x K / (K + k0) fitted in log space (k0 on a
   grid of 16, e profiled out). k0 is what one output tile's prologue and epilogue cost in steps of K.
@@ -53,8 +56,9 @@ def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     k0s = gemm_k0s(path)
     memory = gemm_fractions(path)
+    moe_compute = moe_compute_fractions(path, {f: v["gemm_k0"] for f, v in k0s.items()})
     for name, table in (("comm_bandwidth", comm_fractions(path)), ("gemm_memory", memory), ("gemm_k0", k0s),
-                        ("moe_memory", moe_fractions(path))):
+                        ("moe_memory", moe_fractions(path)), ("moe_compute", moe_compute)):
         for fam, m in table.items():
             out.setdefault(fam, {})[name] = m[name]
     sharp = roofline_sharpness(path, {f: v["gemm_k0"] for f, v in k0s.items()},
@@ -170,6 +174,33 @@ def gemm_k0s(path: str | Path) -> dict[str, dict]:
     return {fam: {"gemm_k0": statistics.median(k for k, _, _ in v), "peak_fraction": round(
         statistics.median(e for _, e, _ in v), 3), "rows": sum(n for _, _, n in v), "chips": sorted(chips[fam])}
         for fam, v in sorted(per_family.items())}
+
+
+def moe_compute_fractions(path: str | Path, k0: dict[str, float]) -> dict[str, dict]:
+    """{family: {"moe_compute": median, ...}}: compute-bound grouped GEMMs (at least 1024 rows per group) as a
+    fraction of peak, with the short-reduction cost taken out (x (1 + k0 / K), the family's measured k0): what a
+    tuned grouped kernel sustains on expert GEMMs, before the K penalty the cost model applies per op."""
+    name, rows = _read(path)
+    cat = catalog()
+    found: dict[str, list[float]] = defaultdict(list)
+    chips: dict[str, set[str]] = defaultdict(set)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() != "grouped_gemm" or r["metric"].strip() != "achieved_tflops":
+            continue
+        m, k = _num(name, line, r.get("m")), _num(name, line, r.get("k"))
+        if m < COMPUTE_ROWS or k <= 0:
+            continue
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
+        if not peak or not chip.family or chip.family not in k0:
+            continue
+        found[chip.family].append(min(1.0, _num(name, line, r["value"]) / peak * (1.0 + k0[chip.family] / k)))
+        chips[chip.family].add(chip.id)
+    return {fam: {"moe_compute": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
+            for fam, v in sorted(found.items())}
 
 
 def _groups(notes: str) -> int:
