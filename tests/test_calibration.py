@@ -370,3 +370,22 @@ def test_moe_compute_from_compute_bound_grouped_gemms(tmp_path):
     hand = sorted([1346 / peak * (1 + 416 / 7168), 1214 / peak * (1 + 416 / 2048)])
     assert got["rows"] == 2 and got["moe_compute"] == pytest.approx(sum(hand) / 2, abs=1e-3)
     assert moe_compute_fractions(p, {}) == {}  # no measured k0: nothing to take out, nothing claimed
+
+
+def test_held_out_family_borrows_factors_fitted_on_the_rest(tmp_path):
+    """Leave-one-source-out must predict a family left without rows the way an unseen chip is predicted: with
+    the factors it borrows, fitted on the other sources (here B200 borrows Hopper, fitted on source b)."""
+    from suanli.validate.fit import fit, leave_one_source_out
+    from suanli.validate.run import predict_rows
+
+    lines = [f"h{i},b,,h100-sxm,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,offline,{n},{n},,,,,output_tok_s,{v},tok/s,"
+             for i, (n, v) in enumerate([(128, 9000), (512, 6000), (1024, 4000), (2048, 2500), (256, 8000)])]
+    lines.append("x,a,,b200,1,llama-3.1-8b,fp8,,trt-llm,1,1,1,1,offline,1024,1024,,,,,output_tok_s,20000,tok/s,")
+    rows = _rows(tmp_path, "\n".join(lines) + "\n")
+    prior = bundled_calibration().prior()
+    held = [r for r in rows if r.source == "a"]
+    got = leave_one_source_out(rows, prior)["a"]["records"][0]["predicted"]
+    borrowed = fit([r for r in rows if r.source == "b"], prior, families=["nvidia-blackwell", "nvidia-hopper"],
+                   sweeps=1)
+    assert got == pytest.approx(predict_rows(held, borrowed.calibration)[0]["predicted"])
+    assert got != pytest.approx(predict_rows(held, prior)[0]["predicted"])

@@ -249,8 +249,12 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1) -> 
     for src in sources:
         held = [r for r in rows if r.source == src]
         rest = [r for r in rows if r.source != src]
-        fams = sorted({f for f in (family_of(r) for r in held) if f})
-        fitted = fit(rest, cal, families=fams, sweeps=sweeps).calibration
+        fams = {f for f in (family_of(r) for r in held) if f}
+        for f in list(fams):  # a family left without rows borrows: fit what it borrows from on the rest too
+            while f in cal.borrow and cal.borrow[f] not in fams:
+                f = cal.borrow[f]
+                fams.add(f)
+        fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps).calibration
         recs = predict_rows(held, fitted)
         out[src] = {"rows": len(held), "records": recs}
     return out
