@@ -389,3 +389,86 @@ def test_held_out_family_borrows_factors_fitted_on_the_rest(tmp_path):
                    sweeps=1)
     assert got == pytest.approx(predict_rows(held, borrowed.calibration)[0]["predicted"])
     assert got != pytest.approx(predict_rows(held, prior)[0]["predicted"])
+
+
+def test_beams_share_their_prompt_cache(tmp_path):
+    """The beams of a request share its prompt's KV blocks (TRT-LLM addSequence, vLLM paged attention): by
+    hand, a beam then holds 1/beams of the prompt plus its output, so more beams fit than whole sequences would."""
+    from math import ceil
+
+    from suanli.perf.auto import max_batch
+    from suanli.spec import Workload
+    from suanli.validate.scenarios import _cap
+
+    body = "g,MLPerf Inference v4.1,,l40s,1,gpt-j-6b,fp8,fp8,trt-llm,1,1,1,1,offline,,,,,,,requests_s,30,req/s,\n"
+    s, _ = setup_of(_rows(tmp_path, body)[0])
+    assert s.beams == 4
+    dep = _deployments(s, None)[0]
+    held = max(1, round(s.output_len + s.decode_pos - s.output_len / 2))
+    whole = max_batch(dep, Workload(input_len=s.input_len, output_len=held, batch=1), 4096)
+    shared = max_batch(dep, Workload(input_len=ceil(s.input_len / 4), output_len=held, batch=1), 4096)
+    assert _cap(dep, s, 4096) == shared
+    assert shared > 2 * whole  # 871-token prompts, 69-token outputs: the prompt dominates the cache
+
+
+def test_trt_llm_runs_a_uniform_sliding_window_as_full_attention():
+    """TensorRT-LLM builds Mistral 7B v0.1 as Llama; its 4096 window is a run-time option trtllm-bench leaves
+    unset: the KV cache holds the whole context. Interleaved windows (Gemma 2) and other engines keep theirs."""
+    from suanli.catalog import catalog
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.perf.memory import kv_bytes_per_seq
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    chip, system = cat.chips["h200"], cat.systems["dgx-h200"]
+    _, mistral = model_arch("mistral-7b")
+    kv = {}
+    for engine in ("trt-llm 0.14.0", "vllm 0.6.3"):
+        d = Deployed(mistral, chip, system, Deployment(precision="fp8", engine=engine), "mistral-7b", None)
+        kv[engine] = kv_bytes_per_seq(d.arch, d.layout, d.numerics, 20000)
+    assert kv["trt-llm 0.14.0"] == pytest.approx(kv["vllm 0.6.3"] * 20000 / 4096)
+    _, gemma = model_arch("gemma-2-2b")
+    d = Deployed(gemma, chip, system, Deployment(precision="bf16", engine="trt-llm 0.14.0"), "gemma-2-2b", None)
+    assert any(g.attn.window for g in d.arch.groups)
+
+
+def test_rocm_vllm_per_channel_fp8_fallback_is_skipped_with_its_reason(tmp_path):
+    """vLLM on AMD GPUs ran per-channel FP8 (Meta's checkpoints) through an unfused scaled_mm fallback until
+    0.9: such rows are skipped with the reason; per-tensor FP8, newer vLLM and NVIDIA chips are predicted."""
+    from suanli.validate.scenarios import Skip
+
+    meta = "checkpoint meta-llama/Llama-3.1-405B-FP8"
+    body = "".join(f"{i},dstack,,{hw},8,llama-3.1-405b,fp8,,{eng},8,,,,offline,128,2048,4,,,,total_tok_s,1,tok/s,"
+                   f"{note}\n" for i, (hw, eng, note) in enumerate([
+                       ("mi300x", "vllm rocm (embeddedllm/vllm-rocm:cb3b2b9)", meta),
+                       ("mi300x", "vllm 0.6.3 (rocm)", meta),
+                       ("mi300x", "vllm 0.9.2 (rocm)", meta),
+                       ("mi300x", "vllm rocm", "checkpoint amd/Llama-3.1-405B-Instruct-FP8-KV"),
+                       ("h100-sxm", "vllm 0.6.3", meta)]))
+    rows = _rows(tmp_path, body)
+    for r in rows[:2]:
+        with pytest.raises(Skip, match="unfused scaled_mm fallback"):
+            setup_of(r)
+    assert [setup_of(r)[0].precision for r in rows[2:]] == ["fp8-meta", "fp8", "fp8-meta"]
+
+
+def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
+    """With ep = 1 and dp > 1 every expert is sliced over the tp*dp group, so each chip gathers the other ranks'
+    tokens and returns its partial sums: by hand for Mixtral on 4 chips (tp 1), 3/4 x 4 = 3 hidden vectors per
+    token each way; with expert parallelism the all-to-all takes their place."""
+    from suanli.catalog import catalog
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    _, arch = model_arch("mixtral-8x7b")
+    chip, system = cat.chips["h100-sxm"], cat.systems["dgx-h100"]
+    d = Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=4, ep=1), "mixtral-8x7b", None)
+    ops = {op.name: op for op in d.ops}
+    assert ops["moe_gather"].comm_bytes["tokens"] == pytest.approx(3 * arch.hidden * d.numerics.dispatch_bytes)
+    assert ops["moe_reduce_scatter"].comm_bytes["tokens"] == pytest.approx(3 * arch.hidden * d.numerics.act_bytes)
+    e = Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=4, ep=4), "mixtral-8x7b", None)
+    names = {op.name for op in e.ops}
+    assert "ep_dispatch" in names and "moe_gather" not in names

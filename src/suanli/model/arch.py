@@ -243,6 +243,18 @@ def _sliding_disabled(cfg: dict[str, Any], i: int) -> bool:
     return bool(max_window_layers is not None and "use_sliding_window" in cfg and i >= max_window_layers)
 
 
+def without_uniform_window(arch: Arch) -> Arch:
+    """The arch with full attention where every attention layer has the same sliding window (Mistral 7B v0.1,
+    Phi-3): engines that treat such a model as Llama apply the window only when told to at run time."""
+    windows = {g.attn.window for g in arch.groups if g.attn.kind != "linear"}
+    if len(windows) != 1 or None in windows:
+        return arch
+    groups = tuple(LayerGroup(Attention(**{**g.attn.__dict__, "window": None}), g.mlp, g.count)
+                   for g in arch.groups)
+    return Arch(**{**arch.__dict__, "groups": groups,
+                   "notes": (*arch.notes, "sliding window not applied by this engine: full attention")})
+
+
 def _with_window(a: Attention, window: int) -> Attention:
     return Attention(**{**a.__dict__, "window": window})
 

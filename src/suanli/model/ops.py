@@ -268,6 +268,15 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
                          comm_bytes={"tokens": remote * h * num.dispatch_bytes}, group=lay.ep))
         ops.append(LinOp("ep_combine", "comm", n, comm="all_to_all",
                          comm_bytes={"tokens": remote * h * num.act_bytes}, group=lay.ep))
+    elif lay.dp > 1:
+        # every expert is sliced over the whole tp*dp group (moe_tp): each chip gathers the other ranks' tokens
+        # and sends back its partial sums of them (reduce-scatter), (G-1)/G of the group's tokens each way
+        g = lay.tp * lay.dp
+        share = (g - 1) / g * lay.dp
+        ops.append(LinOp("moe_gather", "comm", n, comm="all_to_all",
+                         comm_bytes={"tokens": share * h * num.dispatch_bytes}, group=g))
+        ops.append(LinOp("moe_reduce_scatter", "comm", n, comm="all_to_all",
+                         comm_bytes={"tokens": share * h * num.act_bytes}, group=g))
     elif tp > 1:
         ops.append(allreduce)
     return ops

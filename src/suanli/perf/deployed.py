@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suanli.model.arch import Arch
+from suanli.model.arch import Arch, without_uniform_window
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
@@ -94,6 +94,10 @@ def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
 class Deployed:
     def __init__(self, arch: Arch, chip: Chip, system: System, dep: Deployment, model_id: str = "",
                  calibration: Calibration | None = None):
+        if engine_family(dep.engine) == "trt-llm":
+            # TRT-LLM builds Mistral-style models as Llama; the window is the run-time max_attention_window_size,
+            # which trtllm-bench and the examples leave at the full sequence unless passed explicitly
+            arch = without_uniform_window(arch)
         self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
         self.model_id = model_id or arch.name
         self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)

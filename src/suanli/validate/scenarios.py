@@ -111,6 +111,21 @@ class Skip(Exception):
     """A row suanli cannot predict, with the reason."""
 
 
+def _unmodelled_path(precision: str, family: str, engine: str | None) -> str | None:
+    """Why a run took a kernel path suanli has no cost model for, or None. vLLM on AMD GPUs ran checkpoints
+    with per-channel FP8 weight scales (Meta's FP8 releases, fbgemm_fp8) through an unfused fallback
+    (w8a8_utils.apply_fp8_linear: torch._scaled_mm to fp32, then two scaling passes) until the row-wise
+    hipBLASLt scaled_mm of torch 2.7 (vLLM 0.9); dstack measured 2-3x the per-token time of AMD's per-tensor
+    FP8 checkpoint on the same 8 x MI300X and image (github.com/dstackai/benchmarks, h100sxm5_vs_mi300x)."""
+    if precision != "fp8-meta" or not family.startswith("amd-") or engine_family(engine) != "vllm":
+        return None
+    m = re.search(r"(\d+)\.(\d+)", engine or "")
+    if m and (int(m.group(1)), int(m.group(2))) >= (0, 9):
+        return None
+    return ("vLLM on AMD GPUs before 0.9 runs per-channel FP8 weights (this Meta FP8 checkpoint) through an "
+            "unfused scaled_mm fallback that suanli has no kernel model for")
+
+
 def setup_of(row: Row) -> tuple[Setup, list[str]]:
     """The run a row describes, and the assumptions made to fill its gaps."""
     notes: list[str] = []
@@ -148,6 +163,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         if precision == "fp8" and re.search(pattern, row.notes):
             precision = scheme
             notes.append(f"precision {scheme}: the format of the checkpoint the notes name")
+    why = _unmodelled_path(precision, cat.chips[chip].family, row.engine)
+    if why:
+        raise Skip(why)
     disagg = None
     m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
     if m:
@@ -324,7 +342,10 @@ def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
     # cache held per running request: its prompt and output_len (the fixed-length convention), plus how much
     # further in than L / 2 the length-biased running requests are when lengths vary
     held = max(1, round(s.output_len + s.decode_pos - s.output_len / 2))
-    b = max_batch(dep, Workload(input_len=s.input_len, output_len=held, batch=1), per_rank)
+    # beams of a request share its prompt's cache blocks (TRT-LLM KVCacheManager::addSequence, vLLM paged
+    # attention): each beam holds 1/beams of the prompt and its own output
+    prompt = ceil(s.input_len / s.beams)
+    b = max_batch(dep, Workload(input_len=prompt, output_len=held, batch=1), per_rank)
     if s.batch_cap:
         b = min(b, s.batch_cap * (s.dp or 1))  # a benchmark's one endpoint is one engine unless dp is stated
     return b
