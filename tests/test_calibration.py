@@ -427,6 +427,7 @@ def test_trt_llm_runs_a_uniform_sliding_window_as_full_attention():
     for engine in ("trt-llm 0.14.0", "vllm 0.6.3"):
         d = Deployed(mistral, chip, system, Deployment(precision="fp8", engine=engine), "mistral-7b", None)
         kv[engine] = kv_bytes_per_seq(d.arch, d.layout, d.numerics, 20000)
+        assert bool(d.engine_notes) == engine.startswith("trt-llm")  # the prediction says why
     assert kv["trt-llm 0.14.0"] == pytest.approx(kv["vllm 0.6.3"] * 20000 / 4096)
     _, gemma = model_arch("gemma-2-2b")
     d = Deployed(gemma, chip, system, Deployment(precision="bf16", engine="trt-llm 0.14.0"), "gemma-2-2b", None)
@@ -472,3 +473,16 @@ def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
     e = Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=4, ep=4), "mixtral-8x7b", None)
     names = {op.name for op in e.ops}
     assert "ep_dispatch" in names and "moe_gather" not in names
+    from suanli.catalog import catalog
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.spec import Deployment
+
+    cat = catalog()
+    _, arch = model_arch("llama-3.1-405b")
+    notes = {}
+    for engine in ("vllm 0.6.3", "vllm 0.9.2"):
+        d = Deployed(arch, cat.chips["mi300x"], cat.system("8xmi300x"),
+                     Deployment(precision="fp8-meta", tp=8, engine=engine), "llama-3.1-405b", None)
+        notes[engine] = " ".join(d.engine_notes)
+    assert "unfused scaled_mm fallback" in notes["vllm 0.6.3"] and not notes["vllm 0.9.2"]  # predict warns too

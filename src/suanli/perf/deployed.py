@@ -15,7 +15,7 @@ from suanli.model.arch import Arch, without_uniform_window
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
-from suanli.perf.factors import Calibration, bundled_calibration, engine_family
+from suanli.perf.factors import Calibration, bundled_calibration, engine_family, unmodelled_path
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
@@ -94,10 +94,18 @@ def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
 class Deployed:
     def __init__(self, arch: Arch, chip: Chip, system: System, dep: Deployment, model_id: str = "",
                  calibration: Calibration | None = None):
+        self.engine_notes: list[str] = []
+        why = unmodelled_path(dep.precision, chip.family, dep.engine)
+        if why:
+            self.engine_notes.append(f"not modelled, expect much less: {why}")
         if engine_family(dep.engine) == "trt-llm":
             # TRT-LLM builds Mistral-style models as Llama; the window is the run-time max_attention_window_size,
             # which trtllm-bench and the examples leave at the full sequence unless passed explicitly
-            arch = without_uniform_window(arch)
+            full = without_uniform_window(arch)
+            if full is not arch:
+                self.engine_notes.append("TensorRT-LLM: the model's sliding window is not applied (a run-time "
+                                         "max_attention_window_size it leaves unset): full attention")
+            arch = full
         self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
         self.model_id = model_id or arch.name
         self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)

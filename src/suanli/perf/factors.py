@@ -12,6 +12,7 @@ The bundled file `calibration.yaml` next to this module is what `predict` uses u
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
@@ -133,6 +134,21 @@ def engine_family(engine: str | None) -> str:
                 return "neuron"
             return fam
     return e.split()[0]
+
+
+def unmodelled_path(precision: str, family: str, engine: str | None) -> str | None:
+    """Why a run took a kernel path suanli has no cost model for, or None. vLLM on AMD GPUs ran checkpoints
+    with per-channel FP8 weight scales (Meta's FP8 releases, fbgemm_fp8) through an unfused fallback
+    (w8a8_utils.apply_fp8_linear: torch._scaled_mm to fp32, then two scaling passes) until the row-wise
+    hipBLASLt scaled_mm of torch 2.7 (vLLM 0.9); dstack measured 2-3x the per-token time of AMD's per-tensor
+    FP8 checkpoint on the same 8 x MI300X and image (github.com/dstackai/benchmarks, h100sxm5_vs_mi300x)."""
+    if precision != "fp8-meta" or not family.startswith("amd-") or engine_family(engine) != "vllm":
+        return None
+    m = re.search(r"(\d+)\.(\d+)", engine or "")
+    if m and (int(m.group(1)), int(m.group(2))) >= (0, 9):
+        return None
+    return ("vLLM on AMD GPUs before 0.9 runs per-channel FP8 weights (this Meta FP8 checkpoint) through an "
+            "unfused scaled_mm fallback that suanli has no kernel model for")
 
 
 def _table(raw: dict, key: str, path: str) -> dict[str, dict[str, float]]:

@@ -152,6 +152,7 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     notes = []
     if dep.factors_note != "calibrated":
         notes.append(dep.factors_note)
+    notes.extend(dep.engine_notes)
     if lay.chips > dep.system.chips:
         notes.append(f"spans {ceil(lay.chips / dep.system.chips)} units of {dep.system.id} over the scale-out network")
     fewest = None

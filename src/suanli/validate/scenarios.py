@@ -32,7 +32,7 @@ from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.auto import layouts, max_batch
 from suanli.perf.deployed import Deployed
-from suanli.perf.factors import Calibration, engine_family
+from suanli.perf.factors import Calibration, engine_family, unmodelled_path
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.spec import Deployment, SuanliError, System, Workload
 from suanli.validate.data import Row
@@ -111,21 +111,6 @@ class Skip(Exception):
     """A row suanli cannot predict, with the reason."""
 
 
-def _unmodelled_path(precision: str, family: str, engine: str | None) -> str | None:
-    """Why a run took a kernel path suanli has no cost model for, or None. vLLM on AMD GPUs ran checkpoints
-    with per-channel FP8 weight scales (Meta's FP8 releases, fbgemm_fp8) through an unfused fallback
-    (w8a8_utils.apply_fp8_linear: torch._scaled_mm to fp32, then two scaling passes) until the row-wise
-    hipBLASLt scaled_mm of torch 2.7 (vLLM 0.9); dstack measured 2-3x the per-token time of AMD's per-tensor
-    FP8 checkpoint on the same 8 x MI300X and image (github.com/dstackai/benchmarks, h100sxm5_vs_mi300x)."""
-    if precision != "fp8-meta" or not family.startswith("amd-") or engine_family(engine) != "vllm":
-        return None
-    m = re.search(r"(\d+)\.(\d+)", engine or "")
-    if m and (int(m.group(1)), int(m.group(2))) >= (0, 9):
-        return None
-    return ("vLLM on AMD GPUs before 0.9 runs per-channel FP8 weights (this Meta FP8 checkpoint) through an "
-            "unfused scaled_mm fallback that suanli has no kernel model for")
-
-
 def setup_of(row: Row) -> tuple[Setup, list[str]]:
     """The run a row describes, and the assumptions made to fill its gaps."""
     notes: list[str] = []
@@ -163,7 +148,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         if precision == "fp8" and re.search(pattern, row.notes):
             precision = scheme
             notes.append(f"precision {scheme}: the format of the checkpoint the notes name")
-    why = _unmodelled_path(precision, cat.chips[chip].family, row.engine)
+    why = unmodelled_path(precision, cat.chips[chip].family, row.engine)
     if why:
         raise Skip(why)
     disagg = None
