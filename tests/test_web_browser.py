@@ -175,6 +175,9 @@ def test_predict(page):
     set_field(page, "batch", "64")
     set_field(page, "system", "1xh100-sxm")
     set_field(page, "tp", "1")
+    # the edits above each answer in turn: wait for the last one's message rather than read an earlier one
+    page.wait_for_function("(document.querySelector('.status .msg.error') || {}).textContent?.includes('does not fit')",
+                           timeout=30_000)
     assert "does not fit" in error_text(page)  # and the memory that does not fit is drawn
     page.wait_for_function("document.querySelector('[data-id=\"memory\"] h3').textContent.includes('does not fit')")
     shot(page, "predict-error")
