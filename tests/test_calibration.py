@@ -486,3 +486,14 @@ def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
                      Deployment(precision="fp8-meta", tp=8, engine=engine), "llama-3.1-405b", None)
         notes[engine] = " ".join(d.engine_notes)
     assert "unfused scaled_mm fallback" in notes["vllm 0.6.3"] and not notes["vllm 0.9.2"]  # predict warns too
+
+
+def test_only_mistral_architectures_lose_their_window_under_trt_llm():
+    """Phi-3 mini's uniform 2047-token window is kept: the rule is about models TensorRT-LLM builds as Llama."""
+    from suanli.model.arch import without_uniform_window
+    from suanli.model.resolve import model_arch
+
+    _, phi = model_arch("phi-3-mini")
+    _, mistral = model_arch("mistral-7b")
+    assert without_uniform_window(phi) is phi
+    assert all(g.attn.window is None for g in without_uniform_window(mistral).groups)

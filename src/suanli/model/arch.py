@@ -93,6 +93,7 @@ class Arch:
     mtp_layers: int = 0  # multi-token-prediction modules (not counted in published totals)
     extra_params: float = 0.0  # per-layer embeddings and other tensors outside the block structure
     notes: tuple[str, ...] = field(default_factory=tuple)
+    model_type: str = ""  # the config's model_type: engines treat some architectures as others
 
     @property
     def layers(self) -> int:
@@ -184,6 +185,7 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
         name=name, hidden=hidden, vocab=vocab, tie_embeddings=tie, groups=tuple(groups), parallel_block=parallel,
         lm_head_bias=mtype == "gptj",
         mtp_layers=int(cfg.get("num_nextn_predict_layers") or cfg.get("mtp_num_hidden_layers") or 0),
+        model_type=mtype,
     )
 
 
@@ -244,10 +246,10 @@ def _sliding_disabled(cfg: dict[str, Any], i: int) -> bool:
 
 
 def without_uniform_window(arch: Arch) -> Arch:
-    """The arch with full attention where every attention layer has the same sliding window (Mistral 7B v0.1,
-    Phi-3): engines that treat such a model as Llama apply the window only when told to at run time."""
+    """The arch with full attention where a Mistral-architecture model has the same sliding window on every layer
+    (Mistral 7B v0.1): engines that build it as Llama apply the window only when told to at run time."""
     windows = {g.attn.window for g in arch.groups if g.attn.kind != "linear"}
-    if len(windows) != 1 or None in windows:
+    if arch.model_type != "mistral" or len(windows) != 1 or None in windows:
         return arch
     groups = tuple(LayerGroup(Attention(**{**g.attn.__dict__, "window": None}), g.mlp, g.count)
                    for g in arch.groups)
