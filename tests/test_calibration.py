@@ -497,3 +497,28 @@ def test_only_mistral_architectures_lose_their_window_under_trt_llm():
     _, mistral = model_arch("mistral-7b")
     assert without_uniform_window(phi) is phi
     assert all(g.attn.window is None for g in without_uniform_window(mistral).groups)
+
+
+def test_jetstream_sharegpt_rows_take_the_harness_logged_lengths(tmp_path):
+    """JetStream's benchmark_serving.py printed its ShareGPT totals (PR #83): 12,503 input / 30,175 generated
+    tokens over 100 Llama-2 requests, 214,914 / 415,416 over 1,780 Llama-3 requests. Rows without lengths take
+    those means; the output, generated under a 1024-token cap instead of the golden length, is an assumption."""
+    body = "".join(f"{i},AI-Hypercomputer jetstream-pytorch benchmarks/summary.md,,tpu-v5e,8,{m},bf16,,"
+                   f"jetstream-pytorch,,,,,offline,,,,,,,output_tok_s,1,tok/s,ShareGPT\n"
+                   for i, m in enumerate(["llama-2-7b", "llama-2-13b", "llama-3-8b", "gemma-2b"]))
+    got = [setup_of(r) for r in _rows(tmp_path, body)]
+    llama2, llama3 = (round(12503 / 100), round(30175 / 100)), (round(214914 / 1780), round(415416 / 1780))
+    assert [(s.input_len, s.output_len) for s, _ in got] == [llama2, llama2, llama3, llama3]
+    for _, notes in got:
+        assert any("(assumption)" in n and n.startswith("output_len") for n in notes)
+    assert "assumption data-set mean" in got[3][1][0]  # Gemma borrows the Llama-3 count
+    assert "published data-set mean" in got[2][1][0]
+
+
+def test_shard_on_batch_splits_one_servers_batch_over_its_chips(tmp_path):
+    """jetstream-pytorch --shard_on_batch runs one server whose batch_size is sharded over the chips: the cap is the
+    whole group's, so each chip holds batch_size / dp; without the flag a stated batch is per engine."""
+    body = "".join(f"{i},x,,tpu-v5e,8,gemma-2b,bf16,,jetstream-pytorch,,,,8,offline,128,256,,,,,output_tok_s,1,"
+                   f"tok/s,server batch_size=512{note}\n" for i, note in enumerate(["; shard_on_batch", ""]))
+    sharded, plain = (setup_of(r)[0] for r in _rows(tmp_path, body))
+    assert sharded.batch_cap == 64 and plain.batch_cap == 512

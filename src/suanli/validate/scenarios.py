@@ -140,7 +140,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         out = ds.get("mean_output_tokens")
         if not out:
             raise Skip(f"output_len empty and no published mean output length for {model}'s data set")
-        notes.append(f"output_len {out:g} = data-set mean")
+        status = ds.get("output_status", "published")
+        notes.append(f"output_len {out:g} = data-set mean" + (" (assumption)" if status == "assumption" else ""))
     precision = row.weight_precision or RELEASED_FORMAT.get(model, "bf16")
     if not row.weight_precision:
         notes.append(f"precision {precision} assumed (released checkpoint)")
@@ -165,6 +166,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if cap:
         notes.append(f"engine batch limited to {cap} (from notes)")
     tp, pp, dp = row.tp, row.pp, row.dp
+    if cap and dp and dp > 1 and "shard_on_batch" in row.notes:
+        # jetstream-pytorch --shard_on_batch: one server's batch_size split over its chips, not per chip
+        cap = ceil(cap / dp)
+        notes.append(f"batch sharded over {dp} chips (shard_on_batch): {cap} per chip")
     if _through_one_api_server(row) and tp is None and pp is None and dp is None:
         tp, pp, dp = row.n_accel, 1, 1
         fed = next((b for bench, b in REFERENCE_SUT_BATCH.items() if re.search(rf"/{bench}(-edge)?/", row.url)),
