@@ -522,3 +522,50 @@ def test_shard_on_batch_splits_one_servers_batch_over_its_chips(tmp_path):
                    f"tok/s,server batch_size=512{note}\n" for i, note in enumerate(["; shard_on_batch", ""]))
     sharded, plain = (setup_of(r)[0] for r in _rows(tmp_path, body))
     assert sharded.batch_cap == 64 and plain.batch_cap == 512
+
+
+def test_prompt_wait_is_pollaczek_khinchine_by_hand():
+    """A replica with 100 ms mean steps, 50 ms without prompts, half a prompt per step: rho = 0.5 and each prompt
+    takes S = 0.05 / 0.5 = 0.1 s. M/D/1 mean wait rho S / (2 (1 - rho)) = 0.05 s; p99 = mean / rho ln(100 rho)
+    = 0.1 ln 50. Varied prompt lengths (cv 1) double the mean; no prompt work means no wait; a replica busy
+    with prompts all the time never catches up."""
+    from math import log
+
+    from suanli.validate.scenarios import prompt_wait
+    mean, p99 = prompt_wait(0.1, 0.05, 0.5, 0.0)
+    assert mean == pytest.approx(0.05)
+    assert p99 == pytest.approx(0.1 * log(50))
+    assert prompt_wait(0.1, 0.05, 0.5, 1.0)[0] == pytest.approx(0.1)
+    assert prompt_wait(0.05, 0.05, 0.5, 0.0) == (0.0, 0.0)
+    assert prompt_wait(0.1, 0.0, 0.5, 0.0)[0] == float("inf")
+
+
+def test_random_prompts_make_the_mean_step_longer_than_their_mean_fraction(tmp_path):
+    """With Poisson arrivals a step carries 0, 1, 2... whole prompts, not b / L of one. A step with a whole prompt
+    is compute-bound and one without is not, so the mean of the mix exceeds the step with the mean fraction (the
+    step time is convex in its tokens); with no prompts the two agree."""
+    body = "a,x,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,server,870,128,,,2000,100,output_tok_s,1,tok/s,\n"
+    s, _ = setup_of(_rows(tmp_path, body)[0])
+    dep = _deployments(s, bundled_calibration())[0]
+    spread, smooth = mixed_step(dep, 16, s, arrivals=True), mixed_step(dep, 16, s)
+    assert spread > 1.1 * smooth
+    assert mixed_step(dep, 16, s, prefill_share=0.0, arrivals=True) == mixed_step(dep, 16, s, prefill_share=0.0)
+
+
+def test_server_latency_carries_the_step_boundary_and_the_prompt_queue(tmp_path):
+    """Under Poisson arrivals a request waits for the running step to end (half a step on average) and for the
+    prompts ahead of it; its p99 TPOT carries the prompts that arrive while it decodes. On a CPU, where prompts
+    dominate the work, that caps the load the 100 ms p99 TPOT and 2 s p99 TTFT limits allow well below offline."""
+    from suanli.validate.scenarios import predict_setup, prompt_wait, under_arrivals
+    body = ("a,x,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,server,870,128,,,2000,100,output_tok_s,1,tok/s,\n"
+            "b,x,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,offline,870,128,,,,,output_tok_s,1,tok/s,\n")
+    srv, off = (setup_of(r)[0] for r in _rows(tmp_path, body))
+    cal = bundled_calibration()
+    dep = _deployments(srv, cal)[0]
+    p, bare = under_arrivals(dep, 32, srv), steady(dep, 32, srv, arrivals=True)
+    wait = prompt_wait(p.step, mixed_step(dep, 32, srv, prefill_share=0.0), 32 / dep.layout.dp / 128, 0.0)[0]
+    assert p.ttft == pytest.approx(bare.ttft + wait + p.step / 2)
+    assert p.tpot_p99 > p.tpot
+    got = predict_setup(srv, cal)
+    assert got.tpot_p99 <= 0.1 + 1e-9 and got.ttft_p99 <= 2.0
+    assert got.out_tok_s < 0.85 * predict_setup(off, cal, fast=True).out_tok_s

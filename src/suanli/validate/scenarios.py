@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from math import ceil, sqrt
+from math import ceil, exp, log, sqrt
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,7 @@ class Setup:
     spread: tuple[int, int, int, int] | None = None  # lengths drawn uniformly: (input lo, hi, output lo, hi)
     e2e_slo: float | None = None  # p99 end-to-end latency limit, seconds (MLPerf GPT-J server), from the notes
     output_cv: float = 0.0  # spread of the data set's output lengths (std / mean); 0 = every request alike
+    input_cv: float = 0.0  # spread of its prompt lengths: prompts' prefill times vary as much (queueing)
 
     @property
     def decode_pos(self) -> float:
@@ -190,6 +191,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if cv:
         notes.append(f"output lengths vary (cv {cv:g}, the data set's): running requests are on average "
                      f"{(1 + cv * cv) / 2:.2f} x output_len into their output")
+    in_cv = float(ds.get("input_cv") or 0.0) if "mlperf" in row.source.lower() else 0.0
     spread = None
     ratio = _range_ratio(row.source)
     if ratio and row.input_len and row.output_len:  # the harness draws lengths: predict at their means
@@ -200,7 +202,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, row.ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv), notes
+                 adp, beams, spread, e2e, cv, in_cv), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -308,20 +310,39 @@ def _tag(p: Point, dep: Deployed) -> Point:
     return p
 
 
-def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0) -> float:
+def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, arrivals: bool = False) -> float:
     """Mean step time with b running sequences per rank and their steady-state share of prompt tokens (one
-    prompt per `beams` sequences: the beams of a request share its prefill)."""
+    prompt per `beams` sequences: the beams of a request share its prefill).
+
+    `arrivals`: prompts come at random (Poisson), so a step carries a whole number of them, k ~ Poisson(mean), not
+    the mean's fraction; steps with a prompt are compute-bound and those without are not, so the mean step is the
+    Poisson-weighted mean of the two kinds (an engine prefills a prompt in token-budget chunks)."""
     lay = dep.layout
     per_rank = b / lay.dp / lay.pp
     ctx = s.input_len + s.decode_pos
     prompts = per_rank / s.output_len / s.beams * prefill_share
-    shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], [(per_rank, 1.0, ctx)], dep.windows)
-    return dep.step_time(shape) * lay.pp
+    decodes = [(per_rank, 1.0, ctx)]
+    if not arrivals or not prompts or prompts > POISSON_MAX:
+        shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], decodes, dep.windows)
+        return dep.step_time(shape) * lay.pp
+    chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - per_rank))
+    size, mean = s.input_len / chunks, prompts * chunks  # chunks of prompts per step
+    total, weight, k, pk = 0.0, 0.0, 0, exp(-mean)
+    while weight < 0.9999 and k <= 4 * mean + 20:
+        shape = StepShape.build([(float(k), size, 0.0)] if k else [], decodes, dep.windows)
+        total += pk * dep.step_time(shape)
+        weight += pk
+        k += 1
+        pk *= mean / k
+    return total / weight * lay.pp
 
 
-def steady(dep: Deployed, b: float, s: Setup) -> Point:
+POISSON_MAX = 32.0  # prompts per step above which their count barely varies from step to step
+
+
+def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False) -> Point:
     """Closed system with b sequences: each step decodes all of them and prefills their replacements."""
-    step = mixed_step(dep, b, s)
+    step = mixed_step(dep, b, s, arrivals=arrivals)
     chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - b / dep.layout.dp))
     ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
     e2e = ttft + (s.output_len - 1) * step
@@ -386,9 +407,7 @@ def server(deps: list[Deployed], s: Setup) -> Point:
                 hi = b - 1
         if found is None:
             continue
-        p = steady(dep, found, s)
-        hi = steady(dep, _p99_batch(found), s)
-        p.ttft_p99, p.tpot_p99 = hi.ttft, hi.tpot
+        p = under_arrivals(dep, found, s)
         if best is None or p.out_tok_s > best.out_tok_s:
             best = _tag(p, dep)
     if best is None:
@@ -396,11 +415,52 @@ def server(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
+def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
+    """The operating point with b requests running under Poisson arrivals, with its p99 TTFT and TPOT.
+
+    The number running varies (p99 read at b + 2.33 sqrt(b)); a request's TPOT also carries the prompts that
+    arrived during its life, about b / replicas of them, each stalling its replica for one prompt's time: their
+    count is Poisson and their sizes vary with the prompt lengths, so the p99 stall is the mean one times
+    1 + 2.33 sqrt((1 + cv_in^2) / n). A new prompt first waits for the running step to end, then queues behind
+    earlier prompts (`prompt_wait`)."""
+    p = steady(dep, b, s, arrivals=True)
+    tail = _p99_batch(b)
+    busy = steady(dep, tail, s, arrivals=True)
+    decode = mixed_step(dep, b, s, prefill_share=0.0)
+    wait, wait99 = prompt_wait(p.step, decode, b / dep.layout.dp / s.output_len / s.beams, s.input_cv)
+    seen = max(1.0, b / dep.layout.dp / s.beams)  # prompts that arrive during one request's decode
+    stall = (p.step - decode) * (1.0 + 2.33 * sqrt((1.0 + s.input_cv ** 2) / seen))
+    # an arrival joins at the next step boundary: half a step on average, up to one at the tail
+    p.ttft, p.ttft_p99 = p.ttft + wait + p.step / 2, busy.ttft + wait99 + busy.step
+    p.tpot_p99 = mixed_step(dep, tail, s, prefill_share=0.0) + stall
+    return p
+
+
+def prompt_wait(mixed: float, decode: float, prompts: float, cv: float) -> tuple[float, float]:
+    """Mean and p99 time a new prompt waits behind the prompts that arrived before it (Poisson arrivals), for a
+    replica whose mean step is `mixed` with `prompts` prompts per step and `decode` without any.
+
+    The replica spends rho = 1 - decode / mixed of its time on prompts, S = (mixed - decode) / prompts on each.
+    Pollaczek-Khinchine (M/G/1, service spread cv = the data set's prompt-length spread): mean wait
+    rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho).
+    On GPUs S is tens of ms and the wait small; where prompts dominate the work (CPUs, long prompts, tight TTFT
+    limits) it decides how much load a server can take."""
+    if prompts <= 0 or mixed <= decode:
+        return 0.0, 0.0
+    rho = 1.0 - decode / mixed
+    service = (mixed - decode) / prompts
+    if rho >= 1.0:
+        return float("inf"), float("inf")
+    mean = rho * service * (1.0 + cv ** 2) / (2.0 * (1.0 - rho))
+    p99 = mean / rho * log(100.0 * rho) if rho > 0.01 else 0.0
+    return mean, p99
+
+
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
-    hi = _p99_batch(b)
-    p = steady(dep, hi, s)
-    return ((s.tpot_slo is None or p.tpot <= s.tpot_slo) and (s.ttft_slo is None or p.ttft <= s.ttft_slo)
-            and (s.e2e_slo is None or p.ttft + (s.output_len - 1) * p.tpot <= s.e2e_slo))
+    p = under_arrivals(dep, b, s)
+    busy = steady(dep, _p99_batch(b), s, arrivals=True)
+    return ((s.tpot_slo is None or p.tpot_p99 <= s.tpot_slo) and (s.ttft_slo is None or p.ttft_p99 <= s.ttft_slo)
+            and (s.e2e_slo is None or busy.ttft + (s.output_len - 1) * busy.tpot <= s.e2e_slo))
 
 
 ENGINE_MAX_SEQS = {"vllm": 256, "vllm-ascend": 256, "neuron": 32}  # engines' default max_num_seqs / batch
