@@ -569,3 +569,28 @@ def test_server_latency_carries_the_step_boundary_and_the_prompt_queue(tmp_path)
     got = predict_setup(srv, cal)
     assert got.tpot_p99 <= 0.1 + 1e-9 and got.ttft_p99 <= 2.0
     assert got.out_tok_s < 0.85 * predict_setup(off, cal, fast=True).out_tok_s
+
+
+def test_intel_cpu_harness_runs_pinned_sglang_instances_per_core_slice(tmp_path):
+    """Intel's MLPerf v5.1 CPU code runs one SGLang server per slice of cores: 42-core instances with 32 running
+    requests for Server, 7-core ones with 64 for Offline. On two 86-core Xeon 6787P that is 2 x 2 = 4 and
+    2 x 12 = 24 instances; each slice gets its share of the socket's peak and memory bandwidth."""
+    from suanli.catalog import catalog
+    from suanli.validate.scenarios import sub_chip
+    body = ("a,MLPerf Inference v5.1,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,server,,,,,2000,100,"
+            "output_tok_s,1,tok/s,\n"
+            "b,MLPerf Inference v5.1,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,offline,,,,,,,"
+            "output_tok_s,1,tok/s,\n"
+            "c,other,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,offline,870,128,,,,,output_tok_s,1,tok/s,\n")
+    srv, off, other = (setup_of(r) for r in _rows(tmp_path, body))
+    assert (srv[0].tp, srv[0].dp, srv[0].batch_cap) == (1, 4, 32)
+    assert (off[0].dp, off[0].batch_cap) == (24, 64)
+    assert any("42 cores" in n for n in srv[1])
+    assert other[0].dp is None  # not the harness: suanli chooses the layout
+    chip = catalog().chips["xeon-6787p"]
+    half = sub_chip(chip, 2)
+    assert half.memory.bandwidth_gb_s == pytest.approx(chip.memory.bandwidth_gb_s / 2)
+    assert half.matrix_tflops["int8"] == pytest.approx(chip.matrix_tflops["int8"] / 2)
+    assert half.family == chip.family and half.cores == chip.cores // 2
+    deps = _deployments(srv[0], bundled_calibration())
+    assert [d.layout.dp for d in deps] == [4] and deps[0].system.chips == 4

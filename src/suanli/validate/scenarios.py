@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from suanli.catalog import catalog
+from suanli.catalog.loader import node_of
 from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.auto import layouts, max_batch
@@ -179,6 +180,13 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         how = (f"its SUT passes {fed} sample(s) per generate call (main.py --batch-size default)" if fed else
                "vLLM's default max-num-seqs")
         notes.append(f"MLPerf reference harness: one engine over all chips (tp={tp}), batch {cap}: {how}")
+    slices = _cpu_instances(row, cat.chips[chip])
+    if slices and tp is None and pp is None and dp is None:
+        (per_chip, cores, seqs) = slices
+        tp, pp, dp = 1, 1, per_chip * row.n_accel
+        cap = min(cap or seqs, seqs)
+        notes.append(f"Intel's MLPerf CPU harness: {per_chip} SGLang instance(s) of {cores} cores per socket, "
+                     f"at most {seqs} running requests each (configure_workload.sh)")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
     adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
@@ -215,6 +223,27 @@ CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-
 # API SUT sends all queries at once.
 REFERENCE_SUT_BATCH = {"llama3_1-8b": 1}
 
+# Intel's MLPerf v5.1 CPU code (closed/Intel/code/llama3_1-8b/pytorch-cpu/configure_workload.sh, github.com/mlcommons/
+# inference_results_v5.1; Cisco, Lenovo and VMware ran the same code): one SGLang server per slice of cores, pinned
+# with taskset, with at most MAX_REQUESTS running requests; per scenario (cores per instance, running requests):
+# Server 42 cores / 32 requests (32 cores on 192-core machines), Offline 7 cores / 64 (8 on 192-core machines).
+INTEL_CPU_SLICES = {"server": (42, 32), "offline": (7, 64)}
+INTEL_CPU_SLICES_192 = {"server": (32, 32), "offline": (8, 64)}
+
+
+def _cpu_instances(row: Row, chip) -> tuple[int, int, int] | None:
+    """(instances per socket, cores each, running requests each) for rows run with Intel's MLPerf CPU harness."""
+    if not ("mlperf inference v5.1" in row.source.lower() or "mlperf inference v5.1" in row.notes.lower()) \
+            or chip.category != "cpu" or "cpu" not in row.engine.lower() or row.model != "llama-3.1-8b" \
+            or not chip.cores:
+        return None
+    table = INTEL_CPU_SLICES_192 if chip.cores * row.n_accel == 192 else INTEL_CPU_SLICES
+    if row.scenario not in table:
+        return None
+    cores, seqs = table[row.scenario]
+    per_chip = max(1, chip.cores // cores)
+    return per_chip, cores, seqs
+
 
 def _through_one_api_server(row: Row) -> bool:
     """MLPerf runs of the reference implementation with a vLLM backend (systems named "...-reference-..." by
@@ -242,6 +271,20 @@ def system_for(chip_id: str, n: int) -> System:
     return cat.system(f"{n}x{chip_id}")
 
 
+def sub_chip(chip, parts: int):
+    """One of `parts` equal slices of a chip (a CPU's cores and memory channels split between pinned instances, a
+    GPU's MIG slices): its peaks, memory and bandwidth divided by `parts`; links and family unchanged."""
+    def share(v):
+        return None if v is None else v / parts
+    mem = chip.memory.model_copy(update=dict(capacity_gb=share(chip.memory.capacity_gb),
+                                             bandwidth_gb_s=share(chip.memory.bandwidth_gb_s)))
+    return chip.model_copy(update=dict(
+        id=f"{chip.id}-slice{parts}", name=f"1/{parts} of {chip.name}",
+        matrix_tflops={k: v / parts for k, v in chip.matrix_tflops.items()},
+        vector_tflops={k: v / parts for k, v in chip.vector_tflops.items()}, memory=mem,
+        cores=chip.cores // parts if chip.cores else None, sram_mb=share(chip.sram_mb), tdp_w=share(chip.tdp_w)))
+
+
 def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
                  layout: tuple[int, int, int, int] | None = None) -> list[Deployed]:
     cat = catalog()
@@ -249,6 +292,10 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
     _, arch = model_arch(s.model)
     chip = cat.chips[s.hardware]
     system = system_for(s.hardware, n)
+    if s.dp and s.dp > n and s.dp % n == 0 and chips is None:  # instances on slices of one chip (cores, MIG)
+        chip = sub_chip(chip, s.dp // n)
+        n = s.dp
+        system = node_of(chip, n, f"{n}x{chip.id}")
     base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None)
     if layout:
         options = [layout]
