@@ -594,3 +594,18 @@ def test_intel_cpu_harness_runs_pinned_sglang_instances_per_core_slice(tmp_path)
     assert half.family == chip.family and half.cores == chip.cores // 2
     deps = _deployments(srv[0], bundled_calibration())
     assert [d.layout.dp for d in deps] == [4] and deps[0].system.chips == 4
+
+
+def test_intel_xpu_harness_layout_quantization_and_memory_share(tmp_path):
+    """Intel's MLPerf v5.1 Arc runs: int4 weights with quantized activations (int8 matrix units), one vLLM
+    instance per TP x PP group with its max_num_seqs and gpu_memory_utilization, as its init_env files set."""
+    row = ("a,MLPerf Inference v5.1,,arc-pro-b60,8,llama-2-70b,int4,,vllm 0.9.0 (intel xpu),,,,,{sc},,,,,2000,200,"
+           "output_tok_s,1,tok/s,\n")
+    srv, off = (setup_of(r)[0] for r in _rows(tmp_path, row.format(sc="server") + row.format(sc="offline")))
+    assert (srv.precision, srv.kv, srv.tp, srv.pp, srv.dp, srv.batch_cap) == ("w4a8", "int8", 2, 1, 4, 160)
+    assert (off.tp, off.pp, off.dp, off.batch_cap) == (1, 4, 2, 768)
+    assert srv.memory_utilization == 0.99 and off.memory_utilization == 0.955
+    dep = _deployments(srv, bundled_calibration())[0]
+    assert dep.factors.memory_utilization == 0.99
+    plain = _rows(tmp_path, row.format(sc="server").replace("MLPerf Inference v5.1", "other"))[0]
+    assert setup_of(plain)[0].precision == "int4" and setup_of(plain)[0].memory_utilization is None

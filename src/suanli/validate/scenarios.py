@@ -19,7 +19,7 @@ pools: decode steps carry no prefill, TTFT adds the prefill pool's queue, and th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from math import ceil, exp, log, sqrt
 from pathlib import Path
@@ -80,6 +80,7 @@ class Setup:
     e2e_slo: float | None = None  # p99 end-to-end latency limit, seconds (MLPerf GPT-J server), from the notes
     output_cv: float = 0.0  # spread of the data set's output lengths (std / mean); 0 = every request alike
     input_cv: float = 0.0  # spread of its prompt lengths: prompts' prefill times vary as much (queueing)
+    memory_utilization: float | None = None  # the engine's stated share of memory for weights + cache, if known
 
     @property
     def decode_pos(self) -> float:
@@ -151,6 +152,12 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         if precision == "fp8" and re.search(pattern, row.notes):
             precision = scheme
             notes.append(f"precision {scheme}: the format of the checkpoint the notes name")
+    mem_util = None
+    xpu = INTEL_XPU_RUNS.get((model, row.scenario)) if _intel_xpu_mlperf(row) else None
+    if xpu and precision == "int4":
+        precision = "w4a8"
+        notes.append("precision w4a8: Intel's MLPerf XPU harness quantizes activations too (VLLM_USE_SEPARATE_QUANT, "
+                     "VLLM_FUSE_NORM_QUANT, VLLM_FUSE_SILU_QUANT) for int8 matrix units")
     why = unmodelled_path(precision, cat.chips[chip].family, row.engine)
     if why:
         raise Skip(why)
@@ -159,6 +166,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if m:
         disagg = tuple(int(x) for x in m.groups())
     kv = row.kv_precision or None
+    if xpu and kv is None:
+        kv = xpu[4]
+        notes.append(f"kv_precision {kv}: the KV cache Intel's MLPerf XPU harness sets")
     if kv is None and re.search(r"KV dtype '?auto'?", row.notes):
         notes.append("kv_precision = the model's dtype (notes: KV dtype 'auto')")
     elif kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and engine_family(row.engine) == "trt-llm":
@@ -180,6 +190,12 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         how = (f"its SUT passes {fed} sample(s) per generate call (main.py --batch-size default)" if fed else
                "vLLM's default max-num-seqs")
         notes.append(f"MLPerf reference harness: one engine over all chips (tp={tp}), batch {cap}: {how}")
+    if xpu and tp is None and pp is None and dp is None:
+        tp, pp, seqs, mem_util = xpu[:4]
+        dp = max(1, row.n_accel // (tp * pp))
+        cap = min(cap or seqs, seqs)
+        notes.append(f"Intel's MLPerf XPU harness: {dp} vLLM instance(s) of TP{tp} PP{pp}, max_num_seqs {seqs}, "
+                     f"gpu_memory_utilization {mem_util:g} (model_init/*/init_env_*, utils_model.py)")
     slices = _cpu_instances(row, cat.chips[chip])
     if slices and tp is None and pp is None and dp is None:
         (per_chip, cores, seqs) = slices
@@ -210,7 +226,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, row.ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv, in_cv), notes
+                 adp, beams, spread, e2e, cv, in_cv, mem_util), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -229,6 +245,22 @@ REFERENCE_SUT_BATCH = {"llama3_1-8b": 1}
 # Server 42 cores / 32 requests (32 cores on 192-core machines), Offline 7 cores / 64 (8 on 192-core machines).
 INTEL_CPU_SLICES = {"server": (42, 32), "offline": (7, 64)}
 INTEL_CPU_SLICES_192 = {"server": (32, 32), "offline": (8, 64)}
+
+
+# Intel's MLPerf v5.1 XPU code (closed/Intel/code/llama3_1-8b/pytorch-xpu/model_init/<model>/init_env_<scenario>,
+# init_env_base, SUT.py; github.com/mlcommons/inference_results_v5.1): one vLLM instance per TP x PP group of Arc
+# GPUs, (tp, pp, max_num_seqs) per (model, scenario); int4 weights with quantized activations, int8 KV cache.
+# (tp, pp, max_num_seqs, gpu_memory_utilization, kv_cache_dtype) per (model, scenario). The 8B runs use the Triton
+# paged attention (VLLM_XPU_PA_IMPL=triton), for which utils_model.py sets utilization 0.9 and an fp8_e5m2 cache;
+# the 70B runs keep SUT.py's int8 cache at utilization 0.955 (0.99 in Server, init_env_server).
+INTEL_XPU_RUNS = {("llama-3.1-8b", "offline"): (1, 1, 128, 0.9, "fp8"),
+                  ("llama-3.1-8b", "server"): (1, 1, 448, 0.9, "fp8"),
+                  ("llama-2-70b", "offline"): (1, 4, 768, 0.955, "int8"),
+                  ("llama-2-70b", "server"): (2, 1, 160, 0.99, "int8")}
+
+
+def _intel_xpu_mlperf(row: Row) -> bool:
+    return "mlperf inference v5.1" in (row.source + " " + row.notes).lower() and "intel xpu" in row.engine.lower()
 
 
 def _cpu_instances(row: Row, chip) -> tuple[int, int, int] | None:
@@ -312,8 +344,10 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
     out = []
     for tp, pp, ep, dp in options:
         try:
-            out.append(Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)),
-                                s.model, cal))
+            d = Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)), s.model, cal)
+            if s.memory_utilization:  # the run states it: not a fitted factor
+                d.factors = replace(d.factors, memory_utilization=s.memory_utilization)
+            out.append(d)
         except SuanliError as e:
             if len(options) == 1:
                 raise Skip(str(e)) from None
