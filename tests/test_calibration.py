@@ -609,3 +609,29 @@ def test_intel_xpu_harness_layout_quantization_and_memory_share(tmp_path):
     assert dep.factors.memory_utilization == 0.99
     plain = _rows(tmp_path, row.format(sc="server").replace("MLPerf Inference v5.1", "other"))[0]
     assert setup_of(plain)[0].precision == "int4" and setup_of(plain)[0].memory_utilization is None
+
+
+def test_mlperf_rows_take_the_layout_and_batch_their_submitter_published(tmp_path, monkeypatch):
+    """An MLPerf result's path (closed/<submitter>/results/<system>/<benchmark>/<scenario>/) finds the harness
+    config the submitter published with it: Fujitsu ran Llama-2-70B on 8 L40S as TP4 engines of batch 1024, so
+    the prediction uses two such engines instead of choosing its own layout."""
+    from suanli.validate import scenarios
+    table = tmp_path / "configs.csv"
+    table.write_text("# test\nversion,submitter,system_id,benchmark,scenario,config_path,gpu_batch_size,"
+                     "tensor_parallelism,pipeline_parallelism\n"
+                     "v4.1,Fujitsu,CDI_L40Sx8_TRT,llama2-70b-99,Offline,closed/Fujitsu/configs/x.py,1024,4,\n")
+    monkeypatch.setattr(scenarios, "MLPERF_CONFIGS", table)
+    scenarios._mlperf_configs.cache_clear()
+    url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/Fujitsu/results/CDI_L40Sx8_TRT/"
+           "llama2-70b-99/Offline/performance/run_1/mlperf_log_summary.txt")
+    body = (f"a,MLPerf Inference v4.1,{url},l40s,8,llama-2-70b,fp8,,trt-llm,,,,,offline,222,294,,,,,"
+            "output_tok_s,1,tok/s,\n"
+            f"b,MLPerf Inference v4.1,{url.replace('Offline', 'Server')},l40s,8,llama-2-70b,fp8,,trt-llm,,,,,server,"
+            "222,294,,,2000,200,output_tok_s,1,tok/s,\n")
+    try:
+        (known, notes), (unknown, _) = (setup_of(r) for r in _rows(tmp_path, body))
+        assert (known.tp, known.pp, known.dp, known.batch_cap) == (4, 1, 2, 1024)
+        assert any("closed/Fujitsu/configs/x.py" in n for n in notes)
+        assert unknown.tp is None and unknown.batch_cap is None  # no config for that scenario: suanli chooses
+    finally:
+        scenarios._mlperf_configs.cache_clear()

@@ -196,6 +196,15 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         cap = min(cap or seqs, seqs)
         notes.append(f"Intel's MLPerf XPU harness: {dp} vLLM instance(s) of TP{tp} PP{pp}, max_num_seqs {seqs}, "
                      f"gpu_memory_utilization {mem_util:g} (model_init/*/init_env_*, utils_model.py)")
+    harness = mlperf_config(row)
+    if harness and tp is None and pp is None and dp is None and harness.get("tp"):
+        tp, pp = harness["tp"], harness.get("pp") or 1
+        dp = max(1, row.n_accel // (tp * pp))
+        if harness.get("batch"):
+            cap = min(cap or harness["batch"], harness["batch"])
+        notes.append(f"submitter's harness config: TP{tp} PP{pp} x {dp} engine(s)"
+                     + (f", gpu_batch_size {harness['batch']}" if harness.get("batch") else "")
+                     + f" ({harness['path']})")
     slices = _cpu_instances(row, cat.chips[chip])
     if slices and tp is None and pp is None and dp is None:
         (per_chip, cores, seqs) = slices
@@ -257,6 +266,41 @@ INTEL_XPU_RUNS = {("llama-3.1-8b", "offline"): (1, 1, 128, 0.9, "fp8"),
                   ("llama-3.1-8b", "server"): (1, 1, 448, 0.9, "fp8"),
                   ("llama-2-70b", "offline"): (1, 4, 768, 0.955, "int8"),
                   ("llama-2-70b", "server"): (2, 1, 160, 0.99, "int8")}
+
+
+MLPERF_CONFIGS = Path(__file__).parent / "mlperf_configs.csv"
+_MLPERF_URL = re.compile(r"inference_results_(v[\d.]+)/blob/[^/]+/(closed|open)/([^/]+)/results/([^/]+)/([^/]+)/"
+                         r"([^/]+)/")
+
+
+@cache
+def _mlperf_configs() -> dict[tuple[str, ...], dict]:
+    """The TensorRT-LLM harness settings MLPerf submitters published with their results (configs/ in each
+    submission): layout and engine batch per (round, submitter, system, benchmark, scenario)."""
+    import csv
+    if not MLPERF_CONFIGS.exists():
+        return {}
+    out = {}
+    with MLPERF_CONFIGS.open() as f:
+        for r in csv.DictReader(line for line in f if not line.startswith("#")):
+            key = (r["version"], r["submitter"], r["system_id"], r["benchmark"], r["scenario"].lower())
+            out[key] = {"tp": _int(r, "tensor_parallelism"), "pp": _int(r, "pipeline_parallelism"),
+                        "batch": _int(r, "gpu_batch_size"), "path": r["config_path"]}
+    return out
+
+
+def _int(r: dict, key: str) -> int | None:
+    v = (r.get(key) or "").strip()
+    return int(v) if v.isdigit() else None
+
+
+def mlperf_config(row: Row) -> dict | None:
+    """The published harness config of an MLPerf result row, found from the result's path in its URL."""
+    m = _MLPERF_URL.search(row.url)
+    if not m:
+        return None
+    version, _, submitter, system, benchmark, scenario = m.groups()
+    return _mlperf_configs().get((version, submitter, system, benchmark, scenario.lower()))
 
 
 def _intel_xpu_mlperf(row: Row) -> bool:
