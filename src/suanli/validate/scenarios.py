@@ -196,13 +196,19 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         cap = min(cap or seqs, seqs)
         notes.append(f"Intel's MLPerf XPU harness: {dp} vLLM instance(s) of TP{tp} PP{pp}, max_num_seqs {seqs}, "
                      f"gpu_memory_utilization {mem_util:g} (model_init/*/init_env_*, utils_model.py)")
+    adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
+    ep = row.ep
     harness = mlperf_config(row)
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
         tp, pp = harness["tp"], harness.get("pp") or 1
         dp = max(1, row.n_accel // (tp * pp))
+        if harness.get("adp"):  # attention data-parallel over the TP group, experts over EP: one batch per rank
+            tp, dp, adp = 1, tp * dp, True
         if harness.get("batch"):
             cap = min(cap or harness["batch"], harness["batch"])
+        ep = harness.get("ep") or (tp * dp if harness.get("adp") else 1)  # else whole-model engines
         notes.append(f"submitter's harness config: TP{tp} PP{pp} x {dp} engine(s)"
+                     + (" (attention data-parallel)" if harness.get("adp") else "")
                      + (f", gpu_batch_size {harness['batch']}" if harness.get("batch") else "")
                      + f" ({harness['path']})")
     slices = _cpu_instances(row, cat.chips[chip])
@@ -214,7 +220,6 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                      f"at most {seqs} running requests each (configure_workload.sh)")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
-    adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
     beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
     if beams > 1:
         notes.append(f"beam search with {beams} beams (the benchmark's rule)")
@@ -232,7 +237,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         spread = (lo_in, int(round(inp)), lo_out, max(1, int(round(out))))
         inp, out = (lo_in + inp) / 2, (lo_out + out) / 2
         notes.append(f"lengths uniform in [{ratio:g} L, L] (the benchmark harness's random range ratio)")
-    return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, row.ep,
+    return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util), notes
@@ -285,7 +290,9 @@ def _mlperf_configs() -> dict[tuple[str, ...], dict]:
         for r in csv.DictReader(line for line in f if not line.startswith("#")):
             key = (r["version"], r["submitter"], r["system_id"], r["benchmark"], r["scenario"].lower())
             out[key] = {"tp": _int(r, "tensor_parallelism"), "pp": _int(r, "pipeline_parallelism"),
-                        "batch": _int(r, "gpu_batch_size"), "path": r["config_path"]}
+                        "ep": _int(r, "moe_expert_parallelism"), "batch": _int(r, "gpu_batch_size"),
+                        "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
+                        "path": r["config_path"]}
     return out
 
 
