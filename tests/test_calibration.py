@@ -635,3 +635,17 @@ def test_mlperf_rows_take_the_layout_and_batch_their_submitter_published(tmp_pat
         assert unknown.tp is None and unknown.batch_cap is None  # no config for that scenario: suanli chooses
     finally:
         scenarios._mlperf_configs.cache_clear()
+
+
+def test_a_results_weight_format_reported_elsewhere_is_used_when_its_files_omit_it(tmp_path):
+    """NVIDIA's v4.1 B200 preview Llama-2-70B result does not state its weight format; reporting on it does (FP4).
+    A row of that result with an empty precision takes it, with the source in the notes; a stated precision wins."""
+    url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/NVIDIA/results/B200-SXM-180GBx1_TRT/"
+           "llama2-70b-99/Offline/performance/run_1/mlperf_log_summary.txt")
+    tail = "trt-llm,,,,,offline,222,294,,,,,output_tok_s,1,tok/s,\n"
+    body = (f"a,MLPerf Inference v4.1,{url},b200,1,llama-2-70b,,,{tail}"
+            f"b,MLPerf Inference v4.1,{url},b200,1,llama-2-70b,fp8,,{tail}")
+    (quiet, notes), (stated, _) = (setup_of(r) for r in _rows(tmp_path, body))
+    assert quiet.precision == "fp4" and quiet.kv == "fp8"
+    assert any("Tom's Hardware" in n for n in notes)
+    assert stated.precision == "fp8"

@@ -146,7 +146,11 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         status = ds.get("output_status", "published")
         notes.append(f"output_len {out:g} = data-set mean" + (" (assumption)" if status == "assumption" else ""))
     precision = row.weight_precision or RELEASED_FORMAT.get(model, "bf16")
-    if not row.weight_precision:
+    stated = RESULT_PRECISION.get(_mlperf_result(row) or ())
+    if not row.weight_precision and stated:
+        precision = stated[0]
+        notes.append(f"precision {precision}: {stated[1]}")
+    elif not row.weight_precision:
         notes.append(f"precision {precision} assumed (released checkpoint)")
     for pattern, scheme in CHECKPOINT_SCHEMES:
         if precision == "fp8" and re.search(pattern, row.notes):
@@ -301,13 +305,29 @@ def _int(r: dict, key: str) -> int | None:
     return int(v) if v.isdigit() else None
 
 
-def mlperf_config(row: Row) -> dict | None:
-    """The published harness config of an MLPerf result row, found from the result's path in its URL."""
+def _mlperf_result(row: Row) -> tuple[str, ...] | None:
+    """(round, submitter, system, benchmark, scenario) of an MLPerf result row, from the result's path in its URL."""
     m = _MLPERF_URL.search(row.url)
     if not m:
         return None
     version, _, submitter, system, benchmark, scenario = m.groups()
-    return _mlperf_configs().get((version, submitter, system, benchmark, scenario.lower()))
+    return version, submitter, system, benchmark, scenario.lower()
+
+
+def mlperf_config(row: Row) -> dict | None:
+    """The published harness config of an MLPerf result row."""
+    key = _mlperf_result(row)
+    return _mlperf_configs().get(key) if key else None
+
+
+# Weight formats of MLPerf results whose own files do not state them, from reporting on the result: (round,
+# submitter, system, benchmark, scenario) -> (precision, source).
+_B200_V41 = ("fp4", "Tom's Hardware, 2024-08-28, 'Nvidia publishes first Blackwell B200 MLPerf results: Up to 4X "
+                    "faster than its H100 predecessor, when using FP4' ('Nvidia's Blackwell processor used FP4 "
+                    "precision'; copy: worldnl.com/nvidia-publishes-first-blackwell-b200-mlperf-results-up-to-4x-"
+                    "faster-than-its-h100-predecessor-when-31162.html)")
+RESULT_PRECISION = {("v4.1", "NVIDIA", "B200-SXM-180GBx1_TRT", bench, sc): _B200_V41
+                    for bench in ("llama2-70b-99", "llama2-70b-99.9") for sc in ("offline", "server")}
 
 
 def _intel_xpu_mlperf(row: Row) -> bool:
