@@ -649,3 +649,22 @@ def test_a_results_weight_format_reported_elsewhere_is_used_when_its_files_omit_
     assert quiet.precision == "fp4" and quiet.kv == "fp8"
     assert any("Tom's Hardware" in n for n in notes)
     assert stated.precision == "fp8"
+
+
+def test_tensorrt_llm_engine_batch_counts_requests_so_beams_multiply_it(tmp_path, monkeypatch):
+    """TensorRT-LLM's max_batch_size (MLPerf's gpu_batch_size) counts requests; MLPerf GPT-J decodes 4 beams per
+    request, so an engine batch of 64 holds 256 decoding sequences."""
+    from suanli.validate import scenarios
+    table = tmp_path / "configs.csv"
+    table.write_text("version,submitter,system_id,benchmark,scenario,config_path,gpu_batch_size,tensor_parallelism,"
+                     "pipeline_parallelism\nv4.1,X,SYS_TRT,gptj-99,Offline,closed/X/configs/g.py,64,1,1\n")
+    monkeypatch.setattr(scenarios, "MLPERF_CONFIGS", table)
+    scenarios._mlperf_configs.cache_clear()
+    url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/X/results/SYS_TRT/gptj-99/Offline/"
+           "performance/run_1/mlperf_log_summary.txt")
+    body = f"a,MLPerf Inference v4.1,{url},h100-sxm,1,gpt-j-6b,fp8,,trt-llm,,,,,offline,,,,,,,output_tok_s,1,tok/s,\n"
+    try:
+        s, _ = setup_of(_rows(tmp_path, body)[0])
+        assert s.beams == 4 and s.batch_cap == 256
+    finally:
+        scenarios._mlperf_configs.cache_clear()

@@ -209,7 +209,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         if harness.get("adp"):  # attention data-parallel over the TP group, experts over EP: one batch per rank
             tp, dp, adp = 1, tp * dp, True
         if harness.get("batch"):
-            cap = min(cap or harness["batch"], harness["batch"])
+            # TensorRT-LLM's max_batch_size counts requests; each decodes its beams as sequences
+            seqs = harness["batch"] * (int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1)
+            cap = min(cap or seqs, seqs)
         ep = harness.get("ep") or (tp * dp if harness.get("adp") else 1)  # else whole-model engines
         notes.append(f"submitter's harness config: TP{tp} PP{pp} x {dp} engine(s)"
                      + (" (attention data-parallel)" if harness.get("adp") else "")
