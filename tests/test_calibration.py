@@ -668,3 +668,16 @@ def test_tensorrt_llm_engine_batch_counts_requests_so_beams_multiply_it(tmp_path
         assert s.beams == 4 and s.batch_cap == 256
     finally:
         scenarios._mlperf_configs.cache_clear()
+
+
+def test_more_instances_than_chips_must_be_whole_slices(tmp_path):
+    """dp above the chip count means slices of each chip (pinned CPU instances, MIG): 4 on 2 sockets is two halves
+    each; 3 instances on 2 GPUs is no layout, and the row says so instead of predicting three GPUs' throughput."""
+    head = "a,me,,xeon-6787p,2,llama-3.1-8b,int8,,sglang,1,1,,4,offline,870,128,,,,,output_tok_s,800,tok/s,\n"
+    odd = "b,me,,h100-sxm,2,llama-3.1-8b,fp8,,vllm,1,1,,3,offline,1000,1000,,,,,output_tok_s,1000,tok/s,\n"
+    ok, bad = (setup_of(r)[0] for r in _rows(tmp_path, head + odd))
+    deps = _deployments(ok, bundled_calibration())
+    assert deps[0].layout.dp == 4 and deps[0].system.chips == 4
+    from suanli.validate.scenarios import Skip
+    with pytest.raises(Skip, match="dp=3 on 2 chip"):
+        _deployments(bad, bundled_calibration())

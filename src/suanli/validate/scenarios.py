@@ -397,7 +397,10 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
     _, arch = model_arch(s.model)
     chip = cat.chips[s.hardware]
     system = system_for(s.hardware, n)
-    if s.dp and s.dp > n and s.dp % n == 0 and chips is None:  # instances on slices of one chip (cores, MIG)
+    if s.dp and s.dp > n and chips is None:  # instances on slices of one chip (cores, MIG)
+        if s.dp % n or (s.tp or 1) * (s.pp or 1) > 1:
+            raise Skip(f"dp={s.dp} on {n} chip(s): instances larger than one chip must fill tp*pp*dp <= chips, and "
+                       "slices of a chip need tp = pp = 1 and dp a multiple of the chips")
         chip = sub_chip(chip, s.dp // n)
         n = s.dp
         system = node_of(chip, n, f"{n}x{chip.id}")
