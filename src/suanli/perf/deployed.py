@@ -8,6 +8,7 @@ then answers, fast and as often as asked, "how long does a step of this shape ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import inf
 
 import numpy as np
 
@@ -37,6 +38,30 @@ def combine(tc: np.ndarray, tm: np.ndarray, n: float) -> np.ndarray:
     return np.power(np.power(tc, n) + np.power(tm, n), 1.0 / n)
 
 
+@dataclass(frozen=True)
+class StaticGraph:
+    """An engine compiled ahead of time for fixed shapes (AWS Neuron's NxD Inference and optimum-neuron, Google's
+    JetStream on TPU). Its prefill graph takes one prompt at a time, padded to the smallest bucket that holds it
+    (powers of two from `first_bucket`; 0 = no buckets: padded to `length`), while decodes wait; its decode graph
+    always runs `batch` rows, each attending to `length` cached tokens (or, with `decode_buckets`, to a
+    power-of-two bucket of its context). `ranks` > 1: one program drives that many data-parallel ranks in
+    lockstep (JetStream --shard_on_batch): each rank decodes `batch` rows, and a prompt occupies them all."""
+
+    batch: int
+    length: int
+    first_bucket: int = 0
+    decode_buckets: bool = False
+    ranks: int = 1
+
+    def padded(self, tokens: float, first: int | None = None) -> float:
+        b = self.first_bucket if first is None else first
+        if not b:
+            return float(self.length)
+        while b < tokens and b < self.length:
+            b *= 2
+        return float(min(b, self.length))
+
+
 @dataclass
 class TimedOp:
     op: Op  # evaluated at the step
@@ -48,14 +73,16 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def check_layout(arch: Arch, lay: Layout, model_id: str) -> None:
+def check_layout(arch: Arch, lay: Layout, model_id: str, pads_heads: bool = False) -> None:
+    """`pads_heads`: the engine pads attention heads up to a multiple of TP and replicates KV heads (AWS NxD
+    GQA sharding), so any TP runs; heads per chip are then counted as a fraction (the padding is not costed)."""
     for g in arch.groups:
         a = g.attn
-        if a.kind in ("mha", "mla") and a.heads % lay.tp:
+        if a.kind in ("mha", "mla") and a.heads % lay.tp and not pads_heads:
             allowed = ", ".join(str(d) for d in _divisors(a.heads) if d <= 64)
             raise SuanliError(f"tp={lay.tp} does not divide the {a.heads} attention heads of {model_id}; "
                               f"allowed tp: {allowed}")
-        if a.kind == "mha" and a.kv_heads % lay.tp and lay.tp % a.kv_heads:
+        if a.kind == "mha" and a.kv_heads % lay.tp and lay.tp % a.kv_heads and not pads_heads:
             raise SuanliError(f"tp={lay.tp} and the {a.kv_heads} KV heads of {model_id}: one must divide the other")
         if a.kind == "linear" and a.lin_v_heads % lay.tp:
             raise SuanliError(f"tp={lay.tp} does not divide the {a.lin_v_heads} linear-attention heads of {model_id}")
@@ -109,7 +136,7 @@ class Deployed:
         self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
         self.model_id = model_id or arch.name
         self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)
-        check_layout(arch, self.layout, self.model_id)
+        check_layout(arch, self.layout, self.model_id, pads_heads=engine_family(dep.engine) == "neuron")
         self.numerics = numerics_for(chip, dep)
         cal = calibration or bundled_calibration()
         self.factors, self.factors_note = cal.resolve(chip.family, dep.engine)
@@ -133,6 +160,14 @@ class Deployed:
         self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
         self.ops = step_ops(arch, lay, self.numerics)
         costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
+        # AWS Neuron runs MoE layers through NxD's blockwise / selective-loading paths (features.nxd_moe)
+        self.moe_path = "nxd" if engine_family(dep.engine) == "neuron" else "grouped"
+        if self.moe_path == "nxd":
+            for g in arch.groups:
+                if g.mlp.kind == "moe":
+                    key = f"blocks:{g.mlp.experts}:{g.mlp.topk}"
+                    self.ops.append(LinOp("moe_blocks", "overhead", g.count / lay.pp, m=key, active=key))
+                    costs.append(OpCost({key: self.factors.moe_block_us * 1e-6}, {}, 0.0, False))
         # host work that grows with the sequences in the step (sampling, scheduling, detokenising each one)
         self.ops.append(LinOp("host_per_sequence", "overhead", 1.0, m="seqs", active="seqs"))
         costs.append(OpCost({"seqs": self.factors.seq_overhead_us * 1e-6}, {}, 0.0, False))
@@ -159,13 +194,14 @@ class Deployed:
         self._n_ops = n_ops
         self.ar_threshold = self.factors.comm_small_mb * 1e6 / (arch.hidden * self.numerics.act_bytes)
         self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m,
-                                    self.ar_threshold)
+                                    self.ar_threshold, self.moe_path)
+        self.static: StaticGraph | None = None
 
     # --- steps ---------------------------------------------------------------------------------------------
     def features(self, shape: StepShape) -> np.ndarray:
         x = np.zeros(len(self.feature_index))
         for k, v in features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m,
-                             self.ar_threshold).items():
+                             self.ar_threshold, self.moe_path).items():
             i = self.feature_index.get(k)
             if i is not None:
                 x[i] = v
@@ -185,10 +221,25 @@ class Deployed:
         return float(combine(y[:n], y[n:], self._n).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
 
     def step_time(self, shape: StepShape) -> float:
+        if self.static:
+            return self.static_time(shape.prefill.seqs, shape.prefill.tokens, shape.decode.seqs,
+                                    shape.decode.kv_read[inf] / max(shape.decode.seqs, 1e-9))
         return self.time_of(self.features(shape))
 
+    def static_time(self, prompts: float, prompt_tokens: float, decodes: float, context: float) -> float:
+        """A step of a fixed-shape engine (`static`): each prompt runs the context graph alone (batch 1, padded to
+        its bucket), then, if any sequence decodes, the token-generation graph runs all its compiled rows."""
+        g, t = self.static, 0.0
+        if prompts > 0:
+            t += prompts * self.time_of(self.features(self.prefill_shape(1, g.padded(prompt_tokens / prompts))))
+        if decodes > 0:
+            span = g.padded(context, 128) if g.decode_buckets else g.length
+            t += self.time_of(self.features(self.decode_shape(g.batch, span)))
+        return t
+
     def timed(self, shape: StepShape) -> list[TimedOp]:
-        raw = features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m, self.ar_threshold)
+        raw = features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m, self.ar_threshold,
+                       self.moe_path)
         x = self.features(shape)
         t, tc, tm = self.op_seconds(x)
         out = []

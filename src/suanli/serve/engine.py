@@ -141,6 +141,8 @@ class Engine:
         When only decodes run and nothing waits, iterations up to the next completion (or the next arrival,
         `horizon`) are taken as one block: the same sequences, contexts growing by one per step, so the block's
         time is its step count times the step at the mid-point context (the step is linear in context)."""
+        if self.dep.static:
+            return self._plan_static(now, horizon)
         budget, seqs = self.token_budget, self.max_seqs
         used = self.kv_used
         while self.kv_ready and self.free_slots and self.kv_ready[0].ready <= now and \
@@ -203,6 +205,29 @@ class Engine:
         self.kv_used = used  # what the cache holds once this iteration has run
         return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
 
+    def _plan_static(self, now: float, horizon: float) -> Iteration | None:
+        """A fixed-shape engine (`Deployed.static`, AWS Neuron): when a compiled row is free, the oldest waiting
+        prompt runs alone through the context graph, whole; otherwise every running sequence decodes. Its cache
+        is allocated for all rows at compile time, so nothing is preempted."""
+        slots = np.flatnonzero(self.active)
+        none = np.zeros(0, dtype=np.int64)
+        free = len(slots) + len(self.prefilling) < self.max_seqs
+        if self.waiting and free and self.waiting[0].ready <= now:
+            r = self.waiting.popleft()
+            self.prefilling.append(r)
+            chunk = r.todo - r.done
+            self.kv_used += float(self.kv.bytes(r.cached + r.todo) - self.kv.bytes(r.cached + r.done))
+            return Iteration(self._duration(none, [(r, chunk)]), none, [(r, chunk)], 1)
+        if not len(slots):
+            return None
+        growth = self._growth(slots)
+        steps = max(1, min(int(self.rem[slots].min()), MAX_BLOCK))
+        if free and horizon < inf and steps > 1:  # an arrival could take a free row: stop at the next one
+            steps = max(1, min(steps, int((horizon - now) / self._duration(slots, []))))
+        self.kv_used += steps * growth
+        return Iteration(steps * self._duration(slots, [], (steps - 1) / 2), slots, [], len(slots), steps, now,
+                         growth)
+
     def truncate(self, now: float) -> float | None:
         """A request arrived during a decode block: end the block at the first step boundary after `now`.
         Returns the new end time, or None if the block already ends then."""
@@ -230,6 +255,10 @@ class Engine:
     def _duration(self, slots: np.ndarray, prefills: list[tuple[Request, int]], ahead: float = 0.0) -> float:
         """Iteration time for this batch; `ahead` shifts the decode contexts (mid-point of a multi-step block)."""
         s, dep = self.scale, self.dep
+        if dep.static:
+            n = len(slots)
+            ctx = float(self.ctx[slots].mean()) + 1.0 + ahead if n else 0.0
+            return dep.static_time(len(prefills), float(sum(c for _, c in prefills)), n, ctx) * dep.layout.pp
         pre_tokens, pre_pairs, pre_read = 0.0, {}, {}
         if prefills:
             part = Part.of([(s, c, r.cached + r.done) for r, c in prefills], dep.windows)

@@ -30,16 +30,17 @@ from suanli.validate.run import predict_rows
 
 DENSE_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth", "comm_latency_us",
                  "step_overhead_ms", "seq_overhead_us")
-MOE_FACTORS = ("moe_compute", "moe_memory")
+MOE_FACTORS = ("moe_compute", "moe_memory", "moe_block_us")
 FITTED = DENSE_FACTORS + MOE_FACTORS
-MOE_ONLY = MOE_FACTORS + ("step_overhead_ms", "seq_overhead_us")  # what rows of MoE models alone may move
-BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0), "comm_latency_us": (1.0, 50.0)}
+MOE_ONLY = MOE_FACTORS + ("step_overhead_ms", "seq_overhead_us", "comm_latency_us")  # what MoE rows alone may move
+BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0), "comm_latency_us": (1.0, 50.0),
+          "moe_block_us": (0.0, 2000.0)}
 # Times move by steps of this size, not by ratios, and their ridge pulls on this scale. Host overhead per step is
 # weakly identified by max-throughput rows (a few ms on steps of 100 ms), so it must be earned: with a looser
 # ridge it drifted to 3-4 ms on Hopper and made held-out low-batch decode a third too slow; where rows do say
 # it (Ascend with vllm-ascend, 6-7 ms), the steps are long enough to get there.
-ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0, "comm_latency_us": 8.0}
-RIDGE_SCALE = {"step_overhead_ms": 1.9, "seq_overhead_us": 25.0, "comm_latency_us": 10.0}
+ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0, "comm_latency_us": 8.0, "moe_block_us": 200.0}
+RIDGE_SCALE = {"step_overhead_ms": 1.9, "seq_overhead_us": 25.0, "comm_latency_us": 10.0, "moe_block_us": 100.0}
 # Plausible ranges of a fraction of peak. Tuned kernels stream weights and caches at well over a quarter of
 # the memory bandwidth, and collectives reach 0.7-0.93 of the links' (ops.csv). A fit that wants less is
 # compensating for something the model lacks, and such a factor ruins other regimes: a moe_memory of 0.12

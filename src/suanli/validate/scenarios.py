@@ -32,7 +32,7 @@ from suanli.catalog.loader import node_of
 from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.auto import layouts, max_batch
-from suanli.perf.deployed import Deployed
+from suanli.perf.deployed import Deployed, StaticGraph
 from suanli.perf.factors import Calibration, engine_family, unmodelled_path
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.spec import Deployment, SuanliError, System, Workload
@@ -81,6 +81,7 @@ class Setup:
     output_cv: float = 0.0  # spread of the data set's output lengths (std / mean); 0 = every request alike
     input_cv: float = 0.0  # spread of its prompt lengths: prompts' prefill times vary as much (queueing)
     memory_utilization: float | None = None  # the engine's stated share of memory for weights + cache, if known
+    static: StaticGraph | None = None  # an engine compiled for fixed shapes (AWS Neuron), from the notes
 
     @property
     def decode_pos(self) -> float:
@@ -224,6 +225,36 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         cap = min(cap or seqs, seqs)
         notes.append(f"Intel's MLPerf CPU harness: {per_chip} SGLang instance(s) of {cores} cores per socket, "
                      f"at most {seqs} running requests each (configure_workload.sh)")
+    static = None
+    m = re.search(r"compiled batch_size=(\d+), seq_len=(\d+)", row.notes)
+    if m and engine_family(row.engine) == "neuron":
+        # optimum-neuron (before its chunked prefill) compiled without buckets: every prompt is padded to the
+        # sequence length and every decode attends to all of it (NxDNeuronConfig enable_bucketing=False);
+        # NxD Inference buckets both by powers of two from 128 (autobucketing.generate_buckets)
+        nxdi = "optimum-neuron" not in row.engine.lower()
+        static = StaticGraph(int(m.group(1)), int(m.group(2)), 128 if nxdi else 0, nxdi)
+        notes.append(f"fixed-shape engine: prompts one at a time padded to {'a bucket' if nxdi else m.group(2)}"
+                     f" tokens, decode graph of {m.group(1)} rows (AWS Neuron compiled graphs)")
+        if re.search(r"TP over \d+ (?:logical )?NeuronCores", row.notes) and tp is None and pp is None and dp is None:
+            tp, pp, dp, ep = row.n_accel, 1, 1, 1  # one engine, experts sliced by TP (no expert parallelism)
+    m = re.search(r"server batch_size=(\d+), cache length (\d+)", row.notes)
+    if m and engine_family(row.engine) == "jetstream":
+        # JetStream prefills one request at a time, padded to buckets 16, 32, ... (token_utils.tokenize_and_pad);
+        # jetstream-pytorch's decode attends to the whole cache (ragged attention off by default, config.py);
+        # one server shards the model over all chips, or with --shard_on_batch splits the batch over them
+        lockstep = "shard_on_batch" in row.notes
+        if tp is None and pp is None:
+            tp, pp, dp = (1, 1, dp or row.n_accel) if lockstep else (row.n_accel, 1, dp or 1)
+        ranks = dp if lockstep and dp else 1
+        static = StaticGraph(ceil(int(m.group(1)) / ranks), int(m.group(2)), 16, False, ranks)
+        notes.append(f"fixed-shape engine: prompts one at a time padded to a power of two, decode graph of "
+                     f"{m.group(1)} rows over a {m.group(2)}-token cache (JetStream)")
+        if "jetstream-pytorch" in row.engine and precision == "int8":
+            # summary.md's server command: --quantize_weights=$quantize --quantize_kv_cache=$quantize; its int8
+            # linears are weight-only (layers.py WeightOnlyInt8Linear: bf16 activations, bf16 matmuls)
+            precision, kv = "w8a16", kv or "int8"
+            notes.append("precision w8a16 with an int8 KV cache: jetstream-pytorch's weight-only int8 linears, "
+                         "cache quantized with the weights")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
     beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
@@ -246,7 +277,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv, in_cv, mem_util), notes
+                 adp, beams, spread, e2e, cv, in_cv, mem_util, static), notes
 
 
 CAP_PATTERNS = (r"compiled batch_size=(\d+)", r"server batch_size=(\d+)", r"max-num-seqs=(\d+)",
@@ -423,6 +454,7 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
             d = Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)), s.model, cal)
             if s.memory_utilization:  # the run states it: not a fitted factor
                 d.factors = replace(d.factors, memory_utilization=s.memory_utilization)
+            d.static = s.static
             out.append(d)
         except SuanliError as e:
             if len(options) == 1:
@@ -478,6 +510,8 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
     per_rank = b / lay.dp / lay.pp
     ctx = s.input_len + s.decode_pos
     prompts = per_rank / s.output_len / s.beams * prefill_share
+    if dep.static and dep.static.ranks > 1:  # ranks in lockstep run every rank's prompts one after another
+        prompts *= dep.static.ranks
     decodes = [(per_rank, 1.0, ctx)]
     if not arrivals or not prompts or prompts > POISSON_MAX:
         shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], decodes, dep.windows)
@@ -497,9 +531,13 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
 POISSON_MAX = 32.0  # prompts per step above which their count barely varies from step to step
 
 
-def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False) -> Point:
-    """Closed system with b sequences: each step decodes all of them and prefills their replacements."""
-    step = mixed_step(dep, b, s, arrivals=arrivals)
+def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bool = False) -> Point:
+    """b sequences in the system: each step decodes all of them and prefills new arrivals. Under open arrivals a
+    request meets about b prompts in its life (Little's law). `closed`: b clients, each sending its next request
+    when the last ends; a request then decodes alongside the prompts of the b - 1 others only (its own is in its
+    TTFT), so one client alone never waits for a prompt while it decodes."""
+    share = (max(0.0, b - 1.0) / b if b > 1 else 0.0) if closed else 1.0
+    step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
     chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - b / dep.layout.dp))
     ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
     e2e = ttft + (s.output_len - 1) * step
@@ -633,6 +671,9 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
 
     cap = s.batch_cap or ENGINE_MAX_SEQS.get(engine_family(s.engine), DEFAULT_MAX_SEQS)
     coupled = dep.layout.dp > 1 and dep.layout.ep > 1
+    lockstep = dep.static.ranks if dep.static else 1
+    if lockstep > 1:  # one engine whose rows are spread over the ranks: a rank's deployment times its steps
+        cap *= lockstep
     cfg = SimConfig(requests=requests, seed=0, max_seqs=cap,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),
                     output_dist=LengthDist("fixed", {"value": s.output_len}))
@@ -646,8 +687,11 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     else:
         cfg.arrivals = Arrivals("poisson", rate=rate)
     spec = dep.dep.model_copy(update={"dp": 1}) if not coupled else dep.dep
-    make = lambda: Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal)  # noqa: E731
-    sim = run(dep, make, cfg)
+    def make() -> Deployed:
+        d = Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal)
+        d.static = dep.static
+        return d
+    sim = run(make() if lockstep > 1 else dep, make, cfg)
     res = summarize(sim, {}, dep.layout.chips)
     out_tok_s = res["throughput"]["output_tok_s"]
     if rate:  # a finite Poisson run is scored as its benchmark scores it; a steady-state window would count
@@ -677,7 +721,7 @@ def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None, 
         if cap < 1:
             continue
         b = min(n, cap)
-        p = steady(dep, b, s)
+        p = steady(dep, b, s, closed=True)
         if n > b:  # clients beyond the engine's room wait in its queue
             p = Point(b, p.step, p.ttft + (n - b) / b * (p.ttft + (s.output_len - 1) * p.tpot), p.tpot, p.out_tok_s)
         if best is None or p.out_tok_s > best.out_tok_s:
