@@ -157,3 +157,31 @@ def test_jetstream_rows_pad_prompts_serialise_them_and_read_the_whole_cache(tmp_
     expect = dep.static_time(1024 / b.output_len, 1024 / b.output_len * b.input_len, 128, 0)
     assert mixed_step(dep, 1024, b) == pytest.approx(expect)
     assert per_step[1] - per_step[0] == pytest.approx(7 * dep.static_time(1, 125, 0, 0))
+
+
+DISAGG = ("disaggregated 1P1D, each worker TP2 (2 workers on 4 GPUs), KV transfer via NIXL; SGLang bench_serving, "
+          "500 prompts")
+
+
+def test_disaggregated_rows_are_validated_not_fitted(tmp_path):
+    """Their coarse pool model must not bend the efficiency factors of every other run on the same engine."""
+    from suanli.validate.fit import fittable
+    body = "".join(f"{i},x,,h200,4,gpt-oss-120b,mxfp4,,sglang,2,,,,concurrency,2048,49,128,,,,output_tok_s,1,tok/s,"
+                   f"\"{note}\"\n" for i, note in enumerate([DISAGG, "one engine"]))
+    assert [fittable(r) for r in _rows(tmp_path, body)] == [False, True]
+
+
+def test_a_saturated_prefill_pool_queues_closed_loop_clients(tmp_path):
+    """128 clients of 2048-token prompts and 49-token answers on one prefill and one decode worker: the prefill
+    worker is the bottleneck, so throughput is its capacity and, by Little's law for the closed loop, each client
+    waits n / X - (decode time) for its first token: more than twice what the open-queue pool model (`fast`)
+    puts it at."""
+    from suanli.validate.scenarios import predict_setup
+    body = (f"a,x,,h200,4,gpt-oss-120b,mxfp4,,sglang,2,,,,concurrency,2048,49,128,,,,output_tok_s,1,tok/s,"
+            f"\"{DISAGG}\"\n")
+    s, _ = setup_of(_rows(tmp_path, body)[0])
+    p = predict_setup(s, bundled_calibration())
+    lone = predict_setup(s, bundled_calibration(), fast=True)
+    x = p.out_tok_s / s.output_len  # requests per second
+    assert p.ttft > 2 * lone.ttft
+    assert p.ttft + (s.output_len - 1) * p.tpot == pytest.approx(128 / x, rel=0.15)

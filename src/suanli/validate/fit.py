@@ -17,6 +17,7 @@ on the others: the honest estimate of how suanli does on data it has not seen.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 
@@ -176,10 +177,14 @@ def fittable(row: Row) -> bool:
     load. Latency rows are validated, not fitted: under load they mostly measure where a benchmark chose to
     operate and how long requests queued; so does the throughput of a server or interactive run, which is the
     load its submitter found to pass the limits, not what the chip can do."""
-    return row.kind == "throughput" and row.scenario not in LIMITED_SCENARIOS
+    return (row.kind == "throughput" and row.scenario not in LIMITED_SCENARIOS
+            and not DISAGGREGATED.search(row.notes or ""))
 
 
 LIMITED_SCENARIOS = ("server", "interactive")
+# Disaggregated runs are predicted by a coarse pool model (scenarios.disaggregated), not the simulator: fitted,
+# their errors bent the factors every SGLang-on-Hopper prediction uses (decode attention at 0.33 of bandwidth)
+DISAGGREGATED = re.compile(r"disaggregated \d+P\d+D")
 
 
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:

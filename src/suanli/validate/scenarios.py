@@ -779,11 +779,15 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
-def disaggregated(s: Setup, cal: Calibration | None) -> Point:
-    """xPyD: prefill workers and decode workers of TPn each; decode steps carry no prompt tokens."""
+def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Point:
+    """xPyD: prefill workers and decode workers of TPn each; decode steps carry no prompt tokens. Closed-loop
+    runs go through the simulator's prefill and decode pools (a saturated prefill pool queues the clients' prompts,
+    which sets TTFT); `fast` and open-loop runs use the pool model below."""
     n_p, n_d, tp = s.disagg
     sub = Setup(**{**s.__dict__, "tp": tp, "pp": 1, "dp": 1, "ep": None, "disagg": None, "n": tp})
     dep = _deployments(sub, cal)[0]
+    if s.scenario == "concurrency" and not fast:
+        return disaggregated_sim(dep, s, cal, n_p, n_d)
     n = s.concurrency or 1
     per_decode = n / n_d
     cap = _cap(dep, s, 4096)
@@ -799,6 +803,25 @@ def disaggregated(s: Setup, cal: Calibration | None) -> Point:
     return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
 
 
+def disaggregated_sim(dep: Deployed, s: Setup, cal: Calibration | None, n_p: int, n_d: int) -> Point:
+    from suanli.serve.metrics import summarize
+    from suanli.serve.sim import SimConfig, run
+    from suanli.serve.workload import Arrivals, LengthDist
+
+    n = s.concurrency or 1
+    cfg = SimConfig(requests=s.requests or min(3000, max(4 * n, 200)), seed=0, disaggregate=(n_p, n_d),
+                    max_seqs=s.batch_cap or ENGINE_MAX_SEQS.get(engine_family(s.engine), DEFAULT_MAX_SEQS),
+                    input_dist=LengthDist("fixed", {"value": s.input_len}),
+                    output_dist=LengthDist("fixed", {"value": s.output_len}),
+                    arrivals=Arrivals("concurrency", clients=n))
+    make = lambda: Deployed(dep.arch, dep.chip, dep.system, dep.dep, dep.model_id, cal)  # noqa: E731
+    sim = run(dep, make, cfg)
+    res = summarize(sim, {}, dep.layout.chips * (n_p + n_d))
+    return Point(res["batch_size"].get("mean", 1.0), res["tpot_ms"]["mean"] / 1e3, res["ttft_ms"]["mean"] / 1e3,
+                 res["tpot_ms"]["mean"] / 1e3, _over_makespan(sim), res["ttft_ms"]["p99"] / 1e3,
+                 res["tpot_ms"]["p99"] / 1e3)
+
+
 SCENARIO = {"offline": offline, "server": server, "interactive": server, "batch": static_batch}
 
 
@@ -807,7 +830,7 @@ def predict_setup(s: Setup, cal: Calibration | None, fast: bool = False,
     """Predict a run. `fast`: analytic steady states only (no simulator), as calibration fits use; `layout`:
     evaluate only this (tp, pp, ep, dp) instead of searching."""
     if s.disagg:
-        return disaggregated(s, cal)
+        return disaggregated(s, cal, fast)
     if s.beams > 1 and s.scenario not in ("offline", "server", "interactive"):
         raise Skip(f"beam search ({s.beams} beams) is modelled for offline and server runs only")
     deps = _deployments(s, cal, layout=layout)
