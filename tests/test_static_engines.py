@@ -185,3 +185,19 @@ def test_a_saturated_prefill_pool_queues_closed_loop_clients(tmp_path):
     x = p.out_tok_s / s.output_len  # requests per second
     assert p.ttft > 2 * lone.ttft
     assert p.ttft + (s.output_len - 1) * p.tpot == pytest.approx(128 / x, rel=0.15)
+
+
+def test_collective_latency_crosses_the_torus_diameter():
+    """A small all-reduce on a switch or a full mesh is two phases of one hop; on a torus each phase crosses the
+    group's diameter: 16 chips as a 4 x 4 torus are 2 + 2 hops apart, 8 chips (2 x 4) 1 + 2, a ring of 16 8."""
+    from suanli.model.ops import LinOp
+    from suanli.perf.cost import op_cost
+    from suanli.perf.hardware import LinkView
+    torus = LinkView(1e11, 5e-6, "torus")
+    assert [torus.hops(n) for n in (1, 2, 4, 8, 16, 64)] == [0, 1, 2, 3, 4, 8]
+    assert LinkView(1e11, 5e-6, "ring").hops(16) == 8 and LinkView(1e11, 5e-6, "switch").hops(16) == 1
+    dep = _deployed("llama-3.1-8b", "trainium2", 16, NEURON, 16)
+    assert dep.hw.scale_up.topology == "torus"
+    ar = LinOp("ar", "comm", 1.0, comm="all_reduce", comm_bytes={"tokens": 8192.0}, group=16)
+    f = dep.factors
+    assert op_cost(ar, dep.hw, f, 16).fixed == pytest.approx(2 * 4 * dep.hw.scale_up.latency_s + f.kernel_us * 1e-6)

@@ -5,8 +5,10 @@ A GEMM with fewer rows than the matrix unit's tile still pays for the whole tile
 small-M decode GEMMs never reach peak even when compute would bind. A GEMM with a short reduction (K) pays each
 output tile's prologue and epilogue over fewer steps of K: efficiency K / (K + gemm_k0), with gemm_k0 measured
 from GEMM shape sweeps (ops.csv: DeepGEMM fp8 on H800 falls from 0.77 of peak at K=16384 to 0.39 at K=512).
-Collectives (alpha-beta): latency phases x alpha (two for all-reduce, one otherwise: the one-/two-shot
-algorithms inference engines use for small messages) + algorithm bytes / (link bandwidth x efficiency), with the
+Collectives (alpha-beta): latency phases x hops x alpha (two phases for all-reduce, one otherwise: the
+one-/two-shot algorithms inference engines use for small messages; one hop through a switch or a full mesh, the
+group's diameter on a torus or ring, where a message reaches the farthest chip only link by link) + algorithm
+bytes / (link bandwidth x efficiency), with the
 ring volumes 2(n-1)/n x S for all-reduce, (n-1) x S for all-gather of S per chip, S for all-to-all (S already
 counts only what leaves the chip), S for point-to-point. All-reduces larger than `comm_small_mb` run as NCCL
 rings, whose achieved bandwidth ramps with size (pipeline fill): measured busbw on 8 B200s is 36% of peak at
@@ -71,7 +73,8 @@ def op_cost(op: LinOp, hw: Hardware, f: Factors, span: int) -> OpCost:
         link = hw.link_for(n, span)
         bw = link.bandwidth * f.comm_bandwidth
         volume = {"all_reduce": 2.0 * (n - 1) / n, "all_gather": float(n - 1)}.get(op.comm, 1.0)
-        phases = 2 if op.comm == "all_reduce" else 1
+        # latency: the phases of the small-message algorithm, each crossing the fabric's hops among the group
+        phases = (2 if op.comm == "all_reduce" else 1) * (link.hops(n) if op.comm != "p2p" else 1)
         compute = {k: c * volume / bw for k, c in op.comm_bytes.items()}
         if op.comm == "all_reduce":
             compute["ar_large"] = f.comm_ring_us * 1e-6

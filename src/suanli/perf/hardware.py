@@ -17,6 +17,19 @@ from suanli.spec import Chip, SuanliError, System
 class LinkView:
     bandwidth: float  # bytes/s per chip per direction
     latency_s: float  # per collective step
+    topology: str = "switch"  # switch | mesh | torus | ring | pcie | none (the system's scale-up fabric)
+
+    def hops(self, group: int) -> int:
+        """Link hops a collective phase crosses among `group` chips: one through a switch or a full mesh; on a
+        ring, half of it; on a torus (laid out as the squarest 2D grid of the group), half of each side."""
+        if group <= 1:
+            return 0
+        if self.topology == "ring":
+            return group // 2
+        if self.topology == "torus":
+            a = max(d for d in range(1, int(group ** 0.5) + 1) if group % d == 0)
+            return a // 2 + (group // a) // 2
+        return 1
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ def hardware_of(chip: Chip, system: System, f: Factors) -> Hardware:
     if up_bw is None and system.chips > 1 and chip.host_link and chip.host_link.bandwidth_gb_s:
         up_bw = chip.host_link.bandwidth_gb_s
     up_lat = (up.latency_us if up and up.latency_us else None) or f.comm_latency_us
-    scale_up = LinkView(up_bw * 1e9, up_lat * 1e-6) if up_bw else None
+    scale_up = LinkView(up_bw * 1e9, up_lat * 1e-6, up.topology if up else "switch") if up_bw else None
     out = system.scale_out or chip.scale_out
     scale_out = None
     if out and out.bandwidth_gb_s:
