@@ -206,9 +206,9 @@ class Engine:
         return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
 
     def _plan_static(self, now: float, horizon: float) -> Iteration | None:
-        """A fixed-shape engine (`Deployed.static`, AWS Neuron): when a compiled row is free, the oldest waiting
-        prompt runs alone through the context graph, whole; otherwise every running sequence decodes. Its cache
-        is allocated for all rows at compile time, so nothing is preempted."""
+        """A fixed-shape engine (`Deployed.static`: AWS Neuron, JetStream): when a compiled row is free, the oldest
+        waiting prompt runs alone through the prefill program, whole; otherwise every running sequence decodes. Its
+        cache is allocated for all rows at compile time, so nothing is preempted."""
         slots = np.flatnonzero(self.active)
         none = np.zeros(0, dtype=np.int64)
         free = len(slots) + len(self.prefilling) < self.max_seqs
