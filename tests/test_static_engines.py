@@ -12,7 +12,7 @@ from suanli.model.ops import Layout
 from suanli.model.resolve import model_arch
 from suanli.perf.deployed import Deployed, StaticGraph
 from suanli.perf.factors import bundled_calibration
-from suanli.perf.features import NXD_BLOCK, moe_features, nxd_moe
+from suanli.perf.features import MOE_BLOCK, blockwise_moe, moe_features
 from suanli.spec import Deployment, SuanliError
 from suanli.validate.data import load_rows
 from suanli.validate.scenarios import _deployments, setup_of, simulated, steady
@@ -49,11 +49,11 @@ def test_nxd_blockwise_experts_by_hand():
     blocks of 512 token slots, every expert loaded. Token generation of 16 rows: 16 * 8 / 128 = 1 reaches the
     selective-loading threshold, so all 128 experts run all 16 rows; 4 rows load only their 32 chosen experts."""
     lay = Layout(1, 1, 1, 1)
-    touched, rows, blocks = nxd_moe(4096, 128, 8, lay, 16, context=True)
+    touched, rows, blocks = blockwise_moe(4096, 128, 8, lay, 16, context=True)
     assert blocks == ceil(4096 * 8 / 512) + 127 == 191
-    assert (touched, rows) == (1.0, 191 * NXD_BLOCK)
-    assert nxd_moe(16, 128, 8, lay, 16, context=False) == (1.0, 128 * 16, 0.0)
-    assert nxd_moe(4, 128, 8, lay, 16, context=False) == (32 / 128, 32, 0.0)
+    assert (touched, rows) == (1.0, 191 * MOE_BLOCK)
+    assert blockwise_moe(16, 128, 8, lay, 16, context=False) == (1.0, 128 * 16, 0.0)
+    assert blockwise_moe(4, 128, 8, lay, 16, context=False) == (32 / 128, 32, 0.0)
     grouped = moe_features(4, ((128, 8),), lay, 16)
     assert "blocks:128:8" not in grouped and grouped["touched:128:8"] < 32 / 128  # distinct experts, not loads
 

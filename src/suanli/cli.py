@@ -105,6 +105,43 @@ def compare(
         render_compare(rows, out, f"{model}, {precision}, input {input}, output {output}: ranked by {rank_by}")
 
 
+@app.command()
+def stack(
+    model: ModelOpt,
+    system: Annotated[str, typer.Option("--system", "-s", help="system id from `suanli catalog systems`")],
+    engines: Annotated[str | None, typer.Option("--engines", help="comma-separated engines, each NAME or "
+                                                "NAME==VERSION (e.g. vllm-ascend==0.8.4,mindie); default: every "
+                                                "engine with a profile that serves this chip")] = None,
+    input: InputOpt = 1024,
+    output: OutputOpt = 1024,
+    precision: PrecisionOpt = "bf16",
+    kv_precision: KvOpt = None,
+    batch: Annotated[int | None, typer.Option(help="total concurrent sequences (default: the largest that fits)")
+                     ] = None,
+    tpot_max: Annotated[float | None, typer.Option("--tpot-max", help="TPOT limit in ms")] = None,
+    calibration: CalOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The same work on one system across engines and versions: how much of the gap is software.
+
+    A row per engine with its best layout and batch, tok/s per chip against the best stack, the kernel paths it
+    takes, its host costs and path efficiencies on this chip, and the sources of its profile.
+    """
+    from suanli.perf.factors import load_calibration
+    from suanli.perf.stacks import compare_stacks
+    from suanli.report.terminal import render_stacks
+
+    names = [e.strip() for e in engines.split(",") if e.strip()] if engines else None
+    cal = load_calibration(calibration) if calibration else None
+    rows = compare_stacks(model, system, names, input=input, output=output, precision=precision,
+                          kv_precision=kv_precision, batch=batch, tpot_limit_ms=tpot_max, calibration=cal)
+    if as_json:
+        emit_json({"model": model, "system": system, "input": input, "output": output, "precision": precision,
+                   "engines": rows})
+    else:
+        render_stacks(rows, out, f"{model} on {system}, {precision}, input {input}, output {output}: by engine")
+
+
 @catalog_app.command("chips")
 def catalog_chips(
     vendor: Annotated[str | None, typer.Option(help="only this vendor, e.g. nvidia, amd, huawei")] = None,

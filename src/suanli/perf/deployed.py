@@ -7,16 +7,17 @@ then answers, fast and as often as asked, "how long does a step of this shape ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import inf
 
 import numpy as np
 
+from suanli.engines import Stack, resolve_engine
 from suanli.model.arch import Arch, without_uniform_window
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
-from suanli.perf.factors import Calibration, bundled_calibration, engine_family, unmodelled_path
+from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
@@ -24,10 +25,6 @@ from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
 from suanli.spec.precision import matrix_dtype_for
 
 GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
-# engines whose memory knob is a share of the whole device memory: vLLM gpu_memory_utilization (default 0.9,
-# https://docs.vllm.ai/en/stable/configuration/engine_args.html), vllm-ascend (same knob), SGLang
-# mem_fraction_static (https://docs.sglang.ai/advanced_features/server_arguments.html)
-WHOLE_MEMORY_ENGINES = ("vllm", "vllm-ascend", "sglang")
 
 
 def combine(tc: np.ndarray, tm: np.ndarray, n: float) -> np.ndarray:
@@ -40,12 +37,12 @@ def combine(tc: np.ndarray, tm: np.ndarray, n: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class StaticGraph:
-    """An engine compiled ahead of time for fixed shapes (AWS Neuron's NxD Inference and optimum-neuron, Google's
-    JetStream on TPU). Its prefill graph takes one prompt at a time, padded to the smallest bucket that holds it
+    """An engine compiled ahead of time for fixed shapes (`Features.fixed_shapes`). Its prefill graph takes one
+    prompt at a time, padded to the smallest bucket that holds it
     (powers of two from `first_bucket`; 0 = no buckets: padded to `length`), while decodes wait; its decode graph
     always runs `batch` rows, each attending to `length` cached tokens (or, with `decode_buckets`, to a
     power-of-two bucket of its context). `ranks` > 1: one program drives that many data-parallel ranks in
-    lockstep (JetStream --shard_on_batch): each rank decodes `batch` rows, and a prompt occupies them all."""
+    lockstep: each rank decodes `batch` rows, and a prompt occupies them all."""
 
     batch: int
     length: int
@@ -74,8 +71,9 @@ def _divisors(n: int) -> list[int]:
 
 
 def check_layout(arch: Arch, lay: Layout, model_id: str, pads_heads: bool = False) -> None:
-    """`pads_heads`: the engine pads attention heads up to a multiple of TP and replicates KV heads (AWS NxD
-    GQA sharding), so any TP runs; heads per chip are then counted as a fraction (the padding is not costed)."""
+    """`pads_heads`: the engine pads attention heads up to a multiple of TP and replicates KV heads
+    (`Features.pads_heads`), so any TP runs; heads per chip are then counted as a fraction (the padding is not
+    costed)."""
     for g in arch.groups:
         a = g.attn
         if a.kind in ("mha", "mla") and a.heads % lay.tp and not pads_heads:
@@ -120,26 +118,28 @@ def numerics_for(chip: Chip, dep: Deployment) -> Numerics:
 
 class Deployed:
     def __init__(self, arch: Arch, chip: Chip, system: System, dep: Deployment, model_id: str = "",
-                 calibration: Calibration | None = None):
-        self.engine_notes: list[str] = []
-        why = unmodelled_path(dep.precision, chip.family, dep.engine)
-        if why:
-            self.engine_notes.append(f"not modelled, expect much less: {why}")
-        if engine_family(dep.engine) == "trt-llm":
-            # TRT-LLM builds Mistral-style models as Llama; the window is the run-time max_attention_window_size,
-            # which trtllm-bench and the examples leave at the full sequence unless passed explicitly
+                 calibration: Calibration | None = None, stack: Stack | None = None):
+        # the engine: its profile at its version says which paths it takes; perf never reads its name
+        self.stack = stack or resolve_engine(dep.engine, chip.family)
+        feats = self.stack.features
+        self.engine_notes: list[str] = [self.stack.note] if self.stack.note else []
+        fb = self.stack.fallback(dep.precision, chip.family)
+        if fb:
+            self.engine_notes.append(f"not modelled, expect much less: {fb.reason}")
+        if not feats.applies_sliding_window:
             full = without_uniform_window(arch)
             if full is not arch:
-                self.engine_notes.append("TensorRT-LLM: the model's sliding window is not applied (a run-time "
-                                         "max_attention_window_size it leaves unset): full attention")
+                self.engine_notes.append(f"{self.stack.profile.name}: the model's sliding window is not applied "
+                                         "(a run-time option it leaves unset): full attention")
             arch = full
         self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
         self.model_id = model_id or arch.name
         self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)
-        check_layout(arch, self.layout, self.model_id, pads_heads=engine_family(dep.engine) == "neuron")
+        check_layout(arch, self.layout, self.model_id, pads_heads=feats.pads_heads)
         self.numerics = numerics_for(chip, dep)
         cal = calibration or bundled_calibration()
-        self.factors, self.factors_note = cal.resolve(chip.family, dep.engine)
+        factors, self.factors_note = cal.resolve(chip.family, self.stack.factor_key)
+        self.factors = replace(factors, memory_utilization=feats.memory_utilization)
         self.calibration_source = cal.source
         self.hw: Hardware = hardware_of(chip, system, self.factors)
         chips = self.layout.chips
@@ -160,9 +160,9 @@ class Deployed:
         self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
         self.ops = step_ops(arch, lay, self.numerics)
         costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
-        # AWS Neuron runs MoE layers through NxD's blockwise / selective-loading paths (features.nxd_moe)
-        self.moe_path = "nxd" if engine_family(dep.engine) == "neuron" else "grouped"
-        if self.moe_path == "nxd":
+        # blockwise expert kernels (fixed-shape engines) pay per block (features.blockwise_moe)
+        self.moe_path = feats.moe_kernel
+        if self.moe_path == "blockwise":
             for g in arch.groups:
                 if g.mlp.kind == "moe":
                     key = f"blocks:{g.mlp.experts}:{g.mlp.topk}"
@@ -261,10 +261,9 @@ class Deployed:
     def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
         f = self.factors
         cap = self.hw.capacity
-        # TensorRT-LLM loads the weights, then gives the KV cache a fraction of what is left
-        # (free_gpu_memory_fraction); vLLM and SGLang cap weights + KV + activations at a fraction of the whole
-        # memory (gpu_memory_utilization, mem_fraction_static), so their slack is a share of the capacity
-        if engine_family(self.dep.engine) in WHOLE_MEMORY_ENGINES:
+        # an engine caps weights + KV + activations at a share of the whole memory (slack: a share of the
+        # capacity), or loads the weights and gives the KV cache a share of what is left (`memory_policy`)
+        if self.stack.features.memory_policy == "whole_device":
             reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * cap
         else:
             left = max(0.0, cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes)

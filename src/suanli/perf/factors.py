@@ -3,8 +3,11 @@
 These are the only tuned numbers in suanli, and they are physical: a fraction of peak compute or bandwidth in
 (0, 1], a latency in microseconds, a per-step host overhead in milliseconds. Resolution order, later wins:
 built-in defaults -> `defaults` -> `physical[<chip family>]` (properties of the hardware that are not fitted, such
-as the matrix tile) -> `families[<chip family>]` -> `engines[<engine family>]` -> `pairs["<family>/<engine>"]`.
-A chip family with no entry borrows the nearest family listed in `borrow`, and the prediction says so.
+as the matrix tile) -> `families[<chip family>]` -> `engines[<engine key>]` -> `pairs["<family>/<engine key>"]`.
+`families` describe the chip with a tuned stack (op-level evidence in `physical`, end-to-end rows of tuned stacks);
+what an engine version loses on top lives in `engines` and `pairs`, keyed by its profile's factor key
+(`suanli.engines`). A chip family with no entry borrows the nearest family listed in `borrow`, and the prediction
+says so.
 
 The bundled file `calibration.yaml` next to this module is what `predict` uses unless given another
 (`--calibration FILE`); `suanli calibrate` writes files of the same form.
@@ -12,7 +15,6 @@ The bundled file `calibration.yaml` next to this module is what `predict` uses u
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
@@ -82,7 +84,8 @@ class Calibration:
         return replace(self, families={}, engines={}, pairs={}, source="priors")
 
     def resolve(self, family: str, engine: str | None) -> tuple[Factors, str]:
-        """Factors for a chip family and engine family, and a note on where they came from."""
+        """Factors for a chip family and an engine's factor key (`Stack.factor_key`), and a note on where they
+        came from."""
         fam, note = family, "calibrated"
         seen = {family}
         phys = self.physical.get(family, {})
@@ -94,10 +97,12 @@ class Calibration:
         if fam not in self.families:
             note = f"uncalibrated: no factors for {family}; defaults used"
         elif fam != family:
-            note = f"uncalibrated: factors borrowed from {fam}"
-        eng = engine_family(engine)
-        layers = [self.defaults, phys, self.families.get(fam, {}), self.engines.get(eng, {}),
-                  self.pairs.get(f"{fam}/{eng}", {})]
+            note = f"uncalibrated: prior from {fam} (a tuned stack)" + (
+                f", with {family}'s own op-level figures" if phys else "")
+        eng = engine or "default"
+        # a family's own op-level figures (`physical`) beat what it borrows from another family's fit
+        layers = [self.defaults, self.families.get(fam, {}), phys, self.engines.get(eng, {}),
+                  self.pairs.get(f"{family}/{eng}", {})]
         merged: dict[str, float] = {}
         for layer in layers:
             merged.update(layer)
@@ -107,49 +112,6 @@ class Calibration:
             own = {k for layer in layers[1:] for k in layer}
             merged.update({k: 0.0 for k in ("gemm_k0", "roofline_n") if k not in own})
         return replace(Factors(), **merged).check(), note
-
-
-ENGINE_FAMILIES = {
-    "trt-llm": ("trt-llm", "tensorrt", "trtllm"),
-    "sglang": ("sglang",),
-    "vllm-ascend": ("vllm-ascend",),
-    "mindie": ("mindie",),
-    "vllm": ("vllm", "llmboost"),
-    "llama.cpp": ("llama.cpp", "llama-cpp", "ollama", "llamacpp"),
-    "mlc": ("mlc",),
-    "rkllm": ("rkllm",),
-    "jetstream": ("jetstream", "maxtext"),
-    "neuron": ("neuron",),
-    "pytorch": ("pytorch", "transformers", "torch"),
-}
-
-
-def engine_family(engine: str | None) -> str:
-    """Map an engine string ('trt-llm 0.14.0 (c++ engine)', 'vllm 0.9.2', 'llama.cpp b3000') to its family."""
-    if not engine:
-        return "default"
-    e = engine.lower()
-    for fam, keys in ENGINE_FAMILIES.items():
-        if any(k in e for k in keys):
-            if fam == "vllm" and "neuron" in e:
-                return "neuron"
-            return fam
-    return e.split()[0]
-
-
-def unmodelled_path(precision: str, family: str, engine: str | None) -> str | None:
-    """Why a run took a kernel path suanli has no cost model for, or None. vLLM on AMD GPUs ran checkpoints
-    with per-channel FP8 weight scales (Meta's FP8 releases, fbgemm_fp8) through an unfused fallback
-    (w8a8_utils.apply_fp8_linear: torch._scaled_mm to fp32, then two scaling passes) until the row-wise
-    hipBLASLt scaled_mm of torch 2.7 (vLLM 0.9); dstack measured 2-3x the per-token time of AMD's per-tensor
-    FP8 checkpoint on the same 8 x MI300X and image (github.com/dstackai/benchmarks, h100sxm5_vs_mi300x)."""
-    if precision != "fp8-meta" or not family.startswith("amd-") or engine_family(engine) != "vllm":
-        return None
-    m = re.search(r"(\d+)\.(\d+)", engine or "")
-    if m and (int(m.group(1)), int(m.group(2))) >= (0, 9):
-        return None
-    return ("vLLM on AMD GPUs before 0.9 runs per-channel FP8 weights (this Meta FP8 checkpoint) through an "
-            "unfused scaled_mm fallback that suanli has no kernel model for")
 
 
 def _table(raw: dict, key: str, path: str) -> dict[str, dict[str, float]]:

@@ -3,9 +3,9 @@
 Names: `one`; `tokens`, `logits`, `prefill_tokens`, `decode_tokens`, `seqs`; `<x>_pad` = rows padded to the
 matrix tile; `pp:<w>`/`dp:<w>` = attended (query, key) pairs of prefill/decode for window w (`inf` = full);
 `pr:<w>`/`dr:<w>` = cached tokens read; `touched:<E>:<k>` = share of a chip's experts some token picked;
-`xrows:<E>:<k>` = expert GEMM rows on a chip, padded per touched expert; `blocks:<E>:<k>` = expert blocks the
-NxD blockwise kernel runs (AWS Neuron, see `nxd_moe`); `ar_large` = 1 when the step's all-reduce messages exceed
-the engines' small-message size (see cost.py).
+`xrows:<E>:<k>` = expert GEMM rows on a chip, padded per touched expert; `blocks:<E>:<k>` = expert blocks a
+blockwise expert kernel runs (`blockwise_moe`); `ar_large` = 1 when the step's all-reduce messages exceed the
+engines' small-message size (see cost.py).
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ def features(shape: StepShape, windows: tuple[float, ...], moe: tuple[tuple[int,
     return x
 
 
-NXD_BLOCK = 512  # tokens per block of NxD's blockwise expert kernel (moe/model_utils.py DEFAULT_BLOCK_SIZE)
-NXD_SELECTIVE = 1.0  # NxD token generation loads only the chosen experts below tokens*k/E = this
+MOE_BLOCK = 512  # tokens per block of NxD's blockwise expert kernel (moe/model_utils.py DEFAULT_BLOCK_SIZE)
+MOE_SELECTIVE = 1.0  # NxD token generation loads only the chosen experts below tokens*k/E = this
 # (DEFAULT_SELECTIVE_LOADING_THRESHOLD), else runs every expert on every token
 
 
-def nxd_moe(tokens: float, e: int, k: int, lay: Layout, tile: float, context: bool) -> tuple[float, float, float]:
+def blockwise_moe(tokens: float, e: int, k: int, lay: Layout, tile: float, context: bool) -> tuple[float, float, float]:
     """(share of a chip's experts loaded, expert GEMM rows, blocks) of AWS Neuron's NxD MoE (expert_mlps_v2.py,
     neuronx-distributed, as optimum-neuron and NxD Inference run it). Context encoding is dropless blockwise:
     ceil(T k / B) + E - 1 blocks of B token slots, each one expert's GEMMs on its tokens and padding; token
@@ -59,9 +59,9 @@ def nxd_moe(tokens: float, e: int, k: int, lay: Layout, tile: float, context: bo
     if group <= 0:
         return 0.0, 0.0, 0.0
     if context:
-        blocks = ceil(group * k / lay.ep / NXD_BLOCK - 1e-9) + local - 1
-        return 1.0, blocks * NXD_BLOCK, blocks
-    if group * k / e >= NXD_SELECTIVE:
+        blocks = ceil(group * k / lay.ep / MOE_BLOCK - 1e-9) + local - 1
+        return 1.0, blocks * MOE_BLOCK, blocks
+    if group * k / e >= MOE_SELECTIVE:
         return 1.0, local * pad(group, tile), 0.0
     return group * k / e, group * k / lay.ep, 0.0
 
@@ -70,8 +70,8 @@ def moe_features(tokens: float, moe: tuple[tuple[int, int], ...], lay: Layout, t
                  path: str = "grouped", context: bool = False) -> dict[str, float]:
     x = {}
     for e, k in moe:
-        if path == "nxd":
-            touched, xrows, blocks = nxd_moe(tokens, e, k, lay, tile, context)
+        if path == "blockwise":
+            touched, xrows, blocks = blockwise_moe(tokens, e, k, lay, tile, context)
             x[f"touched:{e}:{k}"], x[f"xrows:{e}:{k}"], x[f"blocks:{e}:{k}"] = touched, xrows, blocks
             continue
         group = tokens * lay.dp  # tokens of all attention ranks reach the experts of this stage

@@ -49,6 +49,7 @@ class Prediction:
     ttft_loaded_s: float = 0.0
     fewest_chips: dict | None = None
     notes: list[str] = field(default_factory=list)
+    engine: dict = field(default_factory=dict)  # the stack assumed: profile, version, kernel paths, sources
 
     @property
     def fits(self) -> bool:
@@ -110,6 +111,7 @@ class Prediction:
             "breakdown": breakdown,
             "by_class": {"prefill": self.by_class("prefill"), "decode": self.by_class("decode")},
             "factors": self.factors_note, "calibration": self.calibration, "notes": self.notes,
+            "engine": self.engine,
         }
 
 
@@ -160,7 +162,7 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
         fewest = fewest_chips_to_fit(dep, wl)
     return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
                       prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, ttft_loaded,
-                      fewest, notes)
+                      fewest, notes, dep.stack.to_dict())
 
 
 def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:
@@ -213,7 +215,7 @@ def fewest_chips_to_fit(dep: Deployed, wl: Workload, limit: int = 4096) -> dict 
         if pp <= arch.layers:
             trial = Deployment(**{**dep.dep.model_dump(), "tp": tp, "pp": pp, "ep": ep, "dp": 1})
             try:
-                d = Deployed(arch, dep.chip, _wide_system(dep, n), trial, dep.model_id)
+                d = Deployed(arch, dep.chip, _wide_system(dep, n), trial, dep.model_id, stack=dep.stack)
             except SuanliError:
                 d = None
             if d is not None and fits_with(d, wl.model_copy(update={"batch": wl.batch})):

@@ -62,9 +62,19 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
         console.print(o)
     note = p.factors_note if p.factors_note != "calibrated" else f"calibrated ({p.calibration})"
     console.print(f"Factors: {note}")
+    if p.engine:
+        console.print(f"Engine: {engine_line(p.engine)}")
     for n in p.notes:
         if n != p.factors_note:
             console.print(f"Note: {n}")
+
+
+def engine_line(e: dict) -> str:
+    """One line naming the stack assumed and the kernel paths it takes."""
+    version = e.get("version") or (f"as of {e['as_of']}" if e.get("as_of") else "version not stated")
+    paths = e.get("paths", {})
+    shown = "; ".join(f"{k}: {paths[k]}" for k in ("graph", "moe", "memory") if k in paths)
+    return f"{e.get('name')} ({version}): {shown}"
 
 
 def render_compare(rows: list[dict], console: Console, title: str) -> None:
@@ -115,3 +125,28 @@ def render_chips(chips: list[Chip], console: Console) -> None:
                   _f(r["fp4_tflops"]), _f(r["memory_gb"], 0), _f(r["bandwidth_gb_s"], 0), _f(r["tdp_w"], 0),
                   str(len(c.sources)))
     console.print(t)
+
+
+def render_stacks(rows: list[dict], console: Console, title: str) -> None:
+    t = Table(title=title)
+    for col in ("engine", "layout", "batch", "TTFT ms", "TPOT ms", "tok/s/chip", "vs best", "step ms", "seq us",
+                "kernel us", "GEMM eff", "stream eff"):
+        t.add_column(col, justify="left" if col in ("engine", "layout") else "right", no_wrap=col == "engine")
+    for r in rows:
+        f = r.get("factors", {})
+        costs = (_f(f.get("step_overhead_ms"), 2), _f(f.get("seq_overhead_us"), 1), _f(f.get("kernel_us"), 1),
+                 _f(f.get("gemm_compute"), 2), _f(f.get("gemm_memory"), 2))
+        if "error" in r:
+            t.add_row(r["engine"], r["error"], "", "", "", "", "", *costs)
+            continue
+        t.add_row(r["engine"], f"tp{r['tp']} pp{r['pp']} ep{r['ep']} dp{r['dp']}", str(r["batch"]),
+                  _f(r["ttft_ms"], 1), _f(r["tpot_ms"], 2), _f(r["output_tok_s_per_chip"], 1),
+                  f"{100 * r['vs_best']:.0f}%", *costs)
+    console.print(t)
+    for r in rows:
+        paths = "; ".join(f"{k}: {v}" for k, v in r["paths"].items())
+        tuned = ", tuned kernels here" if r["tuned"] else ""
+        console.print(f"[bold]{r['engine']}[/bold] ({r['engine_name']}{tuned}): {paths}")
+        if r.get("version_note"):
+            console.print(f"  version: {r['version_note']}")
+        console.print(f"  factors: {r.get('factors_note') or 'n/a'}; sources: {' | '.join(r['sources'])}")

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 import yaml
 
 from suanli.catalog import catalog
-from suanli.perf.factors import Calibration, Factors, engine_family
+from suanli.engines import resolve_engine
+from suanli.perf.factors import Calibration, Factors
 from suanli.spec import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
@@ -35,13 +36,18 @@ MOE_FACTORS = ("moe_compute", "moe_memory", "moe_block_us")
 FITTED = DENSE_FACTORS + MOE_FACTORS
 MOE_ONLY = MOE_FACTORS + ("step_overhead_ms", "seq_overhead_us", "comm_latency_us")  # what MoE rows alone may move
 BOUNDS = {"step_overhead_ms": (0.0, 50.0), "seq_overhead_us": (0.0, 200.0), "comm_latency_us": (1.0, 50.0),
-          "moe_block_us": (0.0, 2000.0)}
+          "moe_block_us": (0.0, 2000.0), "kernel_us": (0.0, 100.0)}
 # Times move by steps of this size, not by ratios, and their ridge pulls on this scale. Host overhead per step is
 # weakly identified by max-throughput rows (a few ms on steps of 100 ms), so it must be earned: with a looser
 # ridge it drifted to 3-4 ms on Hopper and made held-out low-batch decode a third too slow; where rows do say
 # it (Ascend with vllm-ascend, 6-7 ms), the steps are long enough to get there.
-ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0, "comm_latency_us": 8.0, "moe_block_us": 200.0}
-RIDGE_SCALE = {"step_overhead_ms": 1.9, "seq_overhead_us": 25.0, "comm_latency_us": 10.0, "moe_block_us": 100.0}
+ADDITIVE = {"step_overhead_ms": 4.0, "seq_overhead_us": 20.0, "comm_latency_us": 8.0, "moe_block_us": 200.0,
+            "kernel_us": 8.0}
+RIDGE_SCALE = {"step_overhead_ms": 1.9, "seq_overhead_us": 25.0, "comm_latency_us": 10.0, "moe_block_us": 100.0,
+               "kernel_us": 10.0}
+# What an engine's own rows may move on top of the chip: its host costs (per step, per sequence, per kernel
+# launched) and the efficiency of the kernel paths it takes; never the fabric's collectives
+ENGINE_FACTORS = ("kernel_us",)
 # Plausible ranges of a fraction of peak. Tuned kernels stream weights and caches at well over a quarter of
 # the memory bandwidth, and collectives reach 0.7-0.93 of the links' (ops.csv). A fit that wants less is
 # compensating for something the model lacks, and such a factor ruins other regimes: a moe_memory of 0.12
@@ -128,13 +134,16 @@ def is_moe_row(row: Row) -> bool:
 
 
 def fit_family(rows: list[Row], cal: Calibration, family: str, sweeps: int = 2,
-               prior_cal: Calibration | None = None, names: tuple[str, ...] = FITTED) -> FamilyFit:
+               prior_cal: Calibration | None = None, names: tuple[str, ...] = FITTED,
+               own_paths: bool = False) -> FamilyFit:
+    """`own_paths`: a (family, engine) pair whose rows may set the efficiency of the engine's own kernel paths
+    (its factors under `pairs`), even where micro-benchmarks measured the chip's best kernels (`physical`)."""
     weights = _weights(rows)
     fam, _, eng = family.partition("/")
-    measured = cal.physical.get(fam, {})
+    measured = {} if own_paths else cal.physical.get(fam, {})
     names = tuple(k for k in names if k not in measured)  # measured by micro-benchmarks: not the rows' to move
     base, _ = (prior_cal or cal).resolve(fam, eng or None)
-    prior = {k: getattr(base, k) for k in FITTED}
+    prior = {k: getattr(base, k) for k in FITTED + ENGINE_FACTORS}
     current = dict(prior)
     cal = _with(cal, family, current)  # start from the prior, not from what a borrowed family was fitted to
     frozen = {r["setup"]: r["layout"] for r in predict_rows(rows, cal, fast=True) if r.get("layout")}
@@ -188,16 +197,20 @@ DISAGGREGATED = re.compile(r"disaggregated \d+P\d+D")
 
 
 def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
-    """Fit every chip family with enough rows, then every (family, engine) pair with enough rows toward its
-    family's fit; other families keep what `cal` gives them."""
+    """Fit every chip family on the rows of its tuned stacks (the chip's own factors), then every (family,
+    engine) pair with enough rows toward its family's fit (what that engine loses or gains on that hardware);
+    other families keep what `cal` gives them. A family measured only through untuned stacks keeps its prior
+    (op-level figures in `physical`, else the family it borrows from): its engines' pairs take the gap."""
     by_family: dict[str, list[Row]] = defaultdict(list)
     by_pair: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
         if fittable(r):
             fam = family_of(r)
             if fam:
-                by_family[fam].append(r)
-                by_pair[f"{fam}/{engine_family(r.engine)}"].append(r)
+                stack = resolve_engine(r.engine, fam, strict=False)
+                if stack.tuned_for(fam):
+                    by_family[fam].append(r)
+                by_pair[f"{fam}/{stack.factor_key}"].append(r)
     result = FitResult(cal)
     for fam, mine in sorted(by_family.items()):
         if (families and fam not in families) or len(mine) < MIN_ROWS:
@@ -227,9 +240,11 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             result.families.append(ff)
             result.calibration = _with(result.calibration, fam, ff.fitted)
     fitted_families = result.calibration
+    fitted = {ff.family.split(" ")[0] for ff in result.families}
     for pair, mine in sorted(by_pair.items()):
         fam = pair.split("/")[0]
-        if (families and fam not in families) or len(mine) < PAIR_MIN_ROWS or pair.endswith("/default"):
+        least = PAIR_MIN_ROWS if fam in fitted else MIN_ROWS  # an untuned family's only evidence is its pairs
+        if (families and fam not in families) or len(mine) < least:
             continue
         if len(mine) == len(by_family[fam]):
             continue  # the family is this one engine: its fit already is the pair's
@@ -240,7 +255,11 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             # rows (often one old version, one layout) do not identify them; a free pair fit put vLLM's Hopper
             # collective latency at 20 us and made held-out vLLM decode at low concurrency 40% too slow
             names = tuple(k for k in names if not k.startswith("comm_"))
-            ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=names)
+            if fam in fitted:
+                ff = fit_family(mine, result.calibration, pair, 1, prior_cal=fitted_families, names=names)
+            else:  # the chip is set by op-level figures; this engine's rows say what its paths and host cost
+                ff = fit_family(mine, result.calibration, pair, sweeps, prior_cal=fitted_families,
+                                names=names + ENGINE_FACTORS, own_paths=True)
         except SuanliError:
             continue
         result.families.append(ff)
@@ -277,7 +296,7 @@ def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
         "borrow": cal.borrow,
         "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
                             "mean_abs_log_error_after": round(ff.error_after, 4),
-                            "moved": {k: [ff.prior[k], ff.fitted[k]] for k in FITTED
+                            "moved": {k: [ff.prior[k], ff.fitted[k]] for k in ff.fitted
                                       if abs(ff.fitted[k] - ff.prior[k]) > 1e-9}}
                 for ff in result.families},
     }

@@ -29,11 +29,12 @@ import yaml
 
 from suanli.catalog import catalog
 from suanli.catalog.loader import node_of
+from suanli.engines import resolve_engine
 from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.auto import layouts, max_batch
 from suanli.perf.deployed import Deployed, StaticGraph
-from suanli.perf.factors import Calibration, engine_family, unmodelled_path
+from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.spec import Deployment, SuanliError, System, Workload
 from suanli.validate.data import Row
@@ -163,9 +164,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         precision = "w4a8"
         notes.append("precision w4a8: Intel's MLPerf XPU harness quantizes activations too (VLLM_USE_SEPARATE_QUANT, "
                      "VLLM_FUSE_NORM_QUANT, VLLM_FUSE_SILU_QUANT) for int8 matrix units")
-    why = unmodelled_path(precision, cat.chips[chip].family, row.engine)
-    if why:
-        raise Skip(why)
+    stack = resolve_engine(row.engine, cat.chips[chip].family, strict=False)
+    fallback = stack.fallback(precision, cat.chips[chip].family)
+    if fallback:
+        raise Skip(fallback.reason)
     disagg = None
     m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
     if m:
@@ -176,9 +178,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"kv_precision {kv}: the KV cache Intel's MLPerf XPU harness sets")
     if kv is None and re.search(r"KV dtype '?auto'?", row.notes):
         notes.append("kv_precision = the model's dtype (notes: KV dtype 'auto')")
-    elif kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and engine_family(row.engine) == "trt-llm":
-        kv = "fp8"  # TensorRT-LLM's fp8/fp4 quantization recipes quantize the KV cache to fp8 as well
-        notes.append("kv_precision fp8 assumed (TensorRT-LLM fp8/fp4 recipe default)")
+    elif kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and stack.features.kv_fp8_with_fp8_weights:
+        kv = "fp8"  # the engine's fp8/fp4 quantization recipes quantize the KV cache to fp8 as well
+        notes.append(f"kv_precision fp8 assumed ({stack.profile.name}'s fp8/fp4 recipe default)")
     cap = _batch_cap(row.notes)
     if cap:
         notes.append(f"engine batch limited to {cap} (from notes)")
@@ -191,7 +193,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         tp, pp, dp = row.n_accel, 1, 1
         fed = next((b for bench, b in REFERENCE_SUT_BATCH.items() if re.search(rf"/{bench}(-edge)?/", row.url)),
                    None)
-        cap = cap or fed or ENGINE_MAX_SEQS["vllm"]
+        cap = cap or fed or stack.features.max_num_seqs
         how = (f"its SUT passes {fed} sample(s) per generate call (main.py --batch-size default)" if fed else
                "vLLM's default max-num-seqs")
         notes.append(f"MLPerf reference harness: one engine over all chips (tp={tp}), batch {cap}: {how}")
@@ -226,27 +228,24 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"Intel's MLPerf CPU harness: {per_chip} SGLang instance(s) of {cores} cores per socket, "
                      f"at most {seqs} running requests each (configure_workload.sh)")
     static = None
+    shapes = stack.features.fixed_shapes  # the engine's buckets; the compiled sizes come from the notes
     m = re.search(r"compiled batch_size=(\d+), seq_len=(\d+)", row.notes)
-    if m and engine_family(row.engine) == "neuron":
-        # optimum-neuron (before its chunked prefill) compiled without buckets: every prompt is padded to the
-        # sequence length and every decode attends to all of it (NxDNeuronConfig enable_bucketing=False);
-        # NxD Inference buckets both by powers of two from 128 (autobucketing.generate_buckets)
-        nxdi = "optimum-neuron" not in row.engine.lower()
-        static = StaticGraph(int(m.group(1)), int(m.group(2)), 128 if nxdi else 0, nxdi)
-        notes.append(f"fixed-shape engine: prompts one at a time padded to {'a bucket' if nxdi else m.group(2)}"
-                     f" tokens, decode graph of {m.group(1)} rows (AWS Neuron compiled graphs)")
+    if m and shapes:
+        static = StaticGraph(int(m.group(1)), int(m.group(2)), shapes.first_bucket, shapes.decode_buckets)
+        pad = "a bucket" if shapes.first_bucket else m.group(2)
+        notes.append(f"fixed-shape engine: prompts one at a time padded to {pad} tokens, decode graph of "
+                     f"{m.group(1)} rows ({stack.profile.name} compiled graphs)")
         if re.search(r"TP over \d+ (?:logical )?NeuronCores", row.notes) and tp is None and pp is None and dp is None:
             tp, pp, dp, ep = row.n_accel, 1, 1, 1  # one engine, experts sliced by TP (no expert parallelism)
     m = re.search(r"server batch_size=(\d+), cache length (\d+)", row.notes)
-    if m and engine_family(row.engine) == "jetstream":
-        # JetStream prefills one request at a time, padded to buckets 16, 32, ... (token_utils.tokenize_and_pad);
-        # jetstream-pytorch's decode attends to the whole cache (ragged attention off by default, config.py);
+    if m and shapes:
         # one server shards the model over all chips, or with --shard_on_batch splits the batch over them
         lockstep = "shard_on_batch" in row.notes
         if tp is None and pp is None:
             tp, pp, dp = (1, 1, dp or row.n_accel) if lockstep else (row.n_accel, 1, dp or 1)
         ranks = dp if lockstep and dp else 1
-        static = StaticGraph(ceil(int(m.group(1)) / ranks), int(m.group(2)), 16, False, ranks)
+        static = StaticGraph(ceil(int(m.group(1)) / ranks), int(m.group(2)), shapes.first_bucket,
+                             shapes.decode_buckets, ranks)
         notes.append(f"fixed-shape engine: prompts one at a time padded to a power of two, decode graph of "
                      f"{m.group(1)} rows over a {m.group(2)}-token cache (JetStream)")
         if "jetstream-pytorch" in row.engine and precision == "int8":
@@ -386,7 +385,7 @@ def _through_one_api_server(row: Row) -> bool:
     MLCommons' CM automation): its SUT drives one engine, through a single OpenAI-compatible server (SUT_API.py
     asserts one `api_server`) or in process (SUT_VLLM.py), launched without tuning flags."""
     return ("mlperf" in row.source.lower() and "-reference-" in row.url
-            and engine_family(row.engine) == "vllm")
+            and resolve_engine(row.engine, strict=False).id == "vllm")
 
 
 def _batch_cap(notes: str) -> int | None:
@@ -451,7 +450,8 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
     out = []
     for tp, pp, ep, dp in options:
         try:
-            d = Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)), s.model, cal)
+            d = Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)), s.model, cal,
+                         resolve_engine(s.engine, chip.family, strict=False))
             if s.memory_utilization:  # the run states it: not a fitted factor
                 d.factors = replace(d.factors, memory_utilization=s.memory_utilization)
             d.static = s.static
@@ -658,8 +658,6 @@ def _meets(dep: Deployed, b: int, s: Setup) -> bool:
             and (s.e2e_slo is None or busy.ttft + (s.output_len - 1) * busy.tpot <= s.e2e_slo))
 
 
-ENGINE_MAX_SEQS = {"vllm": 256, "vllm-ascend": 256, "neuron": 32}  # engines' default max_num_seqs / batch
-DEFAULT_MAX_SEQS = 2048  # TensorRT-LLM's default max_batch_size; SGLang sizes it from memory
 
 
 def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int | None = None,
@@ -669,7 +667,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     from suanli.serve.sim import SimConfig, run
     from suanli.serve.workload import Arrivals, LengthDist, Trace
 
-    cap = s.batch_cap or ENGINE_MAX_SEQS.get(engine_family(s.engine), DEFAULT_MAX_SEQS)
+    cap = s.batch_cap or dep.stack.features.max_num_seqs
     coupled = dep.layout.dp > 1 and dep.layout.ep > 1
     lockstep = dep.static.ranks if dep.static else 1
     if lockstep > 1:  # one engine whose rows are spread over the ranks: a rank's deployment times its steps
@@ -688,7 +686,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
         cfg.arrivals = Arrivals("poisson", rate=rate)
     spec = dep.dep.model_copy(update={"dp": 1}) if not coupled else dep.dep
     def make() -> Deployed:
-        d = Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal)
+        d = Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal, dep.stack)
         d.static = dep.static
         return d
     sim = run(make() if lockstep > 1 else dep, make, cfg)
@@ -810,11 +808,11 @@ def disaggregated_sim(dep: Deployed, s: Setup, cal: Calibration | None, n_p: int
 
     n = s.concurrency or 1
     cfg = SimConfig(requests=s.requests or min(3000, max(4 * n, 200)), seed=0, disaggregate=(n_p, n_d),
-                    max_seqs=s.batch_cap or ENGINE_MAX_SEQS.get(engine_family(s.engine), DEFAULT_MAX_SEQS),
+                    max_seqs=s.batch_cap or dep.stack.features.max_num_seqs,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),
                     output_dist=LengthDist("fixed", {"value": s.output_len}),
                     arrivals=Arrivals("concurrency", clients=n))
-    make = lambda: Deployed(dep.arch, dep.chip, dep.system, dep.dep, dep.model_id, cal)  # noqa: E731
+    make = lambda: Deployed(dep.arch, dep.chip, dep.system, dep.dep, dep.model_id, cal, dep.stack)  # noqa: E731
     sim = run(dep, make, cfg)
     res = summarize(sim, {}, dep.layout.chips * (n_p + n_d))
     return Point(res["batch_size"].get("mean", 1.0), res["tpot_ms"]["mean"] / 1e3, res["ttft_ms"]["mean"] / 1e3,

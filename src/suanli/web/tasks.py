@@ -162,8 +162,9 @@ def _families(hardware: set[str]) -> dict[str, str]:
 
 
 def _engine_family(engine: str) -> str:
-    word = (engine or "").strip().lower().split(" ")[0]
-    return word or "unknown"
+    from suanli.engines import resolve_engine
+
+    return resolve_engine(engine, strict=False).id if (engine or "").strip() else "unknown"
 
 
 def plan(params: dict, report: Report = _quiet) -> dict:

@@ -1,0 +1,127 @@
+"""What a serving engine does, as typed data: its features at each release, each with the release that brought it
+and a source.
+
+A profile is data (`data/<id>.yaml`), never code: adding an engine or a release is adding a file or an entry.
+`Features` lists everything the rest of suanli may ask of an engine — the physics (`perf`) asks only these typed
+fields, never an engine's name. A profile folds its releases in version order: the features of `vllm 0.7.3` are
+the base features updated by every release up to 0.7.3.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class FixedShapes(BaseModel):
+    """An engine compiled ahead of time for fixed shapes: prompts one at a time padded to a bucket (powers of two
+    from `first_bucket`; 0 = padded to the compiled length), a decode graph of a fixed number of rows that attends
+    to the whole compiled length (or, with `decode_buckets`, to a power-of-two bucket of its context)."""
+
+    model_config = ConfigDict(extra="forbid")
+    first_bucket: int = Field(0, ge=0)
+    decode_buckets: bool = False
+
+
+class Features(BaseModel):
+    """Everything suanli's physics, scheduler and memory model may ask of an engine at one version."""
+
+    model_config = ConfigDict(extra="forbid")
+    graph_mode: Literal["graphs", "eager", "static"] = Field("graphs", description="device graphs, eager launches, "
+                                                             "or graphs compiled for fixed shapes")
+    chunked_prefill: bool = Field(True, description="long prompts split over steps that also decode")
+    max_num_seqs: int = Field(256, ge=1, description="default cap on running sequences per instance")
+    token_budget: int = Field(8192, ge=1, description="default tokens per step (max_num_batched_tokens)")
+    memory_policy: Literal["whole_device", "after_weights"] = Field(
+        "whole_device", description="share of the whole memory for weights + KV + activations, or a share of what "
+                                    "the weights leave for the KV cache")
+    memory_utilization: float = Field(0.9, gt=0, le=1, description="that share")
+    mla_absorbed: bool = Field(True, description="MLA decode runs on the compressed latent (absorbed weights)")
+    fp8_block_gemm: Literal["fast", "triton", "none"] = Field("fast", description="block-scaled FP8 GEMM path")
+    moe_kernel: Literal["grouped", "fused_triton", "blockwise"] = Field("grouped", description="expert GEMM path")
+    expert_parallel: bool = Field(True, description="experts split over chips with all-to-all dispatch")
+    attention_dp: bool = Field(False, description="attention data-parallel with expert-parallel MoE layers")
+    mtp: bool = Field(False, description="multi-token prediction / speculative heads available")
+    prefix_cache: bool = Field(False, description="prompt prefixes cached across requests")
+    pd_disaggregation: bool = Field(False, description="prefill and decode on separate workers")
+    applies_sliding_window: bool = Field(True, description="a model's uniform sliding window is applied")
+    pads_heads: bool = Field(False, description="pads attention heads to a multiple of TP: any TP runs")
+    kv_fp8_with_fp8_weights: bool = Field(False, description="its fp8/fp4 recipes quantize the KV cache to fp8")
+    fixed_shapes: FixedShapes | None = None
+
+
+FEATURE_NAMES = tuple(Features.model_fields)
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    date: str | None = None
+    source: str
+    features: dict[str, object] = Field(default_factory=dict)
+    quote: str | None = None
+
+    @model_validator(mode="after")
+    def _known_features(self) -> Release:
+        bad = [k for k in self.features if k not in FEATURE_NAMES]
+        if bad:
+            raise ValueError(f"unknown feature {bad[0]!r}; allowed: {', '.join(FEATURE_NAMES)}")
+        return self
+
+
+class Fallback(BaseModel):
+    """A kernel path suanli has no cost model for: predictions warn, validation skips the row."""
+
+    model_config = ConfigDict(extra="forbid")
+    families: str = Field(description="chip families it applies to (a prefix, e.g. amd-)")
+    precision: str
+    until: str = Field(description="the release that replaced the path")
+    when_unstated: bool = Field(True, description="applies when the version is not stated")
+    reason: str
+    source: str
+
+
+class EngineProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str
+    aliases: list[str] = Field(description="lowercase phrases that name this engine in free text")
+    docs: str
+    tuned_on: list[str] = Field(default_factory=list, description="prefixes of the chip families where it runs "
+                                "the vendor's tuned kernels: there its end-to-end rows may set the chip's factors")
+    runs_on: list[str] = Field(default_factory=list, description="prefixes of the chip families it serves")
+    best_for: list[str] = Field(default_factory=list, description="chip families it is the best-known stack for")
+    factor_key: str | None = Field(None, description="the calibration's key for its factors (default: id)")
+    paths: dict[str, str] = Field(default_factory=dict, description="kernel libraries per op class, for display")
+    base: Features = Field(default_factory=Features)
+    base_source: str
+    releases: list[Release] = Field(default_factory=list)
+    fallbacks: list[Fallback] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EngineProfile:
+        keys = [version_key(r.version) for r in self.releases]
+        if keys != sorted(keys):
+            raise ValueError(f"engine {self.id}: releases must be listed in version order")
+        return self
+
+    def tuned_for(self, family: str) -> bool:
+        return any(family.startswith(p) for p in self.tuned_on)
+
+    def serves(self, family: str) -> bool:
+        return any(family.startswith(p) for p in self.runs_on)
+
+    @property
+    def key(self) -> str:
+        return self.factor_key or self.id
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'0.9.0.2.dev108+rocm641' -> (0, 9, 0, 2); '1.0.0rc3' -> (1, 0, 0); 'b3000' (llama.cpp build) -> (3000,).
+    Pre-release tags sort with their release: a profile's granularity is the release, not the candidate."""
+    m = re.match(r"v?b?(\d+(?:\.\d+)*)", version.strip().lower())
+    if not m:
+        raise ValueError(f"version {version!r}: expected digits like 0.9.2 or b3000")
+    return tuple(int(p) for p in m.group(1).split("."))
