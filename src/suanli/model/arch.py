@@ -33,6 +33,8 @@ class Attention:
     sparse_topk: int = 0
     index_heads: int = 0
     index_dim: int = 0
+    # MLA run without weight absorption: the engine caches per-head K and V, not the latent (`expanded_mla`)
+    mla_expanded: bool = False
     # Linear attention (gated DeltaNet, RWKV-7): a fixed state per sequence replaces the KV cache.
     lin_k_heads: int = 0
     lin_v_heads: int = 0
@@ -47,6 +49,8 @@ class Attention:
 
     def kv_cache_elems(self) -> float:
         """Cached elements per token per layer, before tensor parallelism."""
+        if self.kind == "mla" and self.mla_expanded:
+            return self.heads * (self.head_dim + self.v_head_dim)
         if self.kind == "mla":
             return self.kv_lora_rank + self.qk_rope_dim + (self.index_dim if self.sparse_topk else 0)
         if self.kind == "mha":
@@ -255,6 +259,17 @@ def without_uniform_window(arch: Arch) -> Arch:
                    for g in arch.groups)
     return Arch(**{**arch.__dict__, "groups": groups,
                    "notes": (*arch.notes, "sliding window not applied by this engine: full attention")})
+
+
+def expanded_mla(arch: Arch) -> Arch:
+    """The arch as an engine without absorbed MLA kernels runs it: the latent is up-projected once per token and
+    every head's K and V are cached and read (multi-head attention over 128 heads for DeepSeek-V3)."""
+    if not any(g.attn.kind == "mla" for g in arch.groups):
+        return arch
+    groups = tuple(LayerGroup(Attention(**{**g.attn.__dict__, "mla_expanded": g.attn.kind == "mla"}), g.mlp, g.count)
+                   for g in arch.groups)
+    return Arch(**{**arch.__dict__, "groups": groups,
+                   "notes": (*arch.notes, "MLA without absorbed kernels: per-head K and V cached and read")})
 
 
 def _with_window(a: Attention, window: int) -> Attention:

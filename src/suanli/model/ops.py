@@ -196,8 +196,14 @@ def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: floa
         latent = a.kv_lora_rank + a.qk_rope_dim
         window = float(a.sparse_topk) if a.sparse_topk else inf
         q_io = heads * (a.head_dim + a.v_head_dim)
-        ops.append(_core("prefill", window, n, 2.0 * heads * (a.head_dim + a.v_head_dim), latent, q_io, num))
-        ops.append(_core("decode", window, n, 2.0 * heads * (latent + a.kv_lora_rank), latent, q_io, num))
+        per_head = 2.0 * heads * (a.head_dim + a.v_head_dim)
+        if a.mla_expanded:  # K and V of every local head cached and read, as multi-head attention
+            cached = heads * (a.head_dim + a.v_head_dim)
+            ops.append(_core("prefill", window, n, per_head, cached, q_io, num))
+            ops.append(_core("decode", window, n, per_head, cached, q_io, num))
+        else:
+            ops.append(_core("prefill", window, n, per_head, latent, q_io, num))
+            ops.append(_core("decode", window, n, 2.0 * heads * (latent + a.kv_lora_rank), latent, q_io, num))
         if a.sparse_topk:
             src = a.q_lora_rank or h
             ops.append(_gemm("indexer_proj", "gemm", n, a.index_heads * a.index_dim + a.index_dim + a.index_heads,

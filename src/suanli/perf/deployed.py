@@ -13,7 +13,7 @@ from math import inf
 import numpy as np
 
 from suanli.engines import Stack, resolve_engine
-from suanli.model.arch import Arch, without_uniform_window
+from suanli.model.arch import Arch, expanded_mla, without_uniform_window
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
@@ -132,6 +132,12 @@ class Deployed:
                 self.engine_notes.append(f"{self.stack.profile.name}: the model's sliding window is not applied "
                                          "(a run-time option it leaves unset): full attention")
             arch = full
+        if not feats.mla_absorbed:
+            expanded = expanded_mla(arch)
+            if expanded is not arch:
+                self.engine_notes.append(f"{self.stack.label}: no absorbed MLA kernels (before "
+                                         f"{self.stack.profile.name}'s MLA support): per-head K and V cached and read")
+            arch = expanded
         self.arch, self.chip, self.system, self.dep = arch, chip, system, dep
         self.model_id = model_id or arch.name
         self.layout = Layout(dep.tp, dep.pp, dep.ep, dep.dp)

@@ -56,7 +56,9 @@ def kv_bytes_of_group(g: LayerGroup, lay: Layout, num: Numerics, tokens: float) 
     if a.kind == "linear":
         return g.count * a.state_elems() / lay.tp * 4.0 / lay.pp
     kept = min(tokens, a.window) if a.window else tokens
-    if a.kind == "mla":
+    if a.kind == "mla" and a.mla_expanded:  # per-head K and V, split over TP like MHA heads
+        per_token = a.heads / lay.tp * (a.head_dim + a.v_head_dim) * num.kv_bytes
+    elif a.kind == "mla":
         per_token = (a.kv_lora_rank + a.qk_rope_dim) * num.kv_bytes + (a.index_dim * 1.0 if a.sparse_topk else 0)
     else:
         per_token = kv_heads_local(a, lay.tp) * (a.head_dim + a.v_head_dim) * num.kv_bytes
