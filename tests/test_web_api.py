@@ -323,3 +323,17 @@ def test_pages_docs_and_report(client):
     html = rep.text
     assert "Plotly.newPlot" in html and "t &lt;script&gt;" in html and "&lt;b&gt;" in html
     assert "</script>\"" not in html and len(html) > 1_000_000  # plotly inlined: opens offline
+
+
+def test_engines_and_stack_over_http(client):
+    ids = {e["id"] for e in client.get("/api/engines").json()["engines"]}
+    assert {"vllm", "mindie", "vllm-ascend", "trt-llm"} <= ids
+    r = client.post("/api/stack", json={"model": "qwen3-32b", "system": "atlas-800-a2", "input": 512, "output": 128,
+                                        "engines": "mindie,vllm-ascend==0.13.0"})
+    assert r.status_code == 200, r.text
+    rows = r.json()["engines"]
+    assert [x["engine"] for x in rows] == ["mindie", "vllm-ascend==0.13.0"] and all(x["sources"] for x in rows)
+    one_line_422(client.post("/api/stack", json={"model": "qwen3-32b", "system": "atlas-800-a2", "engines": "vlm"}),
+                 "engine", "vlm")
+    p = client.post("/api/predict", json={**PREDICT, "engine": "vllm==0.9.2"}).json()
+    assert p["engine"]["id"] == "vllm" and p["engine"]["version"] == "0.9.2"

@@ -90,7 +90,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.spec import SuanliError
     from suanli.validate.data import load_rows
     from suanli.validate.fit import fit, leave_one_source_out, to_yaml
-    from suanli.validate.ops import is_ops_file, measured_factors
+    from suanli.validate.ops import best_gemm_fractions, is_ops_file, measured_factors
     from suanli.validate.run import predict_rows
 
     console = globals()["out"]
@@ -127,7 +127,10 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
             for v in phys.values():
                 if v.get("gemm_tile_m", prior.defaults.get("gemm_tile_m", 64.0)) <= 1 and key not in v:
                     v[key] = 0.0
-    result = fit(rows, prior)
+    best: dict[str, float] = {}
+    for p in ops_paths:  # best-shape GEMM searches: priors for families no tuned stack's rows fit
+        best.update(best_gemm_fractions(p, prior.defaults.get("gemm_k0", 0.0)))
+    result = fit(rows, prior, best=best)
     names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")
     Path(out_path).write_text(text)
@@ -149,7 +152,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                             "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
                            for f in result.families]}
     if loso:
-        per = leave_one_source_out(every, prior)  # fits on the others' fitted rows, predicts all of its own
+        per = leave_one_source_out(every, prior, best=best)  # fits on the others' fitted rows, predicts all of its own
         report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]), "skipped": _skipped(v["records"])}
                           for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]

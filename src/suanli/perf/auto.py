@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from suanli.engines import Features, resolve_engine
 from suanli.model.arch import Arch
 from suanli.model.ops import Layout
 from suanli.perf.deployed import Deployed, check_layout
@@ -30,8 +31,9 @@ def _pow2_upto(n: int) -> list[int]:
     return out
 
 
-def layouts(arch: Arch, chips: int, domain: int) -> list[Layout]:
-    """Valid layouts using exactly `chips` chips."""
+def layouts(arch: Arch, chips: int, domain: int, engine: Features | None = None) -> list[Layout]:
+    """Valid layouts using exactly `chips` chips that the engine can run: experts split over chips only with
+    its expert parallelism, and over attention data-parallel ranks only with its attention DP."""
     out = []
     moe = arch.is_moe
     experts = min((g.mlp.experts for g in arch.groups if g.mlp.kind == "moe"), default=0)
@@ -48,6 +50,9 @@ def layouts(arch: Arch, chips: int, domain: int) -> list[Layout]:
                 stage = tp * dp
                 widest = max(ep for ep in _pow2_upto(stage) if stage % ep == 0 and experts % ep == 0)
                 options = [Layout(tp, pp, ep, dp) for ep in sorted({1, widest})]
+            if engine is not None:
+                options = [lay for lay in options if lay.ep == 1 or (
+                    engine.expert_parallel and (lay.dp == 1 or engine.attention_dp))]
             for lay in options:
                 try:
                     check_layout(arch, lay, arch.name)
@@ -89,15 +94,16 @@ def best(arch: Arch, model_id: str, chip: Chip, system: System, chips: int, base
     domain = system.scale_up.domain if system.scale_up else system.chips_per_node
     blocker: SuanliError | None = None
     built = 0
-    for lay in layouts(arch, chips, domain):
+    engine = resolve_engine(base.engine, chip.family)
+    for lay in layouts(arch, chips, domain, engine.features):
         dep_spec = base.model_copy(update={"tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "dp": lay.dp})
         try:
-            dep = Deployed(arch, chip, system, dep_spec, model_id, calibration)
+            dep = Deployed(arch, chip, system, dep_spec, model_id, calibration, engine)
         except SuanliError as e:
             blocker = blocker or e
             continue
         built += 1
-        b = batch if batch else max_batch(dep, wl, cap)
+        b = batch if batch else max_batch(dep, wl, min(cap, engine.features.max_num_seqs))
         b -= b % lay.dp
         if b <= 0:
             continue

@@ -144,7 +144,8 @@ class Deployed:
         check_layout(arch, self.layout, self.model_id, pads_heads=feats.pads_heads)
         self.numerics = numerics_for(chip, dep)
         cal = calibration or bundled_calibration()
-        factors, self.factors_note = cal.resolve(chip.family, self.stack.factor_key)
+        factors, self.factors_note = cal.resolve(chip.family, self.stack.factor_key,
+                                                 self.stack.tuned_for(chip.family))
         self.factors = replace(factors, memory_utilization=feats.memory_utilization)
         self.calibration_source = cal.source
         self.hw: Hardware = hardware_of(chip, system, self.factors)

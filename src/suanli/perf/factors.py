@@ -67,6 +67,7 @@ class Factors:
 
 
 FACTOR_NAMES = tuple(f.name for f in fields(Factors))
+FRACTION_SUFFIXES = ("_compute", "_memory", "_bandwidth", "_utilization")
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,18 @@ class Calibration:
     borrow: dict[str, str]
     source: str = "built-in defaults"
     physical: dict[str, dict[str, float]] = field(default_factory=dict)
+    # what a stack loses where it is not the vendor's tuned one and has no factors of its own on that chip: the
+    # median over the measured untuned (family, engine) pairs; fractions as shares of the chip's, times absolute
+    untuned: dict[str, float] = field(default_factory=dict)
 
     def prior(self) -> Calibration:
         """The same file without its fitted factors: what a new fit starts from."""
-        return replace(self, families={}, engines={}, pairs={}, source="priors")
+        return replace(self, families={}, engines={}, pairs={}, untuned={}, source="priors")
 
-    def resolve(self, family: str, engine: str | None) -> tuple[Factors, str]:
+    def resolve(self, family: str, engine: str | None, tuned: bool = True) -> tuple[Factors, str]:
         """Factors for a chip family and an engine's factor key (`Stack.factor_key`), and a note on where they
-        came from."""
+        came from. `tuned`: whether the engine runs the vendor's tuned kernels on this family; an untuned one with
+        no factors of its own here takes the median losses of the measured untuned stacks (`untuned`)."""
         fam, note = family, "calibrated"
         seen = {family}
         phys = self.physical.get(family, {})
@@ -106,6 +111,11 @@ class Calibration:
         merged: dict[str, float] = {}
         for layer in layers:
             merged.update(layer)
+        if not tuned and self.untuned and f"{family}/{eng}" not in self.pairs and eng not in self.engines:
+            base = replace(Factors(), **merged)
+            for k, v in self.untuned.items():
+                merged[k] = getattr(base, k) * v if k.endswith(FRACTION_SUFFIXES) else v
+            note += "; no factors of this engine on this chip: the median losses of measured untuned stacks"
         if merged.get("gemm_tile_m", Factors.gemm_tile_m) <= 1:
             # vector units (CPUs): no matrix tile to fill and drain, so the tile pipeline's priors (measured on
             # GPUs) do not apply unless a layer of this family says otherwise
@@ -147,6 +157,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         borrow={str(k): str(v) for k, v in (raw.get("borrow") or {}).items()},
         source=str(p) if path else "bundled calibration",
         physical=_table(raw, "physical", str(p)),
+        untuned=_table({"u": {"untuned": raw.get("untuned") or {}}}, "u", str(p)).get("untuned", {}),
     )
     for fam in cal.families:  # every factor set must be usable on its own
         cal.resolve(fam, None)

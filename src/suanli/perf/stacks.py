@@ -50,5 +50,5 @@ def _factors(chip_id: str, stack, calibration: Calibration | None) -> dict[str, 
     from suanli.perf.factors import bundled_calibration
 
     chip = catalog().chips[chip_id]
-    f, _ = (calibration or bundled_calibration()).resolve(chip.family, stack.factor_key)
+    f, _ = (calibration or bundled_calibration()).resolve(chip.family, stack.factor_key, stack.tuned_for(chip.family))
     return {k: getattr(f, k) for k in SHOWN_FACTORS}

@@ -15,6 +15,7 @@ from math import ceil
 from pathlib import Path
 
 from suanli.catalog import catalog
+from suanli.engines import resolve_engine
 from suanli.model.resolve import model_arch
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.plan import explain
@@ -66,7 +67,9 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
         system = cat.system(sid)
         econ[sid] = sys_econ(system, cat.chips[system.chip], prices)
         limits[sid] = max_chips_of(system, ask.max_chips)
-        items += [(sid, (lay.tp, lay.pp, lay.ep, lay.dp)) for lay in layouts_of(arch, system, limits[sid], ask.modes)]
+        engine = resolve_engine(ask.engine, cat.chips[system.chip].family).features
+        items += [(sid, (lay.tp, lay.pp, lay.ep, lay.dp))
+                  for lay in layouts_of(arch, system, limits[sid], ask.modes, engine)]
     n_batches = 1 if backend == "serial" else min(len(items), 4 * workers)
     batches_ = [items[i::n_batches] for i in range(n_batches)] if items else []
     results: list[ItemResult] = [r for batch in run_map(evaluate_batch, ask, econ, batches_, backend, workers, ray)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from suanli.engines import Features
 from suanli.model.arch import Arch
 from suanli.model.ops import Layout
 from suanli.perf.auto import layouts
@@ -159,11 +160,12 @@ def instance_sizes(system: System, max_chips: int) -> list[int]:
     return sorted(sizes)
 
 
-def layouts_of(arch: Arch, system: System, max_chips: int, modes: tuple[str, ...]) -> list[Layout]:
-    """Layouts worth evaluating on this system (deterministic order)."""
+def layouts_of(arch: Arch, system: System, max_chips: int, modes: tuple[str, ...],
+               engine: Features | None = None) -> list[Layout]:
+    """Layouts worth evaluating on this system that the engine can run (deterministic order)."""
     out = []
     for n in instance_sizes(system, max_chips):
-        for lay in layouts(arch, n, domain_of(system)):
+        for lay in layouts(arch, n, domain_of(system), engine):
             colocated = "colocated" in modes and (lay.dp == 1 or lay.ep > 1)
             split = "disaggregated" in modes and lay.dp == 1
             if colocated or split:

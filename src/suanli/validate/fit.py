@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 
@@ -196,13 +197,27 @@ LIMITED_SCENARIOS = ("server", "interactive")
 DISAGGREGATED = re.compile(r"disaggregated \d+P\d+D")
 
 
-def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2) -> FitResult:
+def compute_priors(cal: Calibration, fitted: set[str], best: dict[str, float]) -> dict[str, float]:
+    """A large-GEMM prior for each family measured by a best-shape GEMM search but not fitted on a tuned stack's
+    rows: its best-shape efficiency times the median ratio (fitted factor / best-shape efficiency) of the families
+    that were. That ratio is how much of a shape search's best a tuned stack keeps on real models' GEMMs."""
+    ratios = [cal.families[f]["gemm_compute"] / best[f] for f in fitted
+              if f in best and "gemm_compute" in cal.families.get(f, {})]
+    if not ratios:
+        return {}
+    r = statistics.median(ratios)
+    return {f: round(min(1.0, r * e), 4) for f, e in best.items() if f not in fitted}
+
+
+def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2,
+        best: dict[str, float] | None = None) -> FitResult:
     """Fit every chip family on the rows of its tuned stacks (the chip's own factors), then every (family,
     engine) pair with enough rows toward its family's fit (what that engine loses or gains on that hardware);
     other families keep what `cal` gives them. A family measured only through untuned stacks keeps its prior
     (op-level figures in `physical`, else the family it borrows from): its engines' pairs take the gap."""
     by_family: dict[str, list[Row]] = defaultdict(list)
     by_pair: dict[str, list[Row]] = defaultdict(list)
+    untuned: set[str] = set()
     for r in rows:
         if fittable(r):
             fam = family_of(r)
@@ -210,6 +225,8 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
                 stack = resolve_engine(r.engine, fam, strict=False)
                 if stack.tuned_for(fam):
                     by_family[fam].append(r)
+                else:
+                    untuned.add(f"{fam}/{stack.factor_key}")
                 by_pair[f"{fam}/{stack.factor_key}"].append(r)
     result = FitResult(cal)
     for fam, mine in sorted(by_family.items()):
@@ -239,8 +256,14 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             ff.family = f"{fam} (MoE rows)"
             result.families.append(ff)
             result.calibration = _with(result.calibration, fam, ff.fitted)
-    fitted_families = result.calibration
     fitted = {ff.family.split(" ")[0] for ff in result.families}
+    priors = compute_priors(result.calibration, fitted, best or {})
+    if priors:  # the chip's own figure, for its engines' fits and for every stack without a fit of its own
+        phys = {f: dict(v) for f, v in result.calibration.physical.items()}
+        for f, v in priors.items():
+            phys.setdefault(f, {})["gemm_compute"] = v
+        result.calibration = replace(result.calibration, physical=phys)
+    fitted_families = result.calibration
     for pair, mine in sorted(by_pair.items()):
         fam = pair.split("/")[0]
         least = PAIR_MIN_ROWS if fam in fitted else MIN_ROWS  # an untuned family's only evidence is its pairs
@@ -264,10 +287,37 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             continue
         result.families.append(ff)
         result.calibration = _with(result.calibration, pair, ff.fitted)
+    result.calibration = replace(result.calibration, untuned=untuned_losses(result.calibration, untuned))
     return result
 
 
-def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1) -> dict[str, dict]:
+UNTUNED_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "moe_compute", "moe_memory",
+                   "step_overhead_ms", "seq_overhead_us", "kernel_us")
+
+
+def untuned_losses(cal: Calibration, pairs: set[str]) -> dict[str, float]:
+    """The median, over the fitted (family, engine) pairs of stacks not tuned for their family, of each engine
+    factor: efficiencies as shares of the family's own, host costs as they are. What an unmeasured untuned stack
+    is assumed to lose (`Calibration.untuned`); none from fewer than two such pairs."""
+    fitted = [p for p in sorted(pairs) if p in cal.pairs]
+    if len(fitted) < 2:
+        return {}
+    out = {}
+    for k in UNTUNED_FACTORS:
+        vals = []
+        for p in fitted:
+            fam, key = p.split("/", 1)
+            chip, _ = cal.resolve(fam, None)
+            mine, _ = cal.resolve(fam, key)
+            vals.append(getattr(mine, k) / getattr(chip, k) if k.endswith(("_compute", "_memory"))
+                        else getattr(mine, k))
+        out[k] = round(min(1.0, statistics.median(vals)) if k.endswith(("_compute", "_memory"))
+                       else statistics.median(vals), 4)
+    return out
+
+
+def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
+                         best: dict[str, float] | None = None) -> dict[str, dict]:
     """For each source: fit on all other sources, predict this one. Returns per-source errors."""
     sources = sorted({r.source for r in rows})
     out = {}
@@ -279,21 +329,29 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1) -> 
             while f in cal.borrow and cal.borrow[f] not in fams:
                 f = cal.borrow[f]
                 fams.add(f)
-        fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps).calibration
+        if any(not _tuned(r) for r in held):  # its untuned stacks take the losses of the others' untuned stacks
+            fams |= {f for r in rest if fittable(r) and not _tuned(r) and (f := family_of(r))}
+        fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps, best=best).calibration
         recs = predict_rows(held, fitted)
         out[src] = {"rows": len(held), "records": recs}
     return out
+
+
+def _tuned(row: Row) -> bool:
+    fam = family_of(row)
+    return fam is None or resolve_engine(row.engine, fam, strict=False).tuned_for(fam)
 
 
 def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
     doc = {
         "note": note,
         "defaults": cal.defaults,
-        "physical": cal.physical,
+        "physical": result.calibration.physical,
         "families": dict(result.calibration.families),
         "engines": cal.engines,
         "pairs": dict(result.calibration.pairs),
         "borrow": cal.borrow,
+        "untuned": result.calibration.untuned,
         "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
                             "mean_abs_log_error_after": round(ff.error_after, 4),
                             "moved": {k: [ff.prior[k], ff.fitted[k]] for k in ff.fitted

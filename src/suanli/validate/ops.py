@@ -176,6 +176,28 @@ def gemm_k0s(path: str | Path) -> dict[str, dict]:
         for fam, v in sorted(per_family.items())}
 
 
+def best_gemm_fractions(path: str | Path, k0: float) -> dict[str, float]:
+    """{family: median best-shape GEMM efficiency}: the maximum achievable matmul rate a shape search found (notes
+    "best shape", e.g. Stas Bekman's mamf-finder table) over the chip's peak, with the short-reduction cost taken
+    out (x (1 + k0 / K)) and capped at 1: how high a chip's tuned GEMM library gets, per family."""
+    name, rows = _read(path)
+    cat = catalog()
+    found: dict[str, list[float]] = defaultdict(list)
+    for line, r in enumerate(rows, 2):
+        if r["op"].strip() != "gemm" or r["metric"].strip() != "achieved_tflops" \
+                or "best shape" not in (r.get("notes") or ""):
+            continue
+        try:
+            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+        except SuanliError:
+            continue
+        peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
+        k = _num(name, line, r.get("k"))
+        if peak and k > 0 and chip.family:
+            found[chip.family].append(min(1.0, _num(name, line, r["value"]) / peak * (1 + k0 / k)))
+    return {fam: round(statistics.median(v), 3) for fam, v in sorted(found.items())}
+
+
 def moe_compute_fractions(path: str | Path, k0: dict[str, float]) -> dict[str, dict]:
     """{family: {"moe_compute": median, ...}}: compute-bound grouped GEMMs (at least 1024 rows per group) as a
     fraction of peak, with the short-reduction cost taken out (x (1 + k0 / K), the family's measured k0): what a

@@ -446,7 +446,8 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
         options = [(tp, pp, ep, dp)]
     else:
         domain = system.scale_up.domain if system.scale_up else system.chips_per_node
-        options = [(lay.tp, lay.pp, lay.ep, lay.dp) for lay in layouts(arch, n, domain)]
+        engine = resolve_engine(s.engine, chip.family, strict=False).features
+        options = [(lay.tp, lay.pp, lay.ep, lay.dp) for lay in layouts(arch, n, domain, engine)]
     out = []
     for tp, pp, ep, dp in options:
         try:

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from suanli.spec import SuanliError
 from suanli.web import guard, tasks
-from suanli.web.schemas import CompareIn, PredictIn, ReportIn, SimulateIn, ValidateIn, as_list
+from suanli.web.schemas import CompareIn, PredictIn, ReportIn, SimulateIn, StackIn, ValidateIn, as_list
 
 router = APIRouter(prefix="/api")
 
@@ -113,6 +113,30 @@ def compare(req: CompareIn) -> J:
         rows = board(req, rows)
     return J({"model": req.model, "input": req.input, "output": req.output, "precision": req.precision,
               "rank_by": req.rank_by, "systems": rows})
+
+
+@router.post("/stack", tags=["perf"], responses=ERRORS)
+def stack(req: StackIn) -> J:
+    """`suanli stack --json`: the same work on one system across engines and versions, with what each costs."""
+    from suanli.perf.stacks import compare_stacks
+
+    guard.model_name(req.model)
+    guard.resolve("system", req.system)
+    names = as_list(req.engines) if req.engines else None
+    rows = compare_stacks(req.model, req.system, names, input=req.input, output=req.output, precision=req.precision,
+                          kv_precision=req.kv_precision, batch=req.batch, tpot_limit_ms=req.tpot_max)
+    return J({"model": req.model, "system": req.system, "input": req.input, "output": req.output,
+              "precision": req.precision, "engines": rows})
+
+
+@router.get("/engines", tags=["catalog"])
+def engines() -> J:
+    """Engine profiles: what each serves, where it is the best-known stack, its releases and their sources."""
+    from suanli.engines import profiles
+
+    return J({"engines": [{"id": p.id, "name": p.name, "docs": p.docs, "runs_on": p.runs_on, "best_for": p.best_for,
+                           "tuned_on": p.tuned_on, "releases": [r.model_dump() for r in p.releases]}
+                          for p in profiles().values()]})
 
 
 @router.get("/catalog/chips", tags=["catalog"], responses=ERRORS)

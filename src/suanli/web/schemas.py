@@ -33,7 +33,8 @@ class PredictIn(Layout):
     system: str = Field("dgx-h100", description="system id, '1x<chip>' or '<n>x<chip>'")
     precision: str = Field("bf16", description="weight/matmul precision: bf16, fp16, fp8, int8, w4a16, fp4, ...")
     kv_precision: str | None = Field(None, description="KV-cache precision (default bf16)")
-    engine: str | None = Field(None, description="serving engine family for calibrated factors")
+    engine: str | None = Field(None, description="serving engine NAME or NAME==VERSION (see /api/engines); "
+                                                 "default: the best-known stack for the chip")
     batch: int = Field(1, description="concurrent sequences in the whole deployment")
     input: int = Field(1024, description="prompt length, tokens per request")
     output: int = Field(128, description="generated tokens per request")
@@ -62,6 +63,19 @@ class CompareIn(In):
     rank_by: str = Field("tok_s_per_chip", description="tok_s_per_chip, tok_s, tok_s_per_user, ttft or tpot")
     detail: bool = Field(False, description="add power, $/Mtok and how each number was made to every row")
     whatif: WhatIf | None = Field(None, description="add a what-if twin of every system built from this chip")
+
+
+class StackIn(In):
+    model: str = "qwen3-32b"
+    system: str = "atlas-800-a2"
+    engines: list[str] | str | None = Field(None, description="engines NAME or NAME==VERSION (a list, or "
+                                            "comma-separated); default: every profiled engine that serves the chip")
+    input: int = 1024
+    output: int = 1024
+    precision: str = "bf16"
+    kv_precision: str | None = None
+    batch: int | None = None
+    tpot_max: float | None = None
 
 
 class SimulateIn(Layout):

@@ -10,7 +10,8 @@ export const PRECISIONS = ['bf16', 'fp16', 'fp8', 'fp8-block', 'int8', 'w8a16', 
 // <datalist>s of catalog ids for the inputs that name a model, a system or a chip (loaded once).
 export async function datalists() {
   if (document.getElementById('dl-models')) return;
-  const [m, s, c] = await Promise.all([once('/api/catalog/models'), once('/api/catalog/systems'), once('/api/catalog/chips')]);
+  const [m, s, c, e] = await Promise.all([once('/api/catalog/models'), once('/api/catalog/systems'),
+    once('/api/catalog/chips'), once('/api/engines')]);
   const make = (id, ids) => {
     if (document.getElementById(id)) return;
     const dl = document.createElement('datalist');
@@ -21,6 +22,7 @@ export async function datalists() {
   make('dl-models', m.models.map((x) => x.id));
   make('dl-systems', [...s.systems.map((x) => x.id), ...c.chips.map((x) => `1x${x.id}`)]);
   make('dl-chips', c.chips.map((x) => x.id));
+  make('dl-engines', e.engines.flatMap((x) => [x.id, ...x.releases.map((r) => `${x.id}==${r.version}`)]));
 }
 
 // ---------- formatting ----------

@@ -47,6 +47,7 @@ export default {
     { name: 'input', label: 'input tokens', type: 'number', value: '1024' },
     { name: 'output', label: 'output tokens', type: 'number', value: '256' },
     { name: 'precision', type: 'select', options: PRECISIONS, value: 'fp8' },
+    { name: 'engine', label: 'engine (blank: best-known per chip)', list: 'dl-engines', placeholder: 'vllm==0.9.2' },
     { name: 'batch', label: 'batch (blank: largest)', type: 'number' },
     { name: 'tpot_max', label: 'TPOT limit ms', type: 'number' },
     { name: 'rank_by', label: 'rank by', type: 'select', value: 'tok_s_per_chip',
@@ -57,7 +58,7 @@ export default {
   mount() { datalists(); },
   async update(v, ui) {
     const body = { model: v.model, systems: v.systems, input: num(v.input), output: num(v.output), precision: v.precision,
-      batch: num(v.batch), tpot_max: num(v.tpot_max), rank_by: v.rank_by, detail: true, whatif: whatifOf(v.whatif) };
+      engine: v.engine || null, batch: num(v.batch), tpot_max: num(v.tpot_max), rank_by: v.rank_by, detail: true, whatif: whatifOf(v.whatif) };
     const res = await api('/api/compare', body);
     if (ui.busy()) return;
     message(ui.status, '');

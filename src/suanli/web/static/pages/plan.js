@@ -54,6 +54,7 @@ export default {
     { name: 'input', label: 'input tokens', type: 'number', value: '2000' },
     { name: 'output', label: 'output tokens', type: 'number', value: '500' },
     { name: 'precision', type: 'select', options: PRECISIONS, value: 'fp8' },
+    { name: 'engine', label: 'engine (blank: best-known)', list: 'dl-engines', placeholder: 'vllm==0.9.2' },
     { name: 'slo', label: 'SLO', value: 'ttft_p99=2s,tpot_p99=50ms' },
     { name: 'load', label: 'load', value: '20req/s' },
     { name: 'x', label: 'x axis (blank: auto)' }, { name: 'y', label: 'y axis (blank: auto)' },
@@ -78,7 +79,7 @@ export default {
     }
     if (running) running.cancel();
     const body = { model: v.model, systems: v.systems, input: num(v.input), output: num(v.output),
-      precision: v.precision, slo: v.slo || undefined, load: v.load || undefined };
+      precision: v.precision, engine: v.engine || undefined, slo: v.slo || undefined, load: v.load || undefined };
     const mine = job('plan', body, (s) => {
       if (ui.busy()) return;
       ui.status.innerHTML = `<div class="row"><span>${esc(s.message || s.status)} (${Math.round(100 * s.progress)}%)</span>

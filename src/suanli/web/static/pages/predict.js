@@ -50,6 +50,16 @@ function memoryChart(ui, d) {
       annotations: [{ x: m.capacity, y: 0.5, text: 'capacity', showarrow: false, yanchor: 'bottom', font: { color: '#d0453b' } }] });
 }
 
+function engineLabel(e) {
+  return e ? `${e.name} ${e.version || (e.as_of ? `(as of ${e.as_of})` : '')}`.trim() : '?';
+}
+
+function engineTip(e) {
+  if (!e) return '';
+  const paths = Object.entries(e.paths).map(([k, v]) => `${k}: ${v}`).join('\n');
+  return `${e.note ? e.note + '\n' : ''}${paths}`;
+}
+
 export default {
   title: 'Predict one deployment',
   nav: 'Predict',
@@ -60,6 +70,7 @@ export default {
     { name: 'tp', type: 'number', value: '8' }, { name: 'pp', type: 'number', value: '1' },
     { name: 'ep', type: 'number', value: '1' }, { name: 'dp', type: 'number', value: '1' },
     { name: 'precision', type: 'select', options: PRECISIONS, value: 'fp8' },
+    { name: 'engine', label: 'engine (blank: best-known)', list: 'dl-engines', placeholder: 'vllm==0.9.2' },
     { name: 'batch', type: 'number', value: '64' },
     { name: 'input', label: 'input tokens', type: 'number', value: '2048' },
     { name: 'output', label: 'output tokens', type: 'number', value: '128' },
@@ -81,7 +92,8 @@ export default {
   },
   async update(v, ui) {
     const body = { model: v.model, system: v.system, tp: num(v.tp), pp: num(v.pp), ep: num(v.ep), dp: num(v.dp),
-      precision: v.precision, batch: num(v.batch), input: num(v.input), output: num(v.output) };
+      precision: v.precision, engine: v.engine || null, batch: num(v.batch), input: num(v.input),
+      output: num(v.output) };
     if (uploaded && uploaded.name === v.model) body.config = uploaded.config;
     let d, error = '';
     try { d = await api('/api/predict', body); } catch (e) {
@@ -96,6 +108,7 @@ export default {
       ['TPOT', `${fmt(d.tpot_ms)} ms`], ['output tok/s', fmt(d.output_tok_s)],
       ['tok/s per chip', fmt(d.output_tok_s_per_chip)], ['chips', `${d.chips} x ${d.chip}`],
       ['fits', d.fits ? 'yes' : 'no'], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(':')[0], d.factors],
+      ['engine', engineLabel(d.engine), engineTip(d.engine)],
     ]);
     memoryChart(ui, d);
     phaseChart(ui, d);

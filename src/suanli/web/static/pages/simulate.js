@@ -27,6 +27,7 @@ export default {
     { name: 'system', value: '1xh100-sxm', list: 'dl-systems' },
     { name: 'tp', type: 'number', value: '1' }, { name: 'dp', type: 'number', value: '1' },
     { name: 'precision', type: 'select', options: PRECISIONS, value: 'fp8' },
+    { name: 'engine', label: 'engine (blank: best-known)', list: 'dl-engines', placeholder: 'vllm==0.9.2' },
     { name: 'arrival', type: 'select', options: ['poisson', 'gamma', 'concurrency'], value: 'poisson' },
     { name: 'rate', label: 'rate req/s', type: 'number', value: '10' },
     { name: 'cv', label: 'cv (gamma)', type: 'number' },
@@ -51,7 +52,7 @@ export default {
   },
   async update(v, ui) {
     if (running) running.cancel();
-    const body = { model: v.model, system: v.system, tp: num(v.tp), dp: num(v.dp), precision: v.precision,
+    const body = { model: v.model, system: v.system, tp: num(v.tp), dp: num(v.dp), precision: v.precision, engine: v.engine || null,
       arrival: v.arrival, rate: num(v.rate), cv: num(v.cv), concurrency: num(v.concurrency), input: v.input,
       output: v.output, requests: num(v.requests), seed: num(v.seed), slo: v.slo || undefined };
     if (v.arrival === 'concurrency') { body.rate = undefined; body.arrival = 'poisson'; }
