@@ -45,7 +45,9 @@ from suanli.perf.factors import bundled_calibration
 from suanli.spec import SuanliError
 from suanli.validate.data import Row, load_rows
 from suanli.validate.run import predict_rows
-from suanli.validate.scenarios import RELEASED_FORMAT, Skip, predict_setup, setup_of
+from suanli.validate.scenarios import predict_setup
+from suanli.validate.setup import RELEASED_FORMAT, Skip
+from suanli.validate.sources import setup_of
 
 DATA = "/work/shared/groundtruth/public.csv"
 SCENARIOS = ("batch", "concurrency", "offline")  # a fixed batch; server/interactive/rate need arrivals and SLOs

@@ -615,13 +615,13 @@ def test_mlperf_rows_take_the_layout_and_batch_their_submitter_published(tmp_pat
     """An MLPerf result's path (closed/<submitter>/results/<system>/<benchmark>/<scenario>/) finds the harness
     config the submitter published with it: Fujitsu ran Llama-2-70B on 8 L40S as TP4 engines of batch 1024, so
     the prediction uses two such engines instead of choosing its own layout."""
-    from suanli.validate import scenarios
+    from suanli.validate.sources import mlperf
     table = tmp_path / "configs.csv"
     table.write_text("# test\nversion,submitter,system_id,benchmark,scenario,config_path,gpu_batch_size,"
                      "tensor_parallelism,pipeline_parallelism\n"
                      "v4.1,Fujitsu,CDI_L40Sx8_TRT,llama2-70b-99,Offline,closed/Fujitsu/configs/x.py,1024,4,\n")
-    monkeypatch.setattr(scenarios, "MLPERF_CONFIGS", table)
-    scenarios._mlperf_configs.cache_clear()
+    monkeypatch.setattr(mlperf, "MLPERF_CONFIGS", table)
+    mlperf.mlperf_configs.cache_clear()
     url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/Fujitsu/results/CDI_L40Sx8_TRT/"
            "llama2-70b-99/Offline/performance/run_1/mlperf_log_summary.txt")
     body = (f"a,MLPerf Inference v4.1,{url},l40s,8,llama-2-70b,fp8,,trt-llm,,,,,offline,222,294,,,,,"
@@ -634,7 +634,7 @@ def test_mlperf_rows_take_the_layout_and_batch_their_submitter_published(tmp_pat
         assert any("closed/Fujitsu/configs/x.py" in n for n in notes)
         assert unknown.tp is None and unknown.batch_cap is None  # no config for that scenario: suanli chooses
     finally:
-        scenarios._mlperf_configs.cache_clear()
+        mlperf.mlperf_configs.cache_clear()
 
 
 def test_a_results_weight_format_reported_elsewhere_is_used_when_its_files_omit_it(tmp_path):
@@ -654,12 +654,12 @@ def test_a_results_weight_format_reported_elsewhere_is_used_when_its_files_omit_
 def test_tensorrt_llm_engine_batch_counts_requests_so_beams_multiply_it(tmp_path, monkeypatch):
     """TensorRT-LLM's max_batch_size (MLPerf's gpu_batch_size) counts requests; MLPerf GPT-J decodes 4 beams per
     request, so an engine batch of 64 holds 256 decoding sequences."""
-    from suanli.validate import scenarios
+    from suanli.validate.sources import mlperf
     table = tmp_path / "configs.csv"
     table.write_text("version,submitter,system_id,benchmark,scenario,config_path,gpu_batch_size,tensor_parallelism,"
                      "pipeline_parallelism\nv4.1,X,SYS_TRT,gptj-99,Offline,closed/X/configs/g.py,64,1,1\n")
-    monkeypatch.setattr(scenarios, "MLPERF_CONFIGS", table)
-    scenarios._mlperf_configs.cache_clear()
+    monkeypatch.setattr(mlperf, "MLPERF_CONFIGS", table)
+    mlperf.mlperf_configs.cache_clear()
     url = ("https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/X/results/SYS_TRT/gptj-99/Offline/"
            "performance/run_1/mlperf_log_summary.txt")
     body = f"a,MLPerf Inference v4.1,{url},h100-sxm,1,gpt-j-6b,fp8,,trt-llm,,,,,offline,,,,,,,output_tok_s,1,tok/s,\n"
@@ -667,7 +667,7 @@ def test_tensorrt_llm_engine_batch_counts_requests_so_beams_multiply_it(tmp_path
         s, _ = setup_of(_rows(tmp_path, body)[0])
         assert s.beams == 4 and s.batch_cap == 256
     finally:
-        scenarios._mlperf_configs.cache_clear()
+        mlperf.mlperf_configs.cache_clear()
 
 
 def test_more_instances_than_chips_must_be_whole_slices(tmp_path):

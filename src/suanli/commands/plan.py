@@ -127,6 +127,10 @@ def render(r: dict) -> None:
             out.print(f"  #{i} {c['label']} lost: {c['lost_because']}")
         for note in s["notes"]:
             out.print(f"  note: {note}")
+        if s.get("engine"):
+            from suanli.report.terminal import engine_line
+
+            out.print(f"  engine: {engine_line(s['engine'])}")
     q = r["search"]
     out.print(f"\nSearched {q['candidates']:,} candidates in {q['sweep_s']:.1f} s "
               f"({_n(q['candidates_per_s'])}/s, {q['executor']}); {q['total_s']:.1f} s in all with the simulator. "

@@ -46,7 +46,8 @@ def simulate(
     router: Annotated[str, typer.Option(help="least-loaded or round-robin over replicas")] = "least-loaded",
     prefix_hit: Annotated[float, typer.Option("--prefix-hit", help="share of each prompt already in the prefix "
                                                                    "cache, 0-1")] = 0.0,
-    max_seqs: Annotated[int, typer.Option("--max-seqs", help="max concurrent sequences per instance")] = 256,
+    max_seqs: Annotated[int | None, typer.Option("--max-seqs", help="max concurrent sequences per instance "
+                                                     "(default: the engine's)")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="token budget per iteration (chunked "
                                                                         "prefill), default 8192")] = None,
     per_request: Annotated[str | None, typer.Option("--per-request", help="write one CSV row per request here")
@@ -97,6 +98,10 @@ def render(s: dict) -> None:
                   f"{s['preemptions']}; requests in system {s['mean_in_system']:.1f} on average")
     if s.get("kv_transfer_ms"):
         out.print(f"KV transfer prefill -> decode: {s['kv_transfer_ms']:.2f} ms for a mean prompt")
+    if s.get("engine"):
+        from suanli.report.terminal import engine_line
+
+        out.print(f"Engine: {engine_line(s['engine'])}; at most {s['max_seqs']} sequences per instance")
     out.print(verdict(s))
 
 

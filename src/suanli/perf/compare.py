@@ -71,7 +71,7 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
                      **{k: d[k] for k in ("tpot_ms", "tok_s_per_user", "output_tok_s",
                                           "output_tok_s_per_chip", "total_tok_s", "total_tok_s_per_chip")},
                      "memory_gb_per_chip": d["memory_gb_per_chip"], "notes": "; ".join(d["notes"]),
-                     "factors": d["factors"]})
+                     "factors": d["factors"], "engine": d["engine"]})
     key, high = RANK_KEYS[rank_by]
     ok = sorted((r for r in rows if "error" not in r), key=lambda r: r[key], reverse=high)
     for i, r in enumerate(ok, 1):

@@ -82,6 +82,7 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     for sid in names:
         rs = by_sys[sid]
         out_systems.append(_system_result(ask, sid, rs, tops[sid], econ[sid].note, limits[sid], runners_up, confirm))
+        out_systems[-1]["engine"] = resolve_engine(ask.engine, cat.chips[cat.system(sid).chip].family).to_dict()
         pts = front([p for r in rs for p in r.pareto])
         pareto.append({"system": sid, "points": [point(p) for p in pts]})
     counts: dict[str, int] = {}

@@ -18,7 +18,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
              arrival: str = "poisson", rate: float | None = None, cv: float | None = None,
              concurrency: int | None = None, input: str = "1024", output: str = "128", trace: str | None = None,
              requests: int = 1000, seed: int = 0, slo: str | None = None, disaggregate: str | None = None,
-             router: str = "least-loaded", prefix_hit: float = 0.0, max_seqs: int = 256,
+             router: str = "least-loaded", prefix_hit: float = 0.0, max_seqs: int | None = None,
              max_tokens: int | None = None, calibration=None) -> tuple[dict, SimRun]:
     dep_spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision,
                                           kv_precision=kv_precision, engine=engine), "deployment")
@@ -28,7 +28,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
         raise SuanliError(f"router: {router!r} is not allowed; allowed: least-loaded, round-robin")
     if not 0 <= prefix_hit < 1:
         raise SuanliError(f"prefix-hit: {prefix_hit} is not allowed; give a share in [0, 1)")
-    if max_seqs < 1:
+    if max_seqs is not None and max_seqs < 1:
         raise SuanliError(f"max-seqs: {max_seqs} is not allowed; give at least 1")
     split = _ratio(disaggregate) if disaggregate else None
     if split and (dp > 1):
@@ -36,7 +36,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
                           "chips)")
     dep = deploy(model, system, dep_spec, calibration)
     cfg = SimConfig(requests=requests, seed=seed, router=router, disaggregate=split, prefix_hit=prefix_hit,
-                    max_seqs=max_seqs)
+                    max_seqs=max_seqs or dep.stack.features.max_num_seqs)  # the engine's default cap
     if max_tokens:
         cfg.token_budget = max_tokens
     if trace:
@@ -51,7 +51,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
     summary = summarize(result, parse_slo(slo), chips)
     summary.update({"model": dep.model_id, "system": dep.system.id, "chips": chips,
                     "deployment": dep_spec.model_dump(), "disaggregate": list(split) if split else None,
-                    "factors": dep.factors_note})
+                    "factors": dep.factors_note, "engine": dep.stack.to_dict(), "max_seqs": cfg.max_seqs})
     return summary, result
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from suanli.perf.factors import Calibration
 from suanli.spec import SuanliError
 from suanli.validate.data import Row, load_rows
-from suanli.validate.scenarios import Point, Setup, Skip, predict_setup, setup_of
+from suanli.validate.scenarios import Point, predict_setup
+from suanli.validate.setup import Setup, Skip
+from suanli.validate.sources import setup_of
 
 
 def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = False,

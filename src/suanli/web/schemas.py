@@ -99,7 +99,7 @@ class SimulateIn(Layout):
     disaggregate: str | None = Field(None, description="P:D prefill and decode instances")
     router: str = "least-loaded"
     prefix_hit: float = 0.0
-    max_seqs: int = 256
+    max_seqs: int | None = Field(None, description="max concurrent sequences per instance (default: the engine's)")
     max_tokens: int | None = None
     series: bool = Field(False, description="add latency CDFs and throughput / queue length over time")
 

@@ -1,0 +1,186 @@
+"""Source adapters: a measurement row (its setup columns, `notes`, `url`, `source`) becomes a typed run, `Setup`.
+
+This package is the only code that reads a row's free text or knows a benchmark by name: one module per source
+family (`mlperf`, `intel`, `inferencex`, `notes` common to all), and `setup_of` here composing them with what
+the rows of every source share (data-set lengths, compiled sizes of fixed-shape engines, disaggregated pools).
+Engines' behaviour comes from their profiles (`suanli.engines`), never from here.
+"""
+
+from __future__ import annotations
+
+import re
+from math import ceil
+
+from suanli.catalog import catalog
+from suanli.engines import resolve_engine
+from suanli.perf.deployed import StaticGraph
+from suanli.spec import SuanliError
+from suanli.validate.data import Row
+from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
+from suanli.validate.sources import inferencex, intel, mlperf
+from suanli.validate.sources import notes as notes_
+
+__all__ = ["setup_of"]
+
+
+def setup_of(row: Row) -> tuple[Setup, list[str]]:
+    """The run a row describes, and the assumptions made to fill its gaps."""
+    notes: list[str] = []
+    cat = catalog()
+    try:
+        chip = cat.resolve("chip", row.hardware)
+        model = cat.resolve("model", row.model)
+    except SuanliError as e:
+        raise Skip(str(e)) from None
+    inp, out = row.input_len, row.output_len
+    if row.metric == "prefill_tok_s" and out is None:
+        out = 1  # llama-bench "pp N": a prompt of N tokens, no generation
+    if row.metric == "decode_tok_s" and inp is None:
+        inp = 1  # llama-bench "tg N": N tokens generated from an empty context
+    ds = dataset_lengths().get(model, {})
+    if "applies_to" in ds and "mlperf" in ds["applies_to"].lower() and "mlperf" not in row.source.lower():
+        ds = next(iter(ds.get("other_rows", {}).values()), {})  # e.g. JetStream ShareGPT rows of llama-2-7b
+    if inp is None:
+        inp = ds.get("mean_input_tokens")
+        status = ds.get("status", "published")
+        if not inp and ds.get("assumed_mean_input_tokens"):
+            inp, status = ds["assumed_mean_input_tokens"], "assumption:"
+        if not inp:
+            raise Skip(f"input_len empty and no published mean input length for {model}'s data set")
+        notes.append(f"input_len {inp:g} = {status} data-set mean ({ds.get('dataset', '')})")
+    if out is None:
+        out = ds.get("mean_output_tokens")
+        if not out:
+            raise Skip(f"output_len empty and no published mean output length for {model}'s data set")
+        status = ds.get("output_status", "published")
+        notes.append(f"output_len {out:g} = data-set mean" + (" (assumption)" if status == "assumption" else ""))
+    precision = row.weight_precision or RELEASED_FORMAT.get(model, "bf16")
+    stated = mlperf.RESULT_PRECISION.get(mlperf.mlperf_result(row) or ())
+    if not row.weight_precision and stated:
+        precision = stated[0]
+        notes.append(f"precision {precision}: {stated[1]}")
+    elif not row.weight_precision:
+        notes.append(f"precision {precision} assumed (released checkpoint)")
+    for pattern, scheme in notes_.CHECKPOINT_SCHEMES:
+        if precision == "fp8" and re.search(pattern, row.notes):
+            precision = scheme
+            notes.append(f"precision {scheme}: the format of the checkpoint the notes name")
+    mem_util = None
+    xpu = intel.INTEL_XPU_RUNS.get((model, row.scenario)) if intel.intel_xpu_mlperf(row) else None
+    if xpu and precision == "int4":
+        precision = "w4a8"
+        notes.append("precision w4a8: Intel's MLPerf XPU harness quantizes activations too (VLLM_USE_SEPARATE_QUANT, "
+                     "VLLM_FUSE_NORM_QUANT, VLLM_FUSE_SILU_QUANT) for int8 matrix units")
+    stack = resolve_engine(row.engine, cat.chips[chip].family, strict=False)
+    fallback = stack.fallback(precision, cat.chips[chip].family)
+    if fallback:
+        raise Skip(fallback.reason)
+    disagg = None
+    m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
+    if m:
+        disagg = tuple(int(x) for x in m.groups())
+    kv = row.kv_precision or None
+    if xpu and kv is None:
+        kv = xpu[4]
+        notes.append(f"kv_precision {kv}: the KV cache Intel's MLPerf XPU harness sets")
+    if kv is None and re.search(r"KV dtype '?auto'?", row.notes):
+        notes.append("kv_precision = the model's dtype (notes: KV dtype 'auto')")
+    elif kv is None and precision.startswith(("fp8", "fp4", "nvfp4")) and stack.features.kv_fp8_with_fp8_weights:
+        kv = "fp8"  # the engine's fp8/fp4 quantization recipes quantize the KV cache to fp8 as well
+        notes.append(f"kv_precision fp8 assumed ({stack.profile.name}'s fp8/fp4 recipe default)")
+    cap = notes_.batch_cap(row.notes)
+    if cap:
+        notes.append(f"engine batch limited to {cap} (from notes)")
+    tp, pp, dp = row.tp, row.pp, row.dp
+    if cap and dp and dp > 1 and "shard_on_batch" in row.notes:
+        # jetstream-pytorch --shard_on_batch: one server's batch_size split over its chips, not per chip
+        cap = ceil(cap / dp)
+        notes.append(f"batch sharded over {dp} chips (shard_on_batch): {cap} per chip")
+    if mlperf.through_one_api_server(row) and tp is None and pp is None and dp is None:
+        tp, pp, dp = row.n_accel, 1, 1
+        fed = next((b for bench, b in mlperf.REFERENCE_SUT_BATCH.items() if re.search(rf"/{bench}(-edge)?/", row.url)),
+                   None)
+        cap = cap or fed or stack.features.max_num_seqs
+        how = (f"its SUT passes {fed} sample(s) per generate call (main.py --batch-size default)" if fed else
+               "vLLM's default max-num-seqs")
+        notes.append(f"MLPerf reference harness: one engine over all chips (tp={tp}), batch {cap}: {how}")
+    if xpu and tp is None and pp is None and dp is None:
+        tp, pp, seqs, mem_util = xpu[:4]
+        dp = max(1, row.n_accel // (tp * pp))
+        cap = min(cap or seqs, seqs)
+        notes.append(f"Intel's MLPerf XPU harness: {dp} vLLM instance(s) of TP{tp} PP{pp}, max_num_seqs {seqs}, "
+                     f"gpu_memory_utilization {mem_util:g} (model_init/*/init_env_*, utils_model.py)")
+    adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
+    ep = row.ep
+    harness = mlperf.mlperf_config(row)
+    if harness and tp is None and pp is None and dp is None and harness.get("tp"):
+        tp, pp = harness["tp"], harness.get("pp") or 1
+        dp = max(1, row.n_accel // (tp * pp))
+        if harness.get("adp"):  # attention data-parallel over the TP group, experts over EP: one batch per rank
+            tp, dp, adp = 1, tp * dp, True
+        if harness.get("batch"):
+            # TensorRT-LLM's max_batch_size counts requests; each decodes its beams as sequences
+            seqs = harness["batch"] * (int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1)
+            cap = min(cap or seqs, seqs)
+        ep = harness.get("ep") or (tp * dp if harness.get("adp") else 1)  # else whole-model engines
+        notes.append(f"submitter's harness config: TP{tp} PP{pp} x {dp} engine(s)"
+                     + (" (attention data-parallel)" if harness.get("adp") else "")
+                     + (f", gpu_batch_size {harness['batch']}" if harness.get("batch") else "")
+                     + f" ({harness['path']})")
+    slices = intel.cpu_instances(row, cat.chips[chip])
+    if slices and tp is None and pp is None and dp is None:
+        (per_chip, cores, seqs) = slices
+        tp, pp, dp = 1, 1, per_chip * row.n_accel
+        cap = min(cap or seqs, seqs)
+        notes.append(f"Intel's MLPerf CPU harness: {per_chip} SGLang instance(s) of {cores} cores per socket, "
+                     f"at most {seqs} running requests each (configure_workload.sh)")
+    static = None
+    shapes = stack.features.fixed_shapes  # the engine's buckets; the compiled sizes come from the notes
+    m = re.search(r"compiled batch_size=(\d+), seq_len=(\d+)", row.notes)
+    if m and shapes:
+        static = StaticGraph(int(m.group(1)), int(m.group(2)), shapes.first_bucket, shapes.decode_buckets)
+        pad = "a bucket" if shapes.first_bucket else m.group(2)
+        notes.append(f"fixed-shape engine: prompts one at a time padded to {pad} tokens, decode graph of "
+                     f"{m.group(1)} rows ({stack.profile.name} compiled graphs)")
+        if re.search(r"TP over \d+ (?:logical )?NeuronCores", row.notes) and tp is None and pp is None and dp is None:
+            tp, pp, dp, ep = row.n_accel, 1, 1, 1  # one engine, experts sliced by TP (no expert parallelism)
+    m = re.search(r"server batch_size=(\d+), cache length (\d+)", row.notes)
+    if m and shapes:
+        # one server shards the model over all chips, or with --shard_on_batch splits the batch over them
+        lockstep = "shard_on_batch" in row.notes
+        if tp is None and pp is None:
+            tp, pp, dp = (1, 1, dp or row.n_accel) if lockstep else (row.n_accel, 1, dp or 1)
+        ranks = dp if lockstep and dp else 1
+        static = StaticGraph(ceil(int(m.group(1)) / ranks), int(m.group(2)), shapes.first_bucket,
+                             shapes.decode_buckets, ranks)
+        notes.append(f"fixed-shape engine: prompts one at a time padded to a power of two, decode graph of "
+                     f"{m.group(1)} rows over a {m.group(2)}-token cache (JetStream)")
+        if "jetstream-pytorch" in row.engine and precision == "int8":
+            # summary.md's server command: --quantize_weights=$quantize --quantize_kv_cache=$quantize; its int8
+            # linears are weight-only (layers.py WeightOnlyInt8Linear: bf16 activations, bf16 matmuls)
+            precision, kv = "w8a16", kv or "int8"
+            notes.append("precision w8a16 with an int8 KV cache: jetstream-pytorch's weight-only int8 linears, "
+                         "cache quantized with the weights")
+    m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
+    sent = int(m.group(1)) if m else None
+    beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
+    if beams > 1:
+        notes.append(f"beam search with {beams} beams (the benchmark's rule)")
+    m = re.search(r"p99 end-to-end latency <= ([\d.]+) s", row.notes)
+    e2e = float(m.group(1)) if m and row.scenario in ("server", "interactive") else None
+    cv = float(ds.get("output_cv") or 0.0) if "mlperf" in row.source.lower() else 0.0
+    if cv:
+        notes.append(f"output lengths vary (cv {cv:g}, the data set's): running requests are on average "
+                     f"{(1 + cv * cv) / 2:.2f} x output_len into their output")
+    in_cv = float(ds.get("input_cv") or 0.0) if "mlperf" in row.source.lower() else 0.0
+    spread = None
+    ratio = inferencex.range_ratio(row.source)
+    if ratio and row.input_len and row.output_len:  # the harness draws lengths: predict at their means
+        lo_in, lo_out = max(1, int(round(ratio * inp))), max(1, int(round(ratio * out)))
+        spread = (lo_in, int(round(inp)), lo_out, max(1, int(round(out))))
+        inp, out = (lo_in + inp) / 2, (lo_out + out) / 2
+        notes.append(f"lengths uniform in [{ratio:g} L, L] (the benchmark harness's random range ratio)")
+    return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, ep,
+                 dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
+                 (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
+                 adp, beams, spread, e2e, cv, in_cv, mem_util, static), notes
