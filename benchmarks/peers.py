@@ -42,7 +42,7 @@ from pathlib import Path
 from suanli.catalog import catalog
 from suanli.model.resolve import model_arch
 from suanli.perf.factors import bundled_calibration
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.validate.data import Row, load_rows
 from suanli.validate.run import predict_rows
 from suanli.validate.scenarios import predict_setup

@@ -141,7 +141,7 @@ def test_vllm_caps_memory_as_a_share_of_the_whole_device():
     from suanli.catalog import catalog
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     _, arch = model_arch("llama-3.1-405b")
@@ -228,7 +228,7 @@ def test_meta_fp8_checkpoints_keep_attention_in_bf16(tmp_path):
     from suanli.model.params import attention_params
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     _, arch = model_arch("llama-3.1-405b")
@@ -397,7 +397,7 @@ def test_beams_share_their_prompt_cache(tmp_path):
     from math import ceil
 
     from suanli.perf.auto import max_batch
-    from suanli.spec import Workload
+    from suanli.schema import Workload
     from suanli.validate.scenarios import _cap
 
     body = "g,MLPerf Inference v4.1,,l40s,1,gpt-j-6b,fp8,fp8,trt-llm,1,1,1,1,offline,,,,,,,requests_s,30,req/s,\n"
@@ -418,7 +418,7 @@ def test_trt_llm_runs_a_uniform_sliding_window_as_full_attention():
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
     from suanli.perf.memory import kv_bytes_per_seq
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     chip, system = cat.chips["h200"], cat.systems["dgx-h200"]
@@ -461,7 +461,7 @@ def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
     from suanli.catalog import catalog
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     _, arch = model_arch("mixtral-8x7b")
@@ -476,7 +476,7 @@ def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
     from suanli.catalog import catalog
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     _, arch = model_arch("llama-3.1-405b")

@@ -6,7 +6,7 @@ import pytest
 from conftest import SHARED
 
 from suanli.catalog import catalog
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 CHIPS = [
     "a100-sxm", "a800", "h100-sxm", "h100-pcie", "h800", "h20", "h200", "b200", "gb200", "l40s", "l20", "rtx-4090",

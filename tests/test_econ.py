@@ -19,7 +19,7 @@ from suanli.econ.run import Ask, run_on
 from suanli.econ.silicon import dies_per_wafer, node_key, silicon_cost, yields
 from suanli.econ.tco import Rates, hourly, usd_per_mtok
 from suanli.econ.whatif import derive, parse_value, save
-from suanli.spec import Chip, SuanliError
+from suanli.schema import Chip, SuanliError
 
 
 def need(*ids: str, kind: str = "chip") -> None:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from suanli.engines import profiles, resolve_engine, stacks_for, version_key
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src" / "suanli"
 NAMES = re.compile(r"vllm|sglang|trt|tensorrt|neuron|nxd|jetstream|mlperf|inferencex|dstack|llama\.cpp|llamacpp|"
@@ -37,7 +37,7 @@ def test_engines_import_only_the_schema():
         mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         ours = {m for m in mods if m.startswith("suanli")}
-        assert all(m.startswith(("suanli.spec", "suanli.engines")) for m in ours), (f.name, ours)
+        assert all(m.startswith(("suanli.schema", "suanli.engines")) for m in ours), (f.name, ours)
 
 
 def test_every_profile_and_release_is_sourced_and_ordered():
@@ -105,7 +105,7 @@ def test_version_gated_fallbacks():
 
 def _deployed(engine, model="deepseek-r1", system="dgx-h200", tp=8, precision="fp8-block"):
     from suanli.perf.predict import deploy
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     return deploy(model, system, Deployment(tp=tp, precision=precision, engine=engine))
 

@@ -16,7 +16,7 @@ import pytest
 from suanli.calibrate import localchip as lc
 from suanli.catalog import catalog
 from suanli.perf.factors import load_calibration
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 HAVE_LOCAL = all(find_spec(m) for m in ("torch", "transformers", "scipy"))
 FACTS = {"name": "Test CPU 9000", "vendor": "amd", "arch": "x86_64", "cores": 4, "online_cpus": 4,

@@ -17,7 +17,7 @@ from suanli.perf.factors import Factors
 from suanli.perf.features import features
 from suanli.perf.hardware import Hardware, LinkView
 from suanli.perf.predict import predict, predict_deployed
-from suanli.spec import Chip, Deployment, SuanliError, Workload
+from suanli.schema import Chip, Deployment, SuanliError, Workload
 
 
 def toy_hw() -> Hardware:
@@ -183,7 +183,7 @@ def test_replicas_may_span_systems_without_a_network():
     parallelism across the 16 GPUs does."""
     from suanli.catalog import catalog
     from suanli.perf.deployed import Deployed
-    from suanli.spec import Deployment
+    from suanli.schema import Deployment
 
     cat = catalog()
     system = cat.systems["mi325x-8"]

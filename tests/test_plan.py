@@ -20,8 +20,8 @@ from suanli.plan.objective import ranking, size_and_score, sys_econ
 from suanli.plan.pareto import front, write_plot
 from suanli.plan.space import Ask, Eval, domain_of, instance_sizes, layouts_of, native_precisions
 from suanli.plan.sweep import slo_check
+from suanli.schema import Deployment, SuanliError
 from suanli.serve.workload import parse_slo
-from suanli.spec import Deployment, SuanliError
 
 SMALL = dict(budgets=(2048, 8192), batches=(1, 8, 64, 256), ratios=((1, 1), (1, 3), (2, 1)), max_chips=4)
 TIMING = ("search",)

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suanli.perf.predict import deploy
-from suanli.spec import Deployment
+from suanli.schema import Deployment
 
 MODELS = ["llama-3.1-70b"]
 SYSTEMS = ["dgx-h100"]

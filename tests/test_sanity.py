@@ -4,7 +4,7 @@ import pytest
 
 from suanli.perf.auto import max_batch
 from suanli.perf.predict import deploy, predict_deployed
-from suanli.spec import Deployment, Workload
+from suanli.schema import Deployment, Workload
 
 # Published: NVIDIA TensorRT-LLM performance overview v0.14.0, Llama 3.1 70B, FP8, 8x H100 SXM, TP8, ISL/OSL
 # 1000/1000: 10,730 output tok/s for the TP group (trtllm-bench throughput);

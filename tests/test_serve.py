@@ -5,8 +5,8 @@ import json
 import pytest
 
 from suanli.perf.predict import predict
+from suanli.schema import SuanliError
 from suanli.serve.api import simulate
-from suanli.spec import SuanliError
 
 BASE = dict(model="llama-3.1-8b", system="1xh100-sxm", precision="fp8")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from suanli.spec import Chip, SuanliError, get_precision
-from suanli.spec.errors import validated
+from suanli.schema import Chip, SuanliError, get_precision
+from suanli.schema.errors import validated
 
 
 def test_precision_bits_include_scales():

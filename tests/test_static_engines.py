@@ -13,7 +13,7 @@ from suanli.model.resolve import model_arch
 from suanli.perf.deployed import Deployed, StaticGraph
 from suanli.perf.factors import bundled_calibration
 from suanli.perf.features import MOE_BLOCK, blockwise_moe, moe_features
-from suanli.spec import Deployment, SuanliError
+from suanli.schema import Deployment, SuanliError
 from suanli.validate.data import load_rows
 from suanli.validate.scenarios import _deployments, setup_of, simulated, steady
 

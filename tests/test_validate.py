@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import SHARED
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.validate.data import load_rows
 from suanli.validate.run import validate
 

@@ -25,7 +25,7 @@ from suanli.commands.common import (
     emit_json,
     out,
 )
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="suanli (算力): how LLMs run on AI accelerators you may not own, and what that costs.")

@@ -7,7 +7,7 @@ without one the command says so in one line. Timings synchronise the device arou
 from __future__ import annotations
 
 from suanli.calibrate.probe import attention, bandwidth, elementwise, gemm_table, kernel_us, weight_streaming
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 GPU_DTYPES = ("bf16", "fp16", "tf32", "fp32")
 GPU_SHAPES = (("square-4096", 4096, 4096, 4096), ("square-8192", 8192, 8192, 8192),

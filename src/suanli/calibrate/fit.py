@@ -25,7 +25,7 @@ from suanli.model.resolve import model_arch
 from suanli.perf.deployed import Deployed
 from suanli.perf.factors import BUNDLED, Calibration, Factors, load_calibration
 from suanli.perf.predict import predict_deployed
-from suanli.spec import Chip, Deployment, SuanliError, Workload
+from suanli.schema import Chip, Deployment, SuanliError, Workload
 
 FITTED = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "step_overhead_ms")
 KEYS = ("ttft_ms", "tpot_ms", "output_tok_s")

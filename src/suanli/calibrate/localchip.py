@@ -28,8 +28,8 @@ from pathlib import Path
 import yaml
 
 from suanli.catalog.loader import norm, user_catalog_dir
-from suanli.spec import Chip, SuanliError
-from suanli.spec.errors import validated
+from suanli.schema import Chip, SuanliError
+from suanli.schema.errors import validated
 
 CPU_CHIP = "local-cpu"
 CUDA_CHIP = "local-cuda"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 EXTRA_HINT = "pip install 'suanli[local]'"
 CPU_DTYPES = ("bf16", "fp32", "fp16")

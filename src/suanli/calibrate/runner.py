@@ -24,7 +24,7 @@ from suanli.calibrate.probe import EXTRA_HINT, need_torch, torch_dtype
 from suanli.model.arch import Arch
 from suanli.model.ops import Layout, Numerics
 from suanli.perf.memory import activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
-from suanli.spec import SuanliError, get_precision
+from suanli.schema import SuanliError, get_precision
 
 TORCH_RUNTIME_GB = 0.6  # torch, transformers and the Python process before the model
 RUN_DTYPES = ("bf16", "fp32", "fp16")

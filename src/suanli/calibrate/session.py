@@ -17,7 +17,7 @@ from suanli.calibrate import localchip as lc
 from suanli.calibrate.fit import Evaluator, errors, fit, split, summary, write_calibration
 from suanli.calibrate.probe import check_extra, need_torch, prepare_threads, probe_cpu, software
 from suanli.perf.factors import load_calibration
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 PROBE_MODEL = "smollm2-135m"
 # Short real runs the probe measures (batch, input, output): the fit set spans batch 1-16 and 32-512 prompt

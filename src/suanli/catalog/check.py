@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from suanli.catalog import catalog
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 
 def main() -> int:

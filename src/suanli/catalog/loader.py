@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from suanli.spec import Chip, ModelCard, ScaleUp, SuanliError, System
-from suanli.spec.errors import validated
+from suanli.schema import Chip, ModelCard, ScaleUp, SuanliError, System
+from suanli.schema.errors import validated
 
 DATA = Path(__file__).parent / "data"
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the catalog loads ~10x faster

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from suanli.commands.common import CalOpt, EngineOpt, JsonOpt, KvOpt, ModelOpt, PrecisionOpt, emit_json, out
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 InputOpt = Annotated[int, typer.Option("--input", help="prompt length, tokens per request")]
 OutputOpt = Annotated[int, typer.Option("--output", help="generated tokens per request")]

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from suanli.commands.common import CalOpt, InputOpt, JsonOpt, ModelOpt, OutputOpt, emit_json, out
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, or cuda (a GPU visible to torch)")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads (default: every core this "

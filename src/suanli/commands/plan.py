@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from suanli.commands.common import CalOpt, EngineOpt, InputOpt, JsonOpt, ModelOpt, OutputOpt, emit_json, out
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,7 @@ def validate(
 ) -> None:
     """Predict every row of a measurement file from its setup alone and report the error (APE as a fraction)."""
     from suanli.perf.factors import load_calibration
-    from suanli.spec import SuanliError
+    from suanli.schema import SuanliError
     from suanli.validate.run import validate as run
 
     keys = [k.strip() for k in by.split(",")] if by else []
@@ -87,7 +87,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from pathlib import Path
 
     from suanli.perf.factors import bundled_calibration
-    from suanli.spec import SuanliError
+    from suanli.schema import SuanliError
     from suanli.validate.data import load_rows
     from suanli.validate.fit import fit, leave_one_source_out, to_yaml
     from suanli.validate.ops import best_gemm_fractions, is_ops_file, measured_factors

@@ -26,7 +26,7 @@ def web(
     import sys
     from pathlib import Path
 
-    from suanli.spec import SuanliError
+    from suanli.schema import SuanliError
 
     try:
         import uvicorn

@@ -11,7 +11,7 @@ A figure the catalog lacks makes the result unknown (None), never a guess. An es
 from __future__ import annotations
 
 from suanli.econ.defaults import default, load
-from suanli.spec import Chip
+from suanli.schema import Chip
 
 
 def tpp(chip: Chip) -> float | None:

@@ -23,7 +23,7 @@ import numpy as np
 from suanli.econ.defaults import ASSUMPTION, Ledger
 from suanli.econ.run import Run
 from suanli.perf.deployed import Deployed
-from suanli.spec import Chip, SuanliError, System
+from suanli.schema import Chip, SuanliError, System
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from suanli.econ.defaults import Ledger
 from suanli.econ.policy import performance_density, tpp
 from suanli.econ.power import energy_of
 from suanli.econ.run import Ask, Run, fit_chips
-from suanli.spec import Chip, SuanliError
+from suanli.schema import Chip, SuanliError
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

@@ -18,7 +18,7 @@ from suanli.econ.defaults import Ledger
 from suanli.econ.power import Energy, energy_of, node_overhead_per_chip, power_dict
 from suanli.econ.run import Ask, Run, fit_chips, run_on
 from suanli.econ.tco import capex_per_chip, hourly, rates, usd_per_mtok
-from suanli.spec import SuanliError, System
+from suanli.schema import SuanliError, System
 
 
 @dataclass

@@ -16,8 +16,8 @@ from suanli.perf.auto import best
 from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, not_fit_message, predict_deployed
-from suanli.spec import Chip, Deployment, SuanliError, System, Workload
-from suanli.spec.errors import validated
+from suanli.schema import Chip, Deployment, SuanliError, System, Workload
+from suanli.schema.errors import validated
 
 MAX_CHIPS = 1024
 

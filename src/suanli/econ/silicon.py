@@ -21,7 +21,7 @@ import math
 import re
 
 from suanli.econ.defaults import ASSUMPTION, Ledger, load
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 YIELD_MODELS = ("poisson", "murphy", "seeds", "negative-binomial")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from suanli.econ.defaults import Ledger
 from suanli.econ.power import Energy
-from suanli.spec import Chip, SuanliError, System
+from suanli.schema import Chip, SuanliError, System
 
 HOURS_PER_YEAR = 8760.0
 

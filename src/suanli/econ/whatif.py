@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from suanli.catalog.loader import catalog, user_catalog_dir
-from suanli.spec import Chip, SuanliError
-from suanli.spec.errors import validated
-from suanli.spec.precision import MATRIX_DTYPES
+from suanli.schema import Chip, SuanliError
+from suanli.schema.errors import validated
+from suanli.schema.precision import MATRIX_DTYPES
 
 # short name -> (canonical dotted path, unit family)
 SCALARS = {

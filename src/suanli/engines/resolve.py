@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from suanli.engines.profile import EngineProfile, Fallback, Features, version_key
-from suanli.spec import SuanliError
-from suanli.spec.errors import validated
+from suanli.schema import SuanliError
+from suanli.schema.errors import validated
 
 DATA = Path(__file__).parent / "data"
 GENERIC = "tuned"  # the profile of a vendor-tuned stack in general, for chips no profile names as its best

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from suanli.catalog import catalog
 from suanli.model.arch import Arch, parse_config
-from suanli.spec import ModelCard, SuanliError
+from suanli.schema import ModelCard, SuanliError
 
 
 @cache

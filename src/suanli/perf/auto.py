@@ -18,7 +18,7 @@ from suanli.perf.deployed import Deployed, check_layout
 from suanli.perf.factors import Calibration
 from suanli.perf.memory import kv_bytes_per_seq
 from suanli.perf.predict import TOKEN_BUDGET, Prediction, predict_deployed
-from suanli.spec import Chip, Deployment, SuanliError, System, Workload
+from suanli.schema import Chip, Deployment, SuanliError, System, Workload
 
 MAX_SEQS_PER_RANK = 512  # a tuned engine's max_num_seqs / max_batch_size order of magnitude
 

@@ -14,8 +14,8 @@ from suanli.model.resolve import model_arch
 from suanli.perf.auto import best
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import predict_deployed
-from suanli.spec import Deployment, SuanliError, Workload
-from suanli.spec.errors import validated
+from suanli.schema import Deployment, SuanliError, Workload
+from suanli.schema.errors import validated
 
 MAX_UNITS = 16
 RANK_KEYS = {

@@ -21,8 +21,8 @@ from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
-from suanli.spec import Chip, Deployment, SuanliError, System, get_precision
-from suanli.spec.precision import matrix_dtype_for
+from suanli.schema import Chip, Deployment, SuanliError, System, get_precision
+from suanli.schema.precision import matrix_dtype_for
 
 GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 BUNDLED = Path(__file__).parent / "calibration.yaml"
 

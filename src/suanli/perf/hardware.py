@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suanli.perf.factors import Factors
-from suanli.spec import Chip, SuanliError, System
+from suanli.schema import Chip, SuanliError, System
 
 
 @dataclass(frozen=True)

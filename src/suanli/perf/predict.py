@@ -22,8 +22,8 @@ from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed, TimedOp
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.memory import GB, MemoryUse
-from suanli.spec import Deployment, SuanliError, Workload
-from suanli.spec.errors import validated
+from suanli.schema import Deployment, SuanliError, Workload
+from suanli.schema.errors import validated
 
 TOKEN_BUDGET = 8192  # tokens per step an engine's chunked prefill takes (vLLM / TRT-LLM default order)
 CLASSES = ("gemm", "attention", "moe", "elementwise", "comm", "overhead")

@@ -11,7 +11,7 @@ from suanli.catalog import catalog
 from suanli.engines import resolve_engine, stacks_for
 from suanli.perf.compare import compare
 from suanli.perf.factors import Calibration
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 SHOWN_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "moe_compute", "moe_memory",
                  "step_overhead_ms", "seq_overhead_us", "kernel_us")
@@ -35,7 +35,7 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
         rows.append({"engine": st.label, "engine_name": st.profile.name, "version_note": st.note,
                      "tuned": st.tuned_for(family), "paths": st.kernel_paths(), "factors": factors,
                      "sources": sorted(set(st.sources.values()) | {st.profile.docs}),
-                     **{k: v for k, v in row.items() if k not in ("factors",)},
+                     **{k: v for k, v in row.items() if k not in ("factors", "engine")},
                      "factors_note": row.get("factors")})
     ok = sorted((r for r in rows if "error" not in r), key=lambda r: -r["output_tok_s_per_chip"])
     best = ok[0]["output_tok_s_per_chip"] if ok else None

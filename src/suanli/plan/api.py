@@ -36,9 +36,9 @@ from suanli.plan.space import (
     max_chips_of,
 )
 from suanli.plan.sweep import ItemResult, evaluate_batch
+from suanli.schema import SuanliError, Workload, get_precision
+from suanli.schema.errors import validated
 from suanli.serve.workload import parse_slo
-from suanli.spec import SuanliError, Workload, get_precision
-from suanli.spec.errors import validated
 
 
 def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: str | dict | None = None,

@@ -16,10 +16,10 @@ from suanli.catalog import catalog
 from suanli.model.resolve import model_arch
 from suanli.perf.deployed import Deployed
 from suanli.plan.space import Ask, Eval
+from suanli.schema import Deployment
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, run
 from suanli.serve.workload import Arrivals, LengthDist
-from suanli.spec import Deployment
 
 MIN_REQUESTS, MAX_REQUESTS = 600, 100_000
 UP, DOWN = 1.25, 0.8

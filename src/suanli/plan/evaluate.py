@@ -25,8 +25,8 @@ from suanli.model.shape import Part
 from suanli.perf.deployed import Deployed
 from suanli.perf.memory import kv_bytes_per_seq
 from suanli.plan.space import Eval
+from suanli.schema import SuanliError
 from suanli.serve.engine import KvModel
-from suanli.spec import SuanliError
 
 Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
 RHO_CAP = 0.95  # highest prefill-pool load planned

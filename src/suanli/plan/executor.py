@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 _POOL_PRELOAD = ["suanli.plan.sweep", "suanli.plan.confirm"]
 

@@ -18,7 +18,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.predict import fewest_chips_to_fit
 from suanli.plan.evaluate import mean_in_system
 from suanli.plan.space import Ask, Eval
-from suanli.spec import Deployment, SuanliError, Workload
+from suanli.schema import Deployment, SuanliError, Workload
 
 COMM_NOTABLE = 0.15
 LIMITS = {
@@ -137,7 +137,7 @@ def _achieved(r: Eval, key: str, ask: Ask) -> float:
 
 
 def _bits(precision: str) -> float:
-    from suanli.spec import get_precision
+    from suanli.schema import get_precision
 
     return get_precision(precision).bits
 

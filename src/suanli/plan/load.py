@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 FORMS = ("20req/s", "5000req/min", "30 trillion tokens per day", "30T tok/day", "1e6tok/s", "2e5 output tok/s")
 _MULT = {"": 1.0, "k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "g": 1e9, "billion": 1e9,

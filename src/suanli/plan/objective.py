@@ -23,7 +23,7 @@ from suanli.econ.defaults import Ledger
 from suanli.econ.power import chip_power, node_overhead_per_chip
 from suanli.econ.tco import HOURS_PER_YEAR, capex_per_chip, rates
 from suanli.plan.space import Ask, Eval
-from suanli.spec import Chip, SuanliError, System
+from suanli.schema import Chip, SuanliError, System
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from suanli.plan.space import Eval
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 
 def front(recs: list[Eval]) -> list[Eval]:

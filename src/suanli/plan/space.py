@@ -25,7 +25,7 @@ from suanli.model.arch import Arch
 from suanli.model.ops import Layout
 from suanli.perf.auto import layouts
 from suanli.perf.factors import Calibration
-from suanli.spec import Chip, System
+from suanli.schema import Chip, System
 
 BATCHES = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)  # sequences per rank
 BUDGETS = (2048, 8192)

@@ -19,7 +19,7 @@ from suanli.plan.evaluate import Unit
 from suanli.plan.objective import SysEcon, ranking, size_and_score
 from suanli.plan.pareto import front
 from suanli.plan.space import Ask, Eval, native_precisions
-from suanli.spec import Deployment, SuanliError
+from suanli.schema import Deployment, SuanliError
 
 Item = tuple[str, tuple[int, int, int, int]]  # (system id, (tp, pp, ep, dp))
 

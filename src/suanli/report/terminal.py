@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from suanli.perf.predict import Prediction
-from suanli.spec import Chip
+from suanli.schema import Chip
 
 
 def _f(x: float | None, digits: int = 1) -> str:

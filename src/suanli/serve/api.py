@@ -6,11 +6,11 @@ import csv
 from pathlib import Path
 
 from suanli.perf.predict import deploy
+from suanli.schema import Deployment, SuanliError
+from suanli.schema.errors import validated
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, SimRun, run
 from suanli.serve.workload import arrivals, parse_dist, parse_slo, read_trace
-from suanli.spec import Deployment, SuanliError
-from suanli.spec.errors import validated
 
 
 def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,

@@ -21,9 +21,9 @@ import numpy as np
 
 from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET
+from suanli.schema import SuanliError
 from suanli.serve.engine import Engine, Iteration, Request
 from suanli.serve.workload import Arrivals, LengthDist, Trace
-from suanli.spec import SuanliError
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 DISTS = ("fixed", "uniform", "lognormal", "empirical")
 

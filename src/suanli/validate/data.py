@@ -16,7 +16,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 SCENARIOS = ("offline", "server", "interactive", "concurrency", "rate", "batch")
 METRICS = (

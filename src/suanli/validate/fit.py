@@ -27,7 +27,7 @@ import yaml
 from suanli.catalog import catalog
 from suanli.engines import resolve_engine
 from suanli.perf.factors import Calibration, Factors
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
 

@@ -34,7 +34,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from suanli.catalog import catalog
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 OPS_COLUMNS = ("hardware", "n_accel", "op", "metric", "value")
 LARGE_BYTES = 1 << 30  # from here all-reduce bus bandwidth is flat to within a few percent (ops.csv b200 sweep)

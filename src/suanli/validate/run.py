@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from suanli.perf.factors import Calibration
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.validate.data import Row, load_rows
 from suanli.validate.scenarios import Point, predict_setup
 from suanli.validate.setup import Setup, Skip

@@ -32,7 +32,7 @@ from suanli.perf.auto import layouts, max_batch
 from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
-from suanli.spec import Deployment, SuanliError, System, Workload
+from suanli.schema import Deployment, SuanliError, System, Workload
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths  # noqa: F401
 from suanli.validate.sources import setup_of  # noqa: F401
 

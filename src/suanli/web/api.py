@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.web import guard, tasks
 from suanli.web.schemas import CompareIn, PredictIn, ReportIn, SimulateIn, StackIn, ValidateIn, as_list
 
@@ -82,8 +82,8 @@ def _predict_config(req: PredictIn):
     from suanli.catalog import catalog
     from suanli.perf.deployed import Deployed
     from suanli.perf.predict import predict_deployed
-    from suanli.spec import Deployment, Workload
-    from suanli.spec.errors import validated
+    from suanli.schema import Deployment, Workload
+    from suanli.schema.errors import validated
 
     model_id, arch = guard.config_arch(req.config or {}, req.model)
     dep = validated(Deployment, dict(tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,

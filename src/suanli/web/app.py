@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 5 * 1024 * 1024

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.web import guard
 from suanli.web.api import ERRORS, J
 from suanli.web.schemas import CostIn, DesignIn, IsoperfIn, PolicyIn, PpaIn, SiliconIn, SiliconSweepIn, as_list

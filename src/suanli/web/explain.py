@@ -11,7 +11,7 @@ the what-if chip lives only in this request, never in the shared catalog.
 from __future__ import annotations
 
 from suanli.catalog import catalog
-from suanli.spec import Chip, SuanliError, System
+from suanli.schema import Chip, SuanliError, System
 from suanli.web import guard
 from suanli.web.schemas import CompareIn, as_list
 
@@ -39,7 +39,7 @@ def _ask(req: CompareIn, row: dict | None = None):
 
 def chip_figures(chip: Chip, system: System, precision: str) -> list[dict]:
     """The catalog figures a prediction leans on, each with its sources."""
-    from suanli.spec.precision import get_precision, matrix_dtype_for
+    from suanli.schema.precision import get_precision, matrix_dtype_for
 
     dtype = matrix_dtype_for(get_precision(precision), chip.available_dtypes())
     paths = [("memory.bandwidth_gb_s", "GB/s"), ("memory.capacity_gb", "GB"), (f"matrix_tflops.{dtype}", "TFLOPS"),

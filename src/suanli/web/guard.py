@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 
 LOCK = threading.Lock()
 _PATHLIKE = re.compile(r"[/\\]|\.(json|ya?ml|csv)$|^~|^\.", re.I)
@@ -53,7 +53,7 @@ def length_dist(text: str | int, field: str) -> str:
 def config_arch(config: dict, name: str):
     """(model id, Arch) from an uploaded config.json's content, parsed as data."""
     from suanli.model.arch import parse_config
-    from suanli.spec import ModelCard
+    from suanli.schema import ModelCard
 
     mid = re.sub(r"[^a-z0-9.+-]", "-", name.lower()).strip("-") or "uploaded-model"
     try:

@@ -59,7 +59,7 @@ def _child(task: str, params: dict, conn) -> None:
     leads its own process group, so that cancelling also ends the pools a task may start."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()
-    from suanli.spec import SuanliError
+    from suanli.schema import SuanliError
     from suanli.web.tasks import TASKS
 
     def report(fraction: float | None = None, message: str = "", eta_s: float | None = None) -> None:

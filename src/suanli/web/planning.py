@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.web import guard
 from suanli.web.schemas import as_list
 

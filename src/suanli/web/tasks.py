@@ -113,7 +113,7 @@ def validate(params: dict, report: Report = _quiet) -> dict:
     keys = as_list(req.by)
     for k in keys:
         if k not in VALIDATE_BY:
-            from suanli.spec import SuanliError
+            from suanli.schema import SuanliError
 
             raise SuanliError(f"by: {k!r} is not allowed; allowed: {', '.join(VALIDATE_BY)}")
     if req.csv is not None:
@@ -146,7 +146,7 @@ def _validate_file(path: Path, keys: list[str], report: Report) -> dict:
 
 def _families(hardware: set[str]) -> dict[str, str]:
     from suanli.catalog import catalog
-    from suanli.spec import SuanliError
+    from suanli.schema import SuanliError
 
     cat, out = catalog(), {}
     for hw in hardware:

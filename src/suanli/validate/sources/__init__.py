@@ -14,7 +14,7 @@ from math import ceil
 from suanli.catalog import catalog
 from suanli.engines import resolve_engine
 from suanli.perf.deployed import StaticGraph
-from suanli.spec import SuanliError
+from suanli.schema import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
 from suanli.validate.sources import inferencex, intel, mlperf

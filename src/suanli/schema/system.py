@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from suanli.spec.chip import Link
-from suanli.spec.sourced import Sourced
+from suanli.schema.chip import Link
+from suanli.schema.sourced import Sourced
 
 Topology = Literal["switch", "mesh", "torus", "ring", "pcie", "none"]
 

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from suanli.spec.precision import MATRIX_DTYPES
-from suanli.spec.sourced import Sourced
+from suanli.schema.precision import MATRIX_DTYPES
+from suanli.schema.sourced import Sourced
 
 Category = Literal["datacenter", "edge", "cpu"]
 
