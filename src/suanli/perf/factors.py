@@ -111,7 +111,9 @@ class Calibration:
         merged: dict[str, float] = {}
         for layer in layers:
             merged.update(layer)
-        if not tuned and self.untuned and f"{family}/{eng}" not in self.pairs and eng not in self.engines:
+        if f"{family}/{eng}" in self.pairs:
+            note += f"; {eng}'s own factors on {family} (fitted on its rows)"
+        elif not tuned and self.untuned and eng not in self.engines:
             base = replace(Factors(), **merged)
             for k, v in self.untuned.items():
                 merged[k] = getattr(base, k) * v if k.endswith(FRACTION_SUFFIXES) else v

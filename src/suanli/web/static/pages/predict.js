@@ -107,7 +107,7 @@ export default {
       ['TTFT (joining a running batch)', `${fmt(d.ttft_loaded_ms)} ms`],
       ['TPOT', `${fmt(d.tpot_ms)} ms`], ['output tok/s', fmt(d.output_tok_s)],
       ['tok/s per chip', fmt(d.output_tok_s_per_chip)], ['chips', `${d.chips} x ${d.chip}`],
-      ['fits', d.fits ? 'yes' : 'no'], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(':')[0], d.factors],
+      ['fits', d.fits ? 'yes' : 'no'], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(/[:;]/)[0], d.factors],
       ['engine', engineLabel(d.engine), engineTip(d.engine)],
     ]);
     memoryChart(ui, d);
