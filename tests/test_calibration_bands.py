@@ -59,8 +59,8 @@ def _cal(**kw) -> Calibration:
 def test_compute_priors_scale_a_shape_search_by_what_tuned_stacks_keep():
     cal = _cal(families={"a": {"gemm_compute": 0.6}, "b": {"gemm_compute": 0.9}, "c": {"gemm_compute": 0.4}})
     best = {"a": 0.8, "b": 0.9, "c": 0.8, "new": 0.6}
-    # ratios 0.75, 1.0, 0.5 -> median 0.75; the unfitted family gets 0.75 x 0.6
-    assert compute_priors(cal, {"a", "b", "c"}, best) == {"new": 0.45}
+    # ratios 0.75, 1.0, 0.5 -> median 0.75; every family searched gets 0.75 x its best shape
+    assert compute_priors(cal, {"a", "b", "c"}, best) == {"a": 0.6, "b": 0.675, "c": 0.6, "new": 0.45}
 
 
 def test_untuned_losses_are_shares_of_the_chip_and_apply_only_without_an_own_fit():

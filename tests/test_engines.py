@@ -179,3 +179,34 @@ def test_ascend_in_proportion_with_its_tuned_stack():
     peak = h.peak_tflops("int8") / a.peak_tflops("int8")
     bandwidth = h.memory.bandwidth_gb_s / a.memory.bandwidth_gb_s
     assert min(peak, bandwidth) * 0.8 <= h100 / ascend <= max(peak, bandwidth) * 1.2
+
+
+def test_slower_kernel_paths_cost_what_their_maintainers_measured():
+    from suanli.engines import path_cost
+
+    triton, fast = _deployed("sglang==0.4.1"), _deployed("sglang==0.4.5")  # DeepGEMM default from 0.4.5
+    share = path_cost("fp8_block_gemm", "triton")["compute"]
+    assert triton.factors.gemm_compute == pytest.approx(fast.factors.gemm_compute * share)
+    assert triton.factors.moe_compute == pytest.approx(fast.factors.moe_compute * share)
+    with pytest.raises(SuanliError, match="no block-scaled FP8 GEMM"):
+        _deployed("vllm==0.6.0")  # block FP8 arrived in vLLM 0.6.6
+    eager, graphs = (_deployed(e, "llama-3.1-8b", "1xh100-sxm", 1, "bf16") for e in ("vllm==0.2.0", "vllm==0.2.6"))
+    assert eager.factors.kernel_us == pytest.approx(graphs.factors.kernel_us + path_cost("graph_mode", "eager")[
+        "kernel_us"])
+    assert any("eager" in n for n in eager.engine_notes)
+
+
+def test_four_bit_gemms_keep_their_own_share_of_peak():
+    from dataclasses import replace
+
+    from suanli.model.ops import LinOp
+    from suanli.perf.cost import op_cost
+
+    d = _deployed("trt-llm", "llama-3.1-8b", "1xb200", 1, "fp4")
+    op = LinOp("g", "gemm", 1.0, flops={"tokens": 1e12}, dtype="fp4")
+    full = op_cost(op, d.hw, replace(d.factors, fp4_compute=1.0), 1).compute["tokens"]
+    half = op_cost(op, d.hw, replace(d.factors, fp4_compute=0.5), 1).compute["tokens"]
+    assert half == pytest.approx(2 * full)
+    op8 = LinOp("g", "gemm", 1.0, flops={"tokens": 1e12}, dtype="fp8")
+    assert op_cost(op8, d.hw, replace(d.factors, fp4_compute=0.5), 1).compute == \
+        op_cost(op8, d.hw, replace(d.factors, fp4_compute=1.0), 1).compute

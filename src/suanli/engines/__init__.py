@@ -5,8 +5,9 @@ The physics of a chip (`perf`, `catalog`) and the behaviour of an engine version
 the engine's fitted factors, and never sees an engine's name. This package imports only the schema.
 """
 
+from suanli.engines.paths import path_cost
 from suanli.engines.profile import EngineProfile, Features, FixedShapes, Release, version_key
 from suanli.engines.resolve import Stack, best_stack_for, known_engines, profiles, resolve_engine, stacks_for
 
 __all__ = ["EngineProfile", "Features", "FixedShapes", "Release", "Stack", "best_stack_for", "known_engines",
-           "profiles", "resolve_engine", "stacks_for", "version_key"]
+           "path_cost", "profiles", "resolve_engine", "stacks_for", "version_key"]

@@ -96,6 +96,8 @@ class Stack:
 def profiles() -> dict[str, EngineProfile]:
     out = {}
     for f in sorted(DATA.glob("*.yaml")):
+        if f.name == "paths.yaml":  # kernel path costs, not a profile
+            continue
         raw = yaml.safe_load(f.read_text()) or {}
         p = validated(EngineProfile, raw, f"engine profile {f.name}")
         out[p.id] = p

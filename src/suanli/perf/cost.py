@@ -83,6 +83,8 @@ def op_cost(op: LinOp, hw: Hardware, f: Factors, span: int) -> OpCost:
     compute = {}
     if c_name:
         rate = peak_for(hw, op.dtype) * getattr(f, c_name) / k_penalty(op, f.gemm_k0)
+        if op.dtype == "fp4" and hw.peak.get("fp4"):
+            rate *= f.fp4_compute  # 4-bit matrix units reach less of their (doubled) peak
         compute = {k: c / rate for k, c in op.flops.items()}
     mem_rate = hw.mem_bw * getattr(f, MEMORY_EFF[op.op_class])
     return OpCost(compute, {k: c / mem_rate for k, c in op.bytes.items()}, kernel, False)

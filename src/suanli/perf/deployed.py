@@ -12,7 +12,7 @@ from math import inf
 
 import numpy as np
 
-from suanli.engines import Stack, resolve_engine
+from suanli.engines import Stack, path_cost, resolve_engine
 from suanli.model.arch import Arch, expanded_mla, without_uniform_window
 from suanli.model.ops import Layout, LinOp, Numerics, Op, at, moe_shapes, step_ops, windows_of
 from suanli.model.shape import StepShape
@@ -146,7 +146,7 @@ class Deployed:
         cal = calibration or bundled_calibration()
         factors, self.factors_note = cal.resolve(chip.family, self.stack.factor_key,
                                                  self.stack.tuned_for(chip.family))
-        self.factors = replace(factors, memory_utilization=feats.memory_utilization)
+        self.factors = self._paths(replace(factors, memory_utilization=feats.memory_utilization), chip, dep)
         self.calibration_source = cal.source
         self.hw: Hardware = hardware_of(chip, system, self.factors)
         chips = self.layout.chips
@@ -203,6 +203,25 @@ class Deployed:
         self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m,
                                     self.ar_threshold, self.moe_path)
         self.static: StaticGraph | None = None
+
+    def _paths(self, f, chip: Chip, dep: Deployment):
+        """The engine's slower kernel paths on top of the chip's factors (`engines/data/paths.yaml`)."""
+        feats, name = self.stack.features, self.stack.label
+        if dep.precision == "fp8-block":
+            if feats.fp8_block_gemm == "none":
+                raise SuanliError(f"precision fp8-block: {name} has no block-scaled FP8 GEMM; use a later version "
+                                  "of it or another precision")
+            cost = path_cost("fp8_block_gemm", feats.fp8_block_gemm)
+            if cost:
+                f = replace(f, gemm_compute=f.gemm_compute * cost["compute"],
+                            moe_compute=f.moe_compute * cost["compute"])
+                self.engine_notes.append(f"{name}: block-FP8 GEMMs on its {feats.fp8_block_gemm} kernel "
+                                         f"({cost['compute']:g} of the tuned kernel's rate)")
+        eager = path_cost("graph_mode", feats.graph_mode)
+        if eager and chip.category != "cpu":  # a CPU runs its ops where they are launched
+            f = replace(f, kernel_us=f.kernel_us + eager["kernel_us"])
+            self.engine_notes.append(f"{name}: eager launches, {eager['kernel_us']:g} us more per kernel")
+        return f
 
     # --- steps ---------------------------------------------------------------------------------------------
     def features(self, shape: StepShape) -> np.ndarray:

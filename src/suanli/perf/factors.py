@@ -38,6 +38,8 @@ class Factors:
     moe_compute: float = 0.55  # grouped expert GEMMs, compute side
     moe_memory: float = 0.70  # grouped expert GEMMs, weight streaming
     moe_block_us: float = 0.0  # fixed cost per expert block of a blockwise MoE kernel (AWS NxD); 0 elsewhere
+    fp4_compute: float = 1.0  # share of its 4-bit matrix peak a 4-bit GEMM keeps, relative to 8/16-bit GEMMs'
+    #                           (block scales to apply, twice the operands per byte of on-chip bandwidth)
     elementwise_memory: float = 0.60  # norms, activations, rotary, residuals
     comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
     comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric

@@ -31,8 +31,10 @@ from suanli.schema import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.run import predict_rows
 
-DENSE_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth", "comm_latency_us",
-                 "step_overhead_ms", "seq_overhead_us")
+# 4-bit GEMM efficiency first: on a family whose rows are mostly FP4 (Blackwell) it is what those rows measure,
+# and a greedy search that moved streaming and attention first would bend them instead
+DENSE_FACTORS = ("fp4_compute", "gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "comm_bandwidth",
+                 "comm_latency_us", "step_overhead_ms", "seq_overhead_us")
 MOE_FACTORS = ("moe_compute", "moe_memory", "moe_block_us")
 FITTED = DENSE_FACTORS + MOE_FACTORS
 MOE_ONLY = MOE_FACTORS + ("step_overhead_ms", "seq_overhead_us", "comm_latency_us")  # what MoE rows alone may move
@@ -198,37 +200,20 @@ DISAGGREGATED = re.compile(r"disaggregated \d+P\d+D")
 
 
 def compute_priors(cal: Calibration, fitted: set[str], best: dict[str, float]) -> dict[str, float]:
-    """A large-GEMM prior for each family measured by a best-shape GEMM search but not fitted on a tuned stack's
-    rows: its best-shape efficiency times the median ratio (fitted factor / best-shape efficiency) of the families
-    that were. That ratio is how much of a shape search's best a tuned stack keeps on real models' GEMMs."""
+    """The large-GEMM factor of every family measured by a best-shape GEMM search: its best-shape efficiency times
+    the median ratio (fitted factor / best-shape efficiency) of the families a tuned stack's rows fitted. That
+    ratio is how much of a shape search's best a tuned stack keeps on real models' GEMMs; the family's own rows
+    then fit what the search does not measure (4-bit GEMMs, attention, host costs)."""
     ratios = [cal.families[f]["gemm_compute"] / best[f] for f in fitted
               if f in best and "gemm_compute" in cal.families.get(f, {})]
     if not ratios:
         return {}
     r = statistics.median(ratios)
-    return {f: round(min(1.0, r * e), 4) for f, e in best.items() if f not in fitted}
+    return {f: round(min(1.0, r * e), 4) for f, e in best.items()}
 
 
-def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2,
-        best: dict[str, float] | None = None) -> FitResult:
-    """Fit every chip family on the rows of its tuned stacks (the chip's own factors), then every (family,
-    engine) pair with enough rows toward its family's fit (what that engine loses or gains on that hardware);
-    other families keep what `cal` gives them. A family measured only through untuned stacks keeps its prior
-    (op-level figures in `physical`, else the family it borrows from): its engines' pairs take the gap."""
-    by_family: dict[str, list[Row]] = defaultdict(list)
-    by_pair: dict[str, list[Row]] = defaultdict(list)
-    untuned: set[str] = set()
-    for r in rows:
-        if fittable(r):
-            fam = family_of(r)
-            if fam:
-                stack = resolve_engine(r.engine, fam, strict=False)
-                if stack.tuned_for(fam):
-                    by_family[fam].append(r)
-                else:
-                    untuned.add(f"{fam}/{stack.factor_key}")
-                by_pair[f"{fam}/{stack.factor_key}"].append(r)
-    result = FitResult(cal)
+def _fit_families(by_family: dict[str, list[Row]], result: FitResult, cal: Calibration,
+                  families: list[str] | None, sweeps: int) -> None:
     for fam, mine in sorted(by_family.items()):
         if (families and fam not in families) or len(mine) < MIN_ROWS:
             continue
@@ -256,13 +241,45 @@ def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sw
             ff.family = f"{fam} (MoE rows)"
             result.families.append(ff)
             result.calibration = _with(result.calibration, fam, ff.fitted)
+
+
+def fit(rows: list[Row], cal: Calibration, families: list[str] | None = None, sweeps: int = 2,
+        best: dict[str, float] | None = None) -> FitResult:
+    """Fit every chip family on the rows of its tuned stacks (the chip's own factors), then every (family,
+    engine) pair with enough rows toward its family's fit (what that engine loses or gains on that hardware);
+    other families keep what `cal` gives them. A family measured only through untuned stacks keeps its prior
+    (op-level figures in `physical`, else the family it borrows from): its engines' pairs take the gap."""
+    by_family: dict[str, list[Row]] = defaultdict(list)
+    by_pair: dict[str, list[Row]] = defaultdict(list)
+    untuned: set[str] = set()
+    for r in rows:
+        if fittable(r):
+            fam = family_of(r)
+            if fam:
+                stack = resolve_engine(r.engine, fam, strict=False)
+                if stack.tuned_for(fam):
+                    by_family[fam].append(r)
+                else:
+                    untuned.add(f"{fam}/{stack.factor_key}")
+                by_pair[f"{fam}/{stack.factor_key}"].append(r)
+    if best:  # derived below from this fit, never carried over from the file the fit starts from
+        cal = replace(cal, physical={f: {k: v for k, v in d.items() if not (f in best and k == "gemm_compute")}
+                                     for f, d in cal.physical.items()})
+    result = FitResult(cal)
+    _fit_families(by_family, result, cal, families, sweeps)
     fitted = {ff.family.split(" ")[0] for ff in result.families}
     priors = compute_priors(result.calibration, fitted, best or {})
-    if priors:  # the chip's own figure, for its engines' fits and for every stack without a fit of its own
-        phys = {f: dict(v) for f, v in result.calibration.physical.items()}
+    if priors:  # the chip's own large-GEMM figure, from its shape search, for its fits and its engines'
+        phys = {f: dict(v) for f, v in cal.physical.items()}
         for f, v in priors.items():
             phys.setdefault(f, {})["gemm_compute"] = v
-        result.calibration = replace(result.calibration, physical=phys)
+        cal = replace(cal, physical=phys)
+        redo = {f: by_family[f] for f in fitted if f in priors}
+        result.families = [ff for ff in result.families if ff.family.split(" ")[0] not in redo]
+        result.calibration = replace(result.calibration, physical=phys,
+                                     families={k: v for k, v in result.calibration.families.items()
+                                               if k not in redo})
+        _fit_families(redo, result, cal, families, sweeps)
     fitted_families = result.calibration
     for pair, mine in sorted(by_pair.items()):
         fam = pair.split("/")[0]
