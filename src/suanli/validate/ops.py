@@ -176,6 +176,16 @@ def gemm_k0s(path: str | Path) -> dict[str, dict]:
         for fam, v in sorted(per_family.items())}
 
 
+def _chip_and_peak(cat, r: dict):
+    """The catalog chip of a micro-benchmark row and its peak at the row's dtype (TFLOP/s), or None."""
+    try:
+        chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
+    except SuanliError:
+        return None
+    peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
+    return (chip, peak) if peak and chip.family else None
+
+
 def best_gemm_fractions(path: str | Path, k0: float) -> dict[str, float]:
     """{family: median best-shape GEMM efficiency}: the maximum achievable matmul rate a shape search found (notes
     "best shape", e.g. Stas Bekman's mamf-finder table) over the chip's peak, with the short-reduction cost taken
@@ -187,13 +197,9 @@ def best_gemm_fractions(path: str | Path, k0: float) -> dict[str, float]:
         if r["op"].strip() != "gemm" or r["metric"].strip() != "achieved_tflops" \
                 or "best shape" not in (r.get("notes") or ""):
             continue
-        try:
-            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
-        except SuanliError:
-            continue
-        peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
-        k = _num(name, line, r.get("k"))
-        if peak and k > 0 and chip.family:
+        hit, k = _chip_and_peak(cat, r), _num(name, line, r.get("k"))
+        if hit and k > 0:
+            chip, peak = hit
             found[chip.family].append(min(1.0, _num(name, line, r["value"]) / peak * (1 + k0 / k)))
     return {fam: round(statistics.median(v), 3) for fam, v in sorted(found.items())}
 
@@ -212,13 +218,10 @@ def moe_compute_fractions(path: str | Path, k0: dict[str, float]) -> dict[str, d
         m, k = _num(name, line, r.get("m")), _num(name, line, r.get("k"))
         if m < COMPUTE_ROWS or k <= 0:
             continue
-        try:
-            chip = cat.chips[cat.resolve("chip", r["hardware"].strip())]
-        except SuanliError:
+        hit = _chip_and_peak(cat, r)
+        if not hit or hit[0].family not in k0:
             continue
-        peak = (chip.matrix_tflops or {}).get((r.get("dtype") or "").strip().lower())
-        if not peak or not chip.family or chip.family not in k0:
-            continue
+        chip, peak = hit
         found[chip.family].append(min(1.0, _num(name, line, r["value"]) / peak * (1.0 + k0[chip.family] / k)))
         chips[chip.family].add(chip.id)
     return {fam: {"moe_compute": round(statistics.median(v), 3), "rows": len(v), "chips": sorted(chips[fam])}
