@@ -76,7 +76,7 @@ def _detail(run, row: dict, prices: dict) -> dict:
     return {**row, **money, "group": group_of(run.chip), "vendor": run.chip.vendor,
             "explain": {"by_class": d["by_class"], "memory_gb_per_chip": d["memory_gb_per_chip"],
                         "figures": chip_figures(run.chip, run.system, p.deployment.precision),
-                        "factors": factors, "calibrated": factors == "calibrated",
+                        "factors": factors, "calibrated": factors.startswith("calibrated"),
                         "calibration": d["calibration"], "notes": d["notes"]}}
 
 

@@ -24,6 +24,11 @@ export function explain(r) {
     lines.push(`${f.figure} = ${f.value === null ? 'unknown' : fmt(f.value)} ${f.unit} [${(f.sources || []).map(shortSource).join('; ') || 'no source'}]`);
   }
   lines.push(x.calibrated ? 'factors: calibrated for this chip family' : `factors: ${x.factors || '?'}`);
+  if (r.engine) {
+    const e = r.engine;
+    lines.push(`engine: ${e.name} ${e.version || (e.as_of ? `(as of ${e.as_of})` : '')}; ` +
+      ['graph', 'moe', 'memory'].filter((k) => e.paths[k]).map((k) => `${k}: ${e.paths[k]}`).join('; '));
+  }
   if (r.power_w) lines.push(`power ${fmt(r.power_w)} W IT (chips + host), ${fmt(r.tokens_per_joule)} tokens/J`);
   for (const n of r.econ_notes || []) lines.push(n);
   if (r.whatif) lines.push('what-if: ' + r.whatif.map((c) => `${c.field} ${fmt(c.from)} -> ${fmt(c.to)}`).join(', '));
