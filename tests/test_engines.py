@@ -210,3 +210,11 @@ def test_four_bit_gemms_keep_their_own_share_of_peak():
     op8 = LinOp("g", "gemm", 1.0, flops={"tokens": 1e12}, dtype="fp8")
     assert op_cost(op8, d.hw, replace(d.factors, fp4_compute=0.5), 1).compute == \
         op_cost(op8, d.hw, replace(d.factors, fp4_compute=1.0), 1).compute
+
+
+def test_a_change_that_reached_some_chips_only_applies_there():
+    # vLLM 0.7.1's CUTLASS block-FP8 GEMM and SGLang 0.4.5's DeepGEMM are CUDA kernels: ROCm keeps Triton
+    assert resolve_engine("vllm 0.9.2", "nvidia-hopper").features.fp8_block_gemm == "fast"
+    assert resolve_engine("vllm 0.9.2", "amd-cdna3").features.fp8_block_gemm == "triton"
+    assert resolve_engine("sglang 0.5.9", "amd-cdna3").features.fp8_block_gemm == "triton"
+    assert resolve_engine("vllm 0.9.2", "amd-cdna3").features.mla_absorbed  # MLA reached every chip

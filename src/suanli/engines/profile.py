@@ -62,6 +62,8 @@ class Release(BaseModel):
     source: str
     features: dict[str, object] = Field(default_factory=dict)
     quote: str | None = None
+    only_on: list[str] = Field(default_factory=list, description="prefixes of the chip families the change reached "
+                               "(empty: all); e.g. a CUDA-only kernel")
 
     @model_validator(mode="after")
     def _known_features(self) -> Release:

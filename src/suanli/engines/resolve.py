@@ -131,7 +131,7 @@ def resolve_engine(text: str | None, family: str | None = None, strict: bool = T
     ps = profiles()
     if not text or not text.strip():
         pid = best_stack_for(family)
-        st = _at(ps[pid], None)
+        st = _at(ps[pid], None, "", family)
         return _noted(st, f"engine not given: the best-known stack for {family or 'this chip'} ({ps[pid].name})",
                       "")
     low = text.strip().lower()
@@ -154,14 +154,14 @@ def resolve_engine(text: str | None, family: str | None = None, strict: bool = T
                 raise SuanliError(f"engine {text!r}: version {version!r} is not a version number "
                                   "(expected e.g. vllm==0.9.2)") from None
             version = None
-    return _at(prof, version, text)
+    return _at(prof, version, text, family)
 
 
 def _noted(st: Stack, note: str, asked: str) -> Stack:
     return Stack(st.profile, st.version, st.resolved, st.features, note, st.sources, asked)
 
 
-def _at(prof: EngineProfile, version: str | None, asked: str = "") -> Stack:
+def _at(prof: EngineProfile, version: str | None, asked: str = "", family: str | None = None) -> Stack:
     feats = prof.base.model_dump()
     sources = {k: prof.base_source for k in feats}
     resolved = None
@@ -170,9 +170,11 @@ def _at(prof: EngineProfile, version: str | None, asked: str = "") -> Stack:
     for r in releases:
         if want is not None and version_key(r.version) > want:
             break
+        resolved = r.version
+        if family and r.only_on and not any(family.startswith(p) for p in r.only_on):
+            continue  # a change that reached other chips only
         feats.update(r.features)
         sources.update({k: r.source for k in r.features})
-        resolved = r.version
     note = ""
     if version is None and releases:
         note = f"version not stated: {prof.name} as of {resolved} (the latest known release)"
