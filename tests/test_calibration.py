@@ -681,3 +681,22 @@ def test_more_instances_than_chips_must_be_whole_slices(tmp_path):
     from suanli.validate.scenarios import Skip
     with pytest.raises(Skip, match="dp=3 on 2 chip"):
         _deployments(bad, bundled_calibration())
+
+
+def test_a_benchmarks_launch_flags_and_image_version_come_from_its_adapter(tmp_path):
+    """dstack's README: the MI300X image reports vLLM 0.6.3 and its offline runs passed --enforce-eager; the row
+    is predicted as that version in eager mode (5 us more per kernel launched), its serving runs with graphs."""
+    from suanli.validate.scenarios import _deployments
+
+    src = 'dstack benchmarks "Llama3.1-405B-FP8: 8xH100 SXM5 vs 8xMI300X" (comparison/h100sxm5_vs_mi300x)'
+    tail = "amd/Llama-3.1-405B-Instruct-FP8-KV"
+    quoted = '"' + src.replace('"', '""') + '"'  # a CSV field with quotes in it
+    body = (f"a,{quoted},,mi300x,8,llama-3.1-405b,fp8,fp8,vllm rocm (embeddedllm/vllm-rocm:cb3b2b9),8,1,,,offline,"
+            f"128,2048,4,,,,total_tok_s,100,tok/s,checkpoint {tail}\n"
+            f"b,{quoted},,mi300x,8,llama-3.1-405b,fp8,fp8,vllm rocm (embeddedllm/vllm-rocm:cb3b2b9),8,1,,,rate,"
+            f"128,2048,,1,,,total_tok_s,100,tok/s,checkpoint {tail}\n")
+    (offline, notes), (served, _) = (setup_of(r) for r in _rows(tmp_path, body))
+    assert offline.engine.startswith("vllm 0.6.3") and offline.graph_mode == "eager"
+    assert served.graph_mode is None and any("--enforce-eager" in n for n in notes)
+    eager, graphs = (_deployments(s, None)[0] for s in (offline, served))
+    assert eager.factors.kernel_us > graphs.factors.kernel_us

@@ -81,6 +81,9 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
         n = s.dp
         system = node_of(chip, n, f"{n}x{chip.id}")
     base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None)
+    stack = resolve_engine(s.engine, chip.family, strict=False)
+    if s.graph_mode:  # the run's own launch flag
+        stack = replace(stack, features=stack.features.model_copy(update={"graph_mode": s.graph_mode}))
     if layout:
         options = [layout]
     elif s.tp and chips is None:
@@ -92,13 +95,12 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
         options = [(tp, pp, ep, dp)]
     else:
         domain = system.scale_up.domain if system.scale_up else system.chips_per_node
-        engine = resolve_engine(s.engine, chip.family, strict=False).features
-        options = [(lay.tp, lay.pp, lay.ep, lay.dp) for lay in layouts(arch, n, domain, engine)]
+        options = [(lay.tp, lay.pp, lay.ep, lay.dp) for lay in layouts(arch, n, domain, stack.features)]
     out = []
     for tp, pp, ep, dp in options:
         try:
             d = Deployed(arch, chip, system, base.model_copy(update=dict(tp=tp, pp=pp, ep=ep, dp=dp)), s.model, cal,
-                         resolve_engine(s.engine, chip.family, strict=False))
+                         stack)
             if s.memory_utilization:  # the run states it: not a fitted factor
                 d.factors = replace(d.factors, memory_utilization=s.memory_utilization)
             d.static = s.static

@@ -53,6 +53,7 @@ class Setup:
     input_cv: float = 0.0  # spread of its prompt lengths: prompts' prefill times vary as much (queueing)
     memory_utilization: float | None = None  # the engine's stated share of memory for weights + cache, if known
     static: StaticGraph | None = None  # an engine compiled for fixed shapes (AWS Neuron), from the notes
+    graph_mode: str | None = None  # the run's own launch flag where it overrides the engine's default (eager)
 
     @property
     def decode_pos(self) -> float:

@@ -1,7 +1,7 @@
 """Source adapters: a measurement row (its setup columns, `notes`, `url`, `source`) becomes a typed run, `Setup`.
 
 This package is the only code that reads a row's free text or knows a benchmark by name: one module per source
-family (`mlperf`, `intel`, `inferencex`, `notes` common to all), and `setup_of` here composing them with what
+family (`mlperf`, `intel`, `inferencex`, `dstack`, `notes` common to all), and `setup_of` here composing them with what
 the rows of every source share (data-set lengths, compiled sizes of fixed-shape engines, disaggregated pools).
 Engines' behaviour comes from their profiles (`suanli.engines`), never from here.
 """
@@ -17,7 +17,7 @@ from suanli.perf.deployed import StaticGraph
 from suanli.schema import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
-from suanli.validate.sources import inferencex, intel, mlperf
+from suanli.validate.sources import dstack, inferencex, intel, mlperf
 from suanli.validate.sources import notes as notes_
 
 __all__ = ["setup_of"]
@@ -71,7 +71,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         precision = "w4a8"
         notes.append("precision w4a8: Intel's MLPerf XPU harness quantizes activations too (VLLM_USE_SEPARATE_QUANT, "
                      "VLLM_FUSE_NORM_QUANT, VLLM_FUSE_SILU_QUANT) for int8 matrix units")
-    stack = resolve_engine(row.engine, cat.chips[chip].family, strict=False)
+    engine = dstack.engine_of(row)
+    if engine != row.engine:
+        notes.append(f"engine {engine}: the version the benchmark's environment dump gives for its image")
+    stack = resolve_engine(engine, cat.chips[chip].family, strict=False)
     fallback = stack.fallback(precision, cat.chips[chip].family)
     if fallback:
         raise Skip(fallback.reason)
@@ -180,7 +183,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         spread = (lo_in, int(round(inp)), lo_out, max(1, int(round(out))))
         inp, out = (lo_in + inp) / 2, (lo_out + out) / 2
         notes.append(f"lengths uniform in [{ratio:g} L, L] (the benchmark harness's random range ratio)")
-    return Setup(chip, row.n_accel, model, precision, kv, row.engine, tp, pp, ep,
+    graph_mode = dstack.graph_mode(row)
+    if graph_mode:
+        notes.append(f"graph mode {graph_mode}: the benchmark's launch command (--enforce-eager)")
+    return Setup(chip, row.n_accel, model, precision, kv, engine, tp, pp, ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv, in_cv, mem_util, static), notes
+                 adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode), notes
