@@ -7,7 +7,8 @@ from suanli.perf.factors import bundled_calibration
 from suanli.validate import fit as fitmod
 from suanli.validate.data import load_rows
 from suanli.validate.ops import comm_fractions, is_ops_file
-from suanli.validate.scenarios import _deployments, mixed_step, setup_of, steady
+from suanli.validate.scenarios import _deployments, mixed_step, steady
+from suanli.validate.sources import setup_of
 
 OPS_HEADER = "id,source,url,hardware,n_accel,op,dtype,m,n,k,size_bytes,metric,value,unit,notes"
 E2E_HEADER = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
@@ -437,7 +438,7 @@ def test_trt_llm_runs_a_uniform_sliding_window_as_full_attention():
 def test_rocm_vllm_per_channel_fp8_fallback_is_skipped_with_its_reason(tmp_path):
     """vLLM on AMD GPUs ran per-channel FP8 (Meta's checkpoints) through an unfused scaled_mm fallback until
     0.9: such rows are skipped with the reason; per-tensor FP8, newer vLLM and NVIDIA chips are predicted."""
-    from suanli.validate.scenarios import Skip
+    from suanli.validate.setup import Skip
 
     meta = "checkpoint meta-llama/Llama-3.1-405B-FP8"
     body = "".join(f"{i},dstack,,{hw},8,llama-3.1-405b,fp8,,{eng},8,,,,offline,128,2048,4,,,,total_tok_s,1,tok/s,"
@@ -678,7 +679,7 @@ def test_more_instances_than_chips_must_be_whole_slices(tmp_path):
     ok, bad = (setup_of(r)[0] for r in _rows(tmp_path, head + odd))
     deps = _deployments(ok, bundled_calibration())
     assert deps[0].layout.dp == 4 and deps[0].system.chips == 4
-    from suanli.validate.scenarios import Skip
+    from suanli.validate.setup import Skip
     with pytest.raises(Skip, match="dp=3 on 2 chip"):
         _deployments(bad, bundled_calibration())
 

@@ -15,7 +15,8 @@ from suanli.perf.factors import bundled_calibration
 from suanli.perf.features import MOE_BLOCK, blockwise_moe, moe_features
 from suanli.schema import Deployment, SuanliError
 from suanli.validate.data import load_rows
-from suanli.validate.scenarios import _deployments, setup_of, simulated, steady
+from suanli.validate.scenarios import _deployments, simulated, steady
+from suanli.validate.sources import setup_of
 
 E2E_HEADER = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
               "input_len,output_len,concurrency,request_rate,ttft_slo_ms,tpot_slo_ms,metric,value,unit,notes")

@@ -33,8 +33,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.schema import Deployment, SuanliError, System, Workload
-from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths  # noqa: F401
-from suanli.validate.sources import setup_of  # noqa: F401
+from suanli.validate.setup import Setup, Skip
 
 OFFLINE_CAP = 2048  # sequences per attention rank a tuned offline engine may run
 SERVING_CAP = 512
