@@ -218,3 +218,16 @@ def test_a_change_that_reached_some_chips_only_applies_there():
     assert resolve_engine("vllm 0.9.2", "amd-cdna3").features.fp8_block_gemm == "triton"
     assert resolve_engine("sglang 0.5.9", "amd-cdna3").features.fp8_block_gemm == "triton"
     assert resolve_engine("vllm 0.9.2", "amd-cdna3").features.mla_absorbed  # MLA reached every chip
+
+
+def test_an_engine_that_does_not_run_on_a_chip_or_a_version_that_is_no_number_is_refused(cli):
+    with pytest.raises(SuanliError, match="does not run on huawei-ascend chips; engines that do: mindie"):
+        resolve_engine("trt-llm", "huawei-ascend")
+    with pytest.raises(SuanliError, match="version 'abc' is not a version number"):
+        resolve_engine("vllm==abc", "nvidia-hopper")
+    assert resolve_engine("trt-llm", "huawei-ascend", strict=False).id == "trt-llm"  # a file's row says what ran
+    r = cli("compare", "--model", "llama-3.1-8b", "--systems", "dgx-h100,atlas-800-a2", "--engine", "trt-llm",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {x["system"]: x for x in json.loads(r.stdout)["systems"]}
+    assert "error" not in rows["dgx-h100"] and "does not run on" in rows["atlas-800-a2"]["error"]

@@ -145,7 +145,14 @@ def resolve_engine(text: str | None, family: str | None = None, strict: bool = T
         st = _at(ps[GENERIC], None)
         return _noted(st, f"engine {text!r} has no profile: taken as a tuned stack", text)
     prof = ps[hit]
+    if strict and family and not prof.serves(family):
+        raise SuanliError(f"engine {text!r}: {prof.name} does not run on {family} chips; engines that do: "
+                          f"{', '.join(stacks_for(family))}")
     version = next((v for a in (prof.id, *prof.aliases) if (v := _version_after(low, a.lower()))), None)
+    if strict and version is None and re.search(r"(==|@)\s*\S", low):
+        asked_version = re.split(r"==|@", low, maxsplit=1)[1].strip()
+        raise SuanliError(f"engine {text!r}: version {asked_version!r} is not a version number (expected e.g. "
+                          f"{prof.id}==1.2.3)")
     if version is not None:
         try:
             version_key(version)

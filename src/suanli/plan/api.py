@@ -62,14 +62,18 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     workers = workers or workers_default()
     cat = catalog()
     _, arch = model_arch(ask.model)
-    econ, items, limits = {}, [], {}
+    econ, items, limits, stacks = {}, [], {}, {}
     for sid in names:
         system = cat.system(sid)
         econ[sid] = sys_econ(system, cat.chips[system.chip], prices)
         limits[sid] = max_chips_of(system, ask.max_chips)
-        engine = resolve_engine(ask.engine, cat.chips[system.chip].family).features
+        try:
+            stacks[sid] = resolve_engine(ask.engine, cat.chips[system.chip].family)
+        except SuanliError as e:  # an engine that does not run on this system: the others are still planned
+            stacks[sid] = str(e)
+            continue
         items += [(sid, (lay.tp, lay.pp, lay.ep, lay.dp))
-                  for lay in layouts_of(arch, system, limits[sid], ask.modes, engine)]
+                  for lay in layouts_of(arch, system, limits[sid], ask.modes, stacks[sid].features)]
     n_batches = 1 if backend == "serial" else min(len(items), 4 * workers)
     batches_ = [items[i::n_batches] for i in range(n_batches)] if items else []
     results: list[ItemResult] = [r for batch in run_map(evaluate_batch, ask, econ, batches_, backend, workers, ray)
@@ -82,7 +86,10 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     for sid in names:
         rs = by_sys[sid]
         out_systems.append(_system_result(ask, sid, rs, tops[sid], econ[sid].note, limits[sid], runners_up, confirm))
-        out_systems[-1]["engine"] = resolve_engine(ask.engine, cat.chips[cat.system(sid).chip].family).to_dict()
+        if isinstance(stacks[sid], str):
+            out_systems[-1]["infeasible_reason"] = stacks[sid]
+        else:
+            out_systems[-1]["engine"] = stacks[sid].to_dict()
         pts = front([p for r in rs for p in r.pareto])
         pareto.append({"system": sid, "points": [point(p) for p in pts]})
     counts: dict[str, int] = {}
