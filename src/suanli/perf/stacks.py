@@ -31,7 +31,7 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
         asked = st.asked or st.id
         row = compare(model, [sys_.id], input=input, output=output, precision=precision, kv_precision=kv_precision,
                       engine=asked, batch=batch, tpot_limit_ms=tpot_limit_ms, calibration=calibration)[0]
-        factors = _factors(sys_.chip, st, calibration)
+        factors = _factors(model, sys_.id, row, asked, precision, kv_precision, calibration)
         rows.append({"engine": st.label, "engine_name": st.profile.name, "version_note": st.note,
                      "tuned": st.tuned_for(family), "paths": st.kernel_paths(), "factors": factors,
                      "sources": sorted(set(st.sources.values()) | {st.profile.docs}),
@@ -46,9 +46,19 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
     return ok + [r for r in rows if "error" in r]
 
 
-def _factors(chip_id: str, stack, calibration: Calibration | None) -> dict[str, float]:
-    from suanli.perf.factors import bundled_calibration
+def _factors(model: str, system: str, row: dict, engine: str, precision: str, kv_precision: str | None,
+             calibration: Calibration | None) -> dict[str, float]:
+    """The factors the stack's deployment ran with: the chip's, the engine's own, and its slower kernel paths."""
+    from suanli.perf.predict import deploy
+    from suanli.schema import Deployment
 
-    chip = catalog().chips[chip_id]
-    f, _ = (calibration or bundled_calibration()).resolve(chip.family, stack.factor_key, stack.tuned_for(chip.family))
-    return {k: getattr(f, k) for k in SHOWN_FACTORS}
+    if "error" in row:
+        return {}
+    spec = Deployment(tp=row["tp"], pp=row["pp"], ep=row["ep"], dp=row["dp"], precision=precision,
+                      kv_precision=kv_precision, engine=engine)
+    try:
+        dep = deploy(model, system if row["chips"] <= catalog().system(system).chips else f"{row['chips']}x"
+                     f"{row['chip']}", spec, calibration)
+    except SuanliError:
+        return {}
+    return {k: getattr(dep.factors, k) for k in SHOWN_FACTORS}
