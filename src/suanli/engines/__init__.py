@@ -7,7 +7,7 @@ the engine's fitted factors, and never sees an engine's name. This package impor
 
 from suanli.engines.paths import path_cost
 from suanli.engines.profile import EngineProfile, Features, FixedShapes, Release, version_key
-from suanli.engines.resolve import Stack, best_stack_for, known_engines, profiles, resolve_engine, stacks_for
+from suanli.engines.resolve import Stack, best_stack_for, profiles, resolve_engine, stacks_for
 
-__all__ = ["EngineProfile", "Features", "FixedShapes", "Release", "Stack", "best_stack_for", "known_engines",
+__all__ = ["EngineProfile", "Features", "FixedShapes", "Release", "Stack", "best_stack_for",
            "path_cost", "profiles", "resolve_engine", "stacks_for", "version_key"]

@@ -196,7 +196,3 @@ def _at(prof: EngineProfile, version: str | None, asked: str = "", family: str |
 def stacks_for(family: str) -> list[str]:
     """The engines with a profile that serve a chip family (the generic tuned stack last)."""
     return [p.id for p in profiles().values() if p.id != GENERIC and p.serves(family)] + [GENERIC]
-
-
-def known_engines() -> list[str]:
-    return sorted(profiles())

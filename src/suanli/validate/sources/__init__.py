@@ -38,7 +38,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if row.metric == "decode_tok_s" and inp is None:
         inp = 1  # llama-bench "tg N": N tokens generated from an empty context
     ds = dataset_lengths().get(model, {})
-    if "applies_to" in ds and "mlperf" in ds["applies_to"].lower() and "mlperf" not in row.source.lower():
+    if "applies_to" in ds and "mlperf" in ds["applies_to"].lower() and not mlperf.is_mlperf(row):
         ds = next(iter(ds.get("other_rows", {}).values()), {})  # e.g. JetStream ShareGPT rows of llama-2-7b
     if inp is None:
         inp = ds.get("mean_input_tokens")
@@ -123,7 +123,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
             tp, dp, adp = 1, tp * dp, True
         if harness.get("batch"):
             # TensorRT-LLM's max_batch_size counts requests; each decodes its beams as sequences
-            seqs = harness["batch"] * (int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1)
+            seqs = harness["batch"] * (int(ds.get("beams", 1)) if mlperf.is_mlperf(row) else 1)
             cap = min(cap or seqs, seqs)
         ep = harness.get("ep") or (tp * dp if harness.get("adp") else 1)  # else whole-model engines
         notes.append(f"submitter's harness config: TP{tp} PP{pp} x {dp} engine(s)"
@@ -166,16 +166,16 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                          "cache quantized with the weights")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
-    beams = int(ds.get("beams", 1)) if "mlperf" in row.source.lower() else 1
+    beams = int(ds.get("beams", 1)) if mlperf.is_mlperf(row) else 1
     if beams > 1:
         notes.append(f"beam search with {beams} beams (the benchmark's rule)")
     m = re.search(r"p99 end-to-end latency <= ([\d.]+) s", row.notes)
     e2e = float(m.group(1)) if m and row.scenario in ("server", "interactive") else None
-    cv = float(ds.get("output_cv") or 0.0) if "mlperf" in row.source.lower() else 0.0
+    cv = float(ds.get("output_cv") or 0.0) if mlperf.is_mlperf(row) else 0.0
     if cv:
         notes.append(f"output lengths vary (cv {cv:g}, the data set's): running requests are on average "
                      f"{(1 + cv * cv) / 2:.2f} x output_len into their output")
-    in_cv = float(ds.get("input_cv") or 0.0) if "mlperf" in row.source.lower() else 0.0
+    in_cv = float(ds.get("input_cv") or 0.0) if mlperf.is_mlperf(row) else 0.0
     spread = None
     ratio = inferencex.range_ratio(row.source)
     if ratio and row.input_len and row.output_len:  # the harness draws lengths: predict at their means
