@@ -87,6 +87,13 @@ def render(s: dict) -> None:
         v = s[key]
         t.add_row(label, *(f"{v[k]:.2f}" if v[k] is not None else "-" for k in ("mean", "p50", "p90", "p99")))
     out.print(t)
+    parts = s.get("ttft_parts_ms")
+    if parts:
+        out.print("Mean TTFT by part: " + ", ".join(f"{k} {parts[k]:.1f} ms" for k in
+                                                      ("host", "admission", "prefill", "transfer") if parts[k] > 0.05)
+                  + " (host: the engine's front end; admission: waiting behind other prompts and the running step)")
+    if s.get("steady_state") is False:
+        out.print(f"[yellow]Not a steady state:[/] {s['steady_state_note']}")
     th = s["throughput"]
     out.print(f"Throughput: {th['requests_s']:.2f} req/s, {th['output_tok_s']:,.0f} output tok/s "
               f"({th['output_tok_s_per_chip']:,.0f} per chip), {th['total_tok_s']:,.0f} total tok/s; goodput "
@@ -109,6 +116,8 @@ def verdict(s: dict) -> str:
     b = s["batch_size"]
     util = f"decode batch {b['mean']:.0f} on average, KV cache {100 * s['kv_cache_utilization']:.0f}% full" if b \
         else "idle"
+    if s.get("steady_state") is False and s.get("steady_state_note", "").startswith("overloaded"):
+        return f"Verdict: overloaded: more requests arrive than the deployment completes ({util})."
     if s["completed"] < s["requests"]:
         return f"Verdict: overloaded: {s['requests'] - s['completed']} requests never finished ({util})."
     if s["slo_met"] is None:

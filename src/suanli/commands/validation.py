@@ -89,6 +89,8 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.perf.factors import bundled_calibration
     from suanli.schema import SuanliError
     from suanli.validate.data import load_rows
+    from suanli.validate.first_token import fit_first_token
+    from suanli.validate.first_token import leave_one_source_out as latency_loso
     from suanli.validate.fit import fit, leave_one_source_out, to_yaml
     from suanli.validate.ops import best_gemm_fractions, is_ops_file, measured_factors
     from suanli.validate.run import predict_rows
@@ -131,8 +133,11 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     for p in ops_paths:  # best-shape GEMM searches: priors for families no tuned stack's rows fit
         best.update(best_gemm_fractions(p, prior.defaults.get("gemm_k0", 0.0)))
     result = fit(rows, prior, best=best)
+    first, first_report = fit_first_token(rows, result.calibration)  # engines' front ends, on low-load TTFT rows
+    result.calibration = replace(result.calibration, first_token=first)
     names = ",".join(Path(p).name for p in paths)
-    text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows")
+    text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows "
+                                  "(first_token: its low-load TTFT rows)")
     Path(out_path).write_text(text)
     from suanli.perf.factors import load_calibration
 
@@ -146,7 +151,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     every_recs = fit_recs + predict_rows([r for r in every if not fittable(r)], fitted)
     report = {"file": out_path, "rows": len(rows), "throughput_rows": len(thr), "fit_mape": fit_err,
               "all_throughput_rows": len(every), "all_throughput_mape": _mape(every_recs),
-              "skipped": _skipped(fit_recs), "measured": measured,
+              "skipped": _skipped(fit_recs), "measured": measured, "first_token": first_report,
               "families": [{"family": f.family, "rows": f.rows, "mean_abs_log_error_before": f.error_before,
                             "mean_abs_log_error_after": f.error_after,
                             "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
@@ -157,6 +162,10 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                           for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]
         report["loso_mape"] = _mape(allrec)
+        lat = latency_loso(rows, fitted)  # the front ends refitted without each source, its latency rows predicted
+        report["latency_loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]),
+                                        "skipped": _skipped(v["records"])} for src, v in lat.items()}
+        report["latency_loso_mape"] = _mape([rec for v in lat.values() for rec in v["records"]])
     report["wall_s"] = time.perf_counter() - t0
     if as_json:
         emit_json(report)
@@ -176,10 +185,18 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                   f"({report['skipped']} rows the model cannot predict, not counted); on every throughput row, "
                   f"server and interactive runs (validated, not fitted) included: "
                   f"{_pct(report['all_throughput_mape'])}")
+    for key, v in first_report.items():
+        console.print(f"Front end of {key} (first-token path, {v['rows']} low-load TTFT rows): request "
+                      f"{v['request_ms']:g} ms + {v['prompt_host_us']:g} us per prompt token; TTFT MAPE on them "
+                      f"{_pct(v['mape_before'])} -> {_pct(v['mape_after'])}")
     if loso:
         for src, v in report["loso"].items():
             console.print(f"  held out {src[:70]}: {v['rows']} rows ({v['skipped']} skipped), MAPE {_pct(v['mape'])}")
         console.print(f"Leave-one-source-out throughput MAPE: {_pct(report['loso_mape'])}")
+        for src, v in report["latency_loso"].items():
+            console.print(f"  latency, held out {src[:60]}: {v['rows']} rows ({v['skipped']} skipped), "
+                          f"MAPE {_pct(v['mape'])}")
+        console.print(f"Leave-one-source-out latency MAPE: {_pct(report['latency_loso_mape'])}")
 
 
 def _mape(recs: list[dict]) -> float | None:

@@ -49,6 +49,12 @@ class Factors:
     kernel_us: float = 2.0  # fixed cost per kernel (launch gaps, tails, synchronisation)
     step_overhead_ms: float = 0.5  # host work per engine step (scheduling, launching the step)
     seq_overhead_us: float = 0.0  # host work per sequence per step (scheduling, sampling, detokenising each one)
+    # the first-token path outside the engine's steps (suanli.serve.analytic.host_ttft): the mean time a request
+    # spends in the engine's front end (HTTP, tokenizing, handing it to the scheduler, returning the first token),
+    # and the host's time per prompt token (tokenizing and preparing the input); fitted per engine family on
+    # low-load TTFT rows (`first_token` in the calibration file)
+    request_ms: float = 0.0
+    prompt_host_us: float = 0.0
     memory_utilization: float = 0.90  # share of the memory left after the weights that the engine gives the KV cache
     runtime_reserve_gb: float = 1.0  # memory taken by the runtime (context, workspaces) before the model
     # Power-limited compute (physical, not fitted): a family's full-power part sustains `power_ref_tflops` (bf16)
@@ -84,10 +90,13 @@ class Calibration:
     # what a stack loses where it is not the vendor's tuned one and has no factors of its own on that chip: the
     # median over the measured untuned (family, engine) pairs; fractions as shares of the chip's, times absolute
     untuned: dict[str, float] = field(default_factory=dict)
+    # an engine family's costs on the first-token path outside its steps (request_ms, prompt_host_us): the same
+    # front end on every chip, fitted on low-load TTFT rows (suanli.validate.first_token)
+    first_token: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def prior(self) -> Calibration:
         """The same file without its fitted factors: what a new fit starts from."""
-        return replace(self, families={}, engines={}, pairs={}, untuned={}, source="priors")
+        return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, source="priors")
 
     def resolve(self, family: str, engine: str | None, tuned: bool = True) -> tuple[Factors, str]:
         """Factors for a chip family and an engine's factor key (`Stack.factor_key`), and a note on where they
@@ -120,6 +129,7 @@ class Calibration:
             for k, v in self.untuned.items():
                 merged[k] = getattr(base, k) * v if k.endswith(FRACTION_SUFFIXES) else v
             note += "; no factors of this engine on this chip: the median losses of measured untuned stacks"
+        merged.update(self.first_token.get(eng, {}))
         if merged.get("gemm_tile_m", Factors.gemm_tile_m) <= 1:
             # vector units (CPUs): no matrix tile to fill and drain, so the tile pipeline's priors (measured on
             # GPUs) do not apply unless a layer of this family says otherwise
@@ -162,6 +172,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         source=str(p) if path else "bundled calibration",
         physical=_table(raw, "physical", str(p)),
         untuned=_table({"u": {"untuned": raw.get("untuned") or {}}}, "u", str(p)).get("untuned", {}),
+        first_token=_table(raw, "first_token", str(p)),
     )
     for fam in cal.families:  # every factor set must be usable on its own
         cal.resolve(fam, None)

@@ -3,7 +3,8 @@
 The batch is served as in a continuously batched engine in steady state: each of the `batch` sequences (split
 evenly over `dp` ranks) is prefilled once and then decoded `output - 1` times. So
     TTFT   = prefill of the rank's prompts, through all pipeline stages (static batch, as gptSessionBenchmark)
-    TTFT loaded = one prompt joining the running batch in chunked-prefill steps (continuous batching, no queue)
+    TTFT loaded = one prompt joining the running batch in chunked-prefill steps (continuous batching, no queue),
+             after half a running step on average and the engine's front end (`ttft_parts`: serve/analytic.py)
     TPOT   = mean decode step over the generation (Simpson's rule over the growing context), times pp stages
              (pipeline micro-batches keep every stage busy, so a token still passes every stage)
     cycle  = stage prefill time + (output - 1) x TPOT        output tok/s = batch x output / cycle
@@ -24,6 +25,7 @@ from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.memory import GB, MemoryUse
 from suanli.schema import Deployment, SuanliError, Workload
 from suanli.schema.errors import validated
+from suanli.serve.analytic import TtftParts, host_ttft
 
 TOKEN_BUDGET = 8192  # tokens per step an engine's chunked prefill takes (vLLM / TRT-LLM default order)
 CLASSES = ("gemm", "attention", "moe", "elementwise", "comm", "overhead")
@@ -50,6 +52,7 @@ class Prediction:
     fewest_chips: dict | None = None
     notes: list[str] = field(default_factory=list)
     engine: dict = field(default_factory=dict)  # the stack assumed: profile, version, kernel paths, sources
+    ttft_parts: TtftParts | None = None  # the loaded TTFT by part
 
     @property
     def fits(self) -> bool:
@@ -101,6 +104,7 @@ class Prediction:
             "model": self.model, "system": self.system, "chip": self.chip, "chips": self.chips,
             "deployment": d.model_dump(), "workload": w.model_dump(),
             "ttft_ms": self.ttft_s * 1e3, "ttft_loaded_ms": self.ttft_loaded_s * 1e3, "tpot_ms": self.tpot_s * 1e3,
+            "ttft_parts_ms": self.ttft_parts.to_ms() if self.ttft_parts else None,
             "e2e_s": self.e2e_s,
             "output_tok_s": self.output_tok_s, "output_tok_s_per_chip": self.output_tok_s / self.chips,
             "total_tok_s": self.total_tok_s, "total_tok_s_per_chip": self.total_tok_s / self.chips,
@@ -148,7 +152,8 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     tpot = (t0 + 4 * tm + t1) / 6 * lay.pp
     cycle = prefill_stage + (n_out - 1) * tpot
 
-    ttft_loaded = loaded_ttft(dep, b, n_in, (ctx0 + ctx1) / 2)
+    parts = TtftParts(host=host_ttft(f, n_in), admission=tpot / 2 if b > 1 else 0.0,
+                      prefill=loaded_ttft(dep, b, n_in, (ctx0 + ctx1) / 2))
     step_tokens = min(b * n_in, max(TOKEN_BUDGET, n_in))
     mem = dep.memory(b, n_in + n_out, step_tokens)
     notes = []
@@ -161,8 +166,8 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     if not mem.fits and with_fit_search:
         fewest = fewest_chips_to_fit(dep, wl)
     return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
-                      prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, ttft_loaded,
-                      fewest, notes, dep.stack.to_dict())
+                      prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, parts.total,
+                      fewest, notes, dep.stack.to_dict(), parts)
 
 
 def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:

@@ -7,17 +7,19 @@ and the mean step is the mix of the two. Under Poisson arrivals the number of ru
 (an M/G/infinity system below the cap), so the cap B is set at its 99th percentile, m + 2.33 sqrt(m) = B:
     TPOT p99 = mean step at B;  TPOT mean = mean step at m
     TTFT     = half a step of waiting + ceil(input / chunk) steps that carry a chunk (at B for p99, m for mean)
+               + the engine's front end (serve/analytic.host_ttft)
     output tok/s = m x output / (TTFT + (output - 1) x TPOT)            (Little's law)
 Disaggregated (P prefill + D decode instances of one layout, KV sent between them, as `suanli.serve.sim`):
 decode steps carry no prompt tokens; a prefill instance serves prompts at mu = prompts per full step / step time,
-and its queue is taken as M/M/1, so TTFT p99 = service + ln(100 rho) / (mu (1 - rho)) + KV transfer; the
+and its queue is M/G/1 (serve/analytic.pool_wait: M/D/1 for prompts of one length), TTFT p99 = service + the
+queue's p99 + KV transfer + the engine's front end; the
 prefill load rho is the largest (up to 0.95) whose TTFT p99 meets the SLO; the unit carries the smaller of the
 two pools' rates. Pipeline stages multiply step times by pp (a micro-batch of 1/pp of the sequences per stage).
 """
 
 from __future__ import annotations
 
-from math import ceil, floor, inf, log, sqrt
+from math import ceil, floor, inf, sqrt
 
 import numpy as np
 
@@ -26,24 +28,17 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.memory import kv_bytes_per_seq
 from suanli.plan.space import Eval
 from suanli.schema import SuanliError
-from suanli.serve.engine import KvModel
+from suanli.serve.analytic import Z99, host_ttft, kv_transfer_s, mean_in_system, pool_wait
 
-Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
 RHO_CAP = 0.95  # highest prefill-pool load planned
 W_MEM = 0.5  # suanli.econ default `memory_activity_weight` (busy share of a purely memory-bound op)
-
-
-def mean_in_system(cap: float) -> float:
-    """Mean number of running sequences whose 99th percentile is `cap`."""
-    r = (-Z99 + sqrt(Z99 * Z99 + 4.0 * cap)) / 2.0
-    return r * r
 
 
 class Unit:
     """A deployed instance with the request shape: step times, activity, memory room, KV transfer time."""
 
-    def __init__(self, dep: Deployed, input_len: int, output_len: int, w_mem: float = W_MEM):
-        self.dep, self.inp, self.out = dep, input_len, output_len
+    def __init__(self, dep: Deployed, input_len: int, output_len: int, w_mem: float = W_MEM, cv: float = 0.0):
+        self.dep, self.inp, self.out, self.cv = dep, input_len, output_len, cv  # cv: prompt lengths' spread
         self.ctx = input_len + output_len / 2.0
         lay = dep.layout
         self.kv_seq = kv_bytes_per_seq(dep.arch, lay, dep.numerics, input_len + output_len)
@@ -93,14 +88,12 @@ class Unit:
             self._xfer = self._transfer()
         return self._xfer
 
+    def host(self, quantile: float = 0.5) -> float:
+        """The engine's front end on the first-token path (serve/analytic.host_ttft)."""
+        return host_ttft(self.dep.factors, self.inp, quantile)
+
     def _transfer(self) -> float:
-        dep = self.dep
-        chips = dep.layout.chips
-        link = dep.hw.link_for(2 * chips, 2 * chips)
-        kv = KvModel.of(dep)
-        per_token = (kv.per_token + sum(kv.windowed.values())) / (link.bandwidth * dep.factors.comm_bandwidth)
-        latency = dep.hw.scale_out.latency_s if dep.hw.scale_out else 0.0
-        return latency + self.inp * per_token
+        return kv_transfer_s(self.dep, self.inp)
 
     # --- colocated -------------------------------------------------------------------------------------------
     def mixed(self, dec: float, budget: int, activity: bool = False) -> tuple[float, float, float, float] | None:
@@ -133,8 +126,8 @@ class Unit:
             rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
             return rec
         rec.tpot_p99, rec.tpot_mean = hi[0] * pp, lo[0] * pp
-        rec.ttft_p99 = 0.5 * rec.tpot_p99 + ceil(self.inp / hi[2]) * hi[1] * pp
-        rec.ttft_mean = 0.5 * rec.tpot_mean + ceil(self.inp / lo[2]) * lo[1] * pp
+        rec.ttft_p99 = 0.5 * rec.tpot_p99 + ceil(self.inp / hi[2]) * hi[1] * pp + self.host(0.99)
+        rec.ttft_mean = 0.5 * rec.tpot_mean + ceil(self.inp / lo[2]) * lo[1] * pp + self.host()
         e2e = rec.ttft_mean + (self.out - 1) * rec.tpot_mean
         rec.out_tok_s = m * self.out / e2e
         rec.activity = lo[3]
@@ -195,8 +188,7 @@ class Unit:
             return [base]
 
         def ttft99(rho: float) -> float:
-            wait = log(100.0 * rho) / (mu * (1.0 - rho)) if rho > 0.01 else 0.0
-            return alone + rho * (busy - alone) + max(0.0, wait) + xfer
+            return alone + rho * (busy - alone) + pool_wait(rho, 1.0 / mu, self.cv)[1] + xfer + self.host(0.99)
 
         rho_max = 0.9 if ttft_limit is None else RHO_CAP
         if ttft_limit is not None and ttft99(RHO_CAP) > ttft_limit:
@@ -219,7 +211,7 @@ class Unit:
             rec.tpot_mean = _interp(pts, b) * pp
             rec.tpot_p99 = _interp(pts, min(float(cap), b + Z99 * sqrt(b))) * pp
             rec.ttft_p99 = ttft99(rho)
-            rec.ttft_mean = alone + rho * (busy - alone) + rho / (mu * (1.0 - rho)) + xfer
+            rec.ttft_mean = alone + rho * (busy - alone) + pool_wait(rho, 1.0 / mu, self.cv)[0] + xfer + self.host()
             rec.out_tok_s = lam * out
             rec.activity = (p * a_pre * rho + d * a_dec * util) / (p + d)
             out_recs.append(rec)

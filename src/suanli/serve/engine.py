@@ -40,6 +40,9 @@ class Request:
     preemptions: int = 0
     replica: int = 0
     ready: float = 0.0  # when it may start (after a KV transfer in disaggregated serving)
+    seen: float = inf  # when the scheduler got it (after the engine's front end)
+    started: float = inf  # when its first prompt chunk was scheduled
+    prefilled: float = inf  # when its prefill ended
 
 
 @dataclass
@@ -80,6 +83,8 @@ class Iteration:
     steps: int = 1  # decode-only iterations run as one block (nothing can join or leave inside it)
     start: float = 0.0
     growth: float = 0.0  # KV bytes one step of the block adds
+    kv_from: float = 0.0  # share of the cache in use when the iteration started
+    kv_area: float = 0.0  # cache share x seconds counted for it in the run's time average
 
 
 MAX_BLOCK = 256  # longest run of decode-only iterations taken as one event
@@ -188,6 +193,7 @@ class Engine:
                 break
             self.waiting.popleft()
             self.prefilling.append(r)
+            r.started = min(r.started, now)
             prefills.append((r, chunk))
             used += extra
             budget -= chunk
@@ -215,6 +221,7 @@ class Engine:
         if self.waiting and free and self.waiting[0].ready <= now:
             r = self.waiting.popleft()
             self.prefilling.append(r)
+            r.started = min(r.started, now)
             chunk = r.todo - r.done
             self.kv_used += float(self.kv.bytes(r.cached + r.todo) - self.kv.bytes(r.cached + r.done))
             return Iteration(self._duration(none, [(r, chunk)]), none, [(r, chunk)], 1)
@@ -305,6 +312,7 @@ class Engine:
             if r.done < r.todo:
                 continue
             self.prefilling.remove(r)
+            r.prefilled = min(r.prefilled, now)
             if r.first_token == inf:
                 r.first_token = now
                 r.generated = 1

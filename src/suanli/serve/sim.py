@@ -22,6 +22,7 @@ import numpy as np
 from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET
 from suanli.schema import SuanliError
+from suanli.serve.analytic import HOST_SPREAD, kv_transfer_per_token
 from suanli.serve.engine import Engine, Iteration, Request
 from suanli.serve.workload import Arrivals, LengthDist, Trace
 
@@ -39,6 +40,8 @@ class SimConfig:
     prefix_hit: float = 0.0  # share of each prompt found in the prefix cache
     max_seqs: int = 256  # per instance (per attention rank for coupled dp)
     token_budget: int = TOKEN_BUDGET
+    front_end: bool = True  # requests pass the engine's server front end (False: an in-process harness)
+    stagger: bool = True  # closed loop: clients start at random within one request's lifetime (False: together)
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SimRun:
     in_system_area: list[tuple[float, int]] = field(default_factory=list)  # (time, requests in system after it)
     engines: int = 1
     transfer_s: float = 0.0  # KV transfer time of a mean prompt (disaggregated)
+    closed: bool = False  # a closed loop of clients (else open arrivals or a trace)
 
 
 def _engines(dep: Deployed, make_replica, cfg: SimConfig) -> tuple[list[Engine], list[Engine], float]:
@@ -71,11 +75,7 @@ def _engines(dep: Deployed, make_replica, cfg: SimConfig) -> tuple[list[Engine],
         p, d = cfg.disaggregate
         pre = [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, True, i) for i in range(p)]
         dec = [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, False, p + i) for i in range(d)]
-        chips = rep.layout.chips
-        link = rep.hw.link_for(2 * chips, 2 * chips)
-        per_token = pre[0].kv.per_token + sum(pre[0].kv.windowed.values())
-        per_token_s = per_token * chips / (link.bandwidth * chips * rep.factors.comm_bandwidth)
-        return pre, dec, per_token_s
+        return pre, dec, kv_transfer_per_token(rep)
     n = 1 if coupled else lay.dp
     return [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, False, i) for i in range(n)], [], 0.0
 
@@ -99,10 +99,16 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
         r.cached = int(r.prompt * cfg.prefix_hit)
         r.todo = r.prompt - r.cached
     _check_fits(front + back, reqs)
-    # three event sources: arrivals (in time order), KV transfers (heap), iteration ends (heap)
+    host = host_delays(front[0].dep.factors, prompts, rng, cfg.front_end)
+    # three event sources: arrivals at the scheduler (heap: a request reaches it `host` seconds after it was
+    # sent), KV transfers (heap), iteration ends (heap)
     launched = min(n, cfg.arrivals.clients) if closed else n
-    arrivals: list[tuple[float, Request]] = [(0.0 if closed else float(times[i]), reqs[i]) for i in range(launched)]
-    arrivals.reverse()  # pop() from the end = earliest first; closed-loop arrivals are pushed at "now"
+    arrivals: list[tuple[float, int, Request]] = []
+    start = rng.uniform(0.0, _lifetime(front, cfg, prompts, outputs, launched), launched) if closed else times
+    for i in range(launched):
+        reqs[i].arrival = float(start[i])
+        arrivals.append((reqs[i].arrival + host[i], i, reqs[i]))
+    heapq.heapify(arrivals)
     next_closed = launched
     transfers: list[tuple[float, int, Request]] = []
     ends: list[tuple[float, int, int, Engine]] = []  # (end time, engine, version, engine); stale versions skipped
@@ -124,11 +130,13 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
         nonlocal kv_area, busy
         if e.current is not None or not e.has_work():
             return
+        before = e.kv_used
         it = e.plan(now, horizon())
         if it is None:
             return
         e.current = it
-        kv_area += e.kv_used / e.kv_capacity * it.duration
+        it.kv_from = before / e.kv_capacity
+        kv_area += _kv_area(it, e)
         busy += it.duration
         hist[len(it.decode_slots)] = hist.get(len(it.decode_slots), 0.0) + it.duration
         e.version += 1
@@ -141,19 +149,19 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
         if cut is not None:  # the decode block ends early; take the cut part out of the time averages
             removed = planned - e.current.duration
             busy -= removed
-            kv_area -= e.kv_used / e.kv_capacity * removed
+            kv_area += _kv_area(e.current, e)
             hist[len(e.current.decode_slots)] -= removed
             e.version += 1
             heapq.heappush(ends, (cut, e.index, e.version, e))
 
     now = 0.0
     while arrivals or transfers or ends:
-        t_arr = arrivals[-1][0] if arrivals else inf
+        t_arr = arrivals[0][0] if arrivals else inf
         t_kv = transfers[0][0] if transfers else inf
         t_end = ends[0][0] if ends else inf
         if t_arr <= t_kv and t_arr <= t_end:
-            now, r = arrivals.pop()
-            r.arrival = now
+            now, _, r = heapq.heappop(arrivals)
+            r.seen = now
             in_system += 1
             area.append((now, in_system))
             e = route(front, 0)
@@ -171,8 +179,9 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
             for _ in done:
                 in_system -= 1
                 area.append((now, in_system))
-                if closed and next_closed < n:
-                    arrivals.append((now, reqs[next_closed]))
+                if closed and next_closed < n:  # the client sends its next request now
+                    reqs[next_closed].arrival = now
+                    heapq.heappush(arrivals, (now + host[next_closed], next_closed, reqs[next_closed]))
                     next_closed += 1
             if e.prefill_only:
                 for r in prefilled:
@@ -194,7 +203,42 @@ def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
     duration = now
     return SimRun(reqs, duration, time.perf_counter() - wall0, sum(e.preemptions for e in all_engines),
                   kv_area / busy if busy else 0.0, {k: v / busy for k, v in sorted(hist.items())} if busy else {},
-                  area, len(all_engines), per_token_s * float(np.mean(prompts)) + latency if back else 0.0)
+                  area, len(all_engines), per_token_s * float(np.mean(prompts)) + latency if back else 0.0, closed)
+
+
+def _kv_area(it: Iteration, e: Engine) -> float:
+    """The iteration's cache use integrated over its duration (the use moves linearly from what it was before the
+    iteration to what it holds after it), less what was counted for it before (a decode block cut short)."""
+    area = (it.kv_from + e.kv_used / e.kv_capacity) / 2.0 * it.duration
+    change, it.kv_area = area - it.kv_area, area
+    return change
+
+
+def _lifetime(front: list[Engine], cfg: SimConfig, prompts: np.ndarray, outputs: np.ndarray, clients: int) -> float:
+    """Closed loop: clients start at random times within one request's expected lifetime, as clients of a long
+    benchmark have drifted apart by the time it is measured (equal lengths would otherwise keep a burst started
+    together in lockstep for ever). The lifetime: every client's prompt once, plus the mean output's decode steps
+    with all of an engine's clients running (the mean step of the engine's share)."""
+    if cfg.stagger is False:
+        return 0.0
+    e = front[0]
+    per = clients / len(front)
+    prompt, output = float(np.mean(prompts)), float(np.mean(outputs))
+    dep = e.dep
+    decode = dep.step_time(dep.decode_shape(max(1.0, per) * e.scale, prompt + output / 2)) * dep.layout.pp
+    fill = dep.step_time(dep.prefill_shape(e.scale, prompt)) * dep.layout.pp
+    return output * decode + per * fill
+
+
+def host_delays(factors, prompts: np.ndarray, rng: np.random.Generator, front_end: bool = True) -> np.ndarray:
+    """Seconds each request spends in the engine's front end before its scheduler sees it (`host_ttft`): the
+    per-prompt-token part as it is, the fixed part drawn uniformly within +-50 % of its mean (requests take
+    different times through HTTP, tokenizer and scheduler queues, which also keeps closed-loop clients with equal
+    lengths from moving in lockstep). `front_end` False: an in-process harness, none."""
+    spread = rng.uniform(1.0 - HOST_SPREAD, 1.0 + HOST_SPREAD, len(prompts))
+    if not front_end:
+        return np.zeros(len(prompts))
+    return factors.request_ms * 1e-3 * spread + factors.prompt_host_us * 1e-6 * np.asarray(prompts, dtype=float)
 
 
 def _check_fits(engines: list[Engine], reqs: list[Request]) -> None:

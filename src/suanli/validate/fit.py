@@ -369,6 +369,7 @@ def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
         "pairs": dict(result.calibration.pairs),
         "borrow": cal.borrow,
         "untuned": result.calibration.untuned,
+        "first_token": result.calibration.first_token,
         "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
                             "mean_abs_log_error_after": round(ff.error_after, 4),
                             "moved": {k: [ff.prior[k], ff.fitted[k]] for k in ff.fitted

@@ -54,6 +54,9 @@ class Setup:
     memory_utilization: float | None = None  # the engine's stated share of memory for weights + cache, if known
     static: StaticGraph | None = None  # an engine compiled for fixed shapes (AWS Neuron), from the notes
     graph_mode: str | None = None  # the run's own launch flag where it overrides the engine's default (eager)
+    front_end: bool = True  # requests went through the engine's server (HTTP, tokenizer); False: an in-process
+    #                         harness (MLPerf LoadGen SUTs, trtllm-bench) hands the engine token ids directly
+    together: bool = False  # closed loop: the harness starts every client at once (else they have drifted apart)
 
     @property
     def decode_pos(self) -> float:

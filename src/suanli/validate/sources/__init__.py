@@ -17,7 +17,7 @@ from suanli.perf.deployed import StaticGraph
 from suanli.schema import SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
-from suanli.validate.sources import dstack, inferencex, intel, mlperf
+from suanli.validate.sources import dstack, inferencex, intel, mlperf, trtllm_bench
 from suanli.validate.sources import notes as notes_
 
 __all__ = ["setup_of"]
@@ -183,10 +183,26 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         spread = (lo_in, int(round(inp)), lo_out, max(1, int(round(out))))
         inp, out = (lo_in + inp) / 2, (lo_out + out) / 2
         notes.append(f"lengths uniform in [{ratio:g} L, L] (the benchmark harness's random range ratio)")
+    clients = row.concurrency
+    replica = inferencex.clients_per_deployment(row.notes, row.concurrency)
+    if replica:
+        clients = replica
+        notes.append(f"{replica} clients per deployment: the run's {row.concurrency} clients loaded "
+                     f"{row.concurrency // replica} replicas of it (the batch per rank the source states)")
+    together = False
+    harness = inferencex.closed_loop_harness(row.source, clients) if row.scenario == "concurrency" else None
+    if harness and sent is None:
+        sent, together = harness, True
+        notes.append(f"{sent} requests from clients that start together (the benchmark script's --num-prompts)")
+    elif sent and row.scenario == "concurrency":
+        together = True  # a stated number of prompts at a concurrency: bench_serving's clients, started at once
     graph_mode = dstack.graph_mode(row)
+    in_process = trtllm_bench.is_trtllm_bench(row) or (mlperf.is_mlperf(row) and not mlperf.through_one_api_server(row))
+    if in_process:
+        notes.append("in-process harness: no server front end on the first-token path")
     if graph_mode:
         notes.append(f"graph mode {graph_mode}: the benchmark's launch command (--enforce-eager)")
     return Setup(chip, row.n_accel, model, precision, kv, engine, tp, pp, ep,
-                 dp, row.scenario, int(round(inp)), max(1, int(round(out))), row.concurrency, row.request_rate,
+                 dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode), notes
+                 adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together), notes

@@ -1,0 +1,79 @@
+"""Latency accuracy on serving.csv (issue 20): TTFT and TPOT MAPE by concurrency band and mode, skipped rows
+counted as misses (100 %), with the median ratio predicted / measured per band.
+
+Run: python benchmarks/bench_latency.py [path/to/serving.csv]   (default: ../shared/groundtruth/serving.csv)
+Prints one table; `--json` prints the per-band figures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SUANLI_SHARED", ROOT.parent / "shared"))
+BANDS = (("c <= 8", 0, 8), ("c 16-64", 9, 64), ("c > 64", 65, 10 ** 9))
+
+
+def band_of(c: float) -> str:
+    return next(name for name, lo, hi in BANDS if lo <= c <= hi)
+
+
+def table(recs: list[dict]) -> dict:
+    out: dict = {}
+    for metric in ("ttft_mean_ms", "tpot_mean_ms"):
+        mine = [r for r in recs if r["metric"] == metric]
+        groups: dict[str, list[dict]] = {"all": mine}
+        for r in mine:
+            mode = "disagg" if "mode=disagg" in (r.get("notes") or "") else "agg"
+            groups.setdefault(f"{mode}, {band_of(r['concurrency'])}", []).append(r)
+        out[metric] = {}
+        for name, rows in groups.items():
+            done = [r for r in rows if r["predicted"] is not None]
+            apes = [r["ape"] for r in done]
+            skipped = len(rows) - len(done)
+            out[metric][name] = {
+                "rows": len(rows), "skipped": skipped,
+                "mape_with_skips": (sum(apes) + skipped) / len(rows) if rows else None,
+                "mape": statistics.fmean(apes) if apes else None,
+                "median_ratio": statistics.median(r["predicted"] / r["measured"] for r in done) if done else None,
+            }
+    return out
+
+
+def main() -> None:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = Path(args[0]) if args else SHARED / "groundtruth" / "serving.csv"
+    if not path.exists():
+        print(f"{path} not found: latency accuracy not measured (set SUANLI_SHARED)")
+        return
+    from suanli.validate.data import load_rows
+    from suanli.validate.run import predict_rows
+
+    t = time.perf_counter()
+    rows = load_rows(path)
+    recs = predict_rows(rows, fast="--fast" in sys.argv)
+    by_id = {r.id: r for r in rows}
+    for rec in recs:
+        row = by_id[rec["id"]]
+        rec["notes"], rec["concurrency"] = row.notes, row.concurrency or 1
+    res = table(recs)
+    if "--json" in sys.argv:
+        print(json.dumps(res, indent=1))
+        return
+    print(f"{path.name}: {len(recs)} rows in {time.perf_counter() - t:.0f} s")
+    print(f"{'metric':14} {'group':20} {'rows':>5} {'skip':>4} {'MAPE':>7} {'w/ skips':>8} {'median p/m':>10}")
+    for metric, groups in res.items():
+        for name, g in groups.items():
+            mape = f"{g['mape']:.1%}" if g["mape"] is not None else "-"
+            ratio = f"{g['median_ratio']:.2f}" if g["median_ratio"] is not None else "-"
+            print(f"{metric:14} {name:20} {g['rows']:5d} {g['skipped']:4d} {mape:>7} {g['mape_with_skips']:8.1%} "
+                  f"{ratio:>10}")
+
+
+if __name__ == "__main__":
+    main()

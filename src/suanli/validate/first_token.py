@@ -1,0 +1,115 @@
+"""The engines' front-end costs on the first-token path (`request_ms`, `prompt_host_us`), fitted per engine family.
+
+At low load (closed loops of at most `LOW_LOAD` clients, aggregated serving) a request hardly queues, so what a
+measured mean TTFT holds beyond the engine's own steps is its front end: HTTP, tokenizing, handing the request to
+the scheduler, returning the first token. For each engine family (the profile's factor key) with enough such rows
+the two costs solve a least-squares fit of the relative error,
+    measured ~ predicted without them + request_ms + prompt_host_us x prompt,
+bounded to what a host path can take. Rows of in-process harnesses (MLPerf LoadGen, trtllm-bench) have no front
+end and are not used. The other rows of a file (higher load, disaggregated) are validated, not fitted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+
+from suanli.engines import resolve_engine
+from suanli.perf.factors import Calibration
+from suanli.validate.data import Row
+from suanli.validate.fit import family_of
+from suanli.validate.setup import Skip
+from suanli.validate.sources import setup_of
+
+LOW_LOAD = 8  # clients: below this a request's TTFT is its own path, not a queue
+MIN_ROWS = 10
+BOUNDS = {"request_ms": (0.0, 500.0), "prompt_host_us": (0.0, 50.0)}
+TTFT = ("ttft_mean_ms", "ttft_median_ms")
+
+
+def low_load(row: Row) -> bool:
+    if row.metric not in TTFT or row.scenario != "concurrency" or not row.concurrency:
+        return False
+    if row.concurrency > LOW_LOAD:
+        return False
+    try:
+        setup, _ = setup_of(row)
+    except Skip:
+        return False
+    return setup.front_end and not setup.disagg
+
+
+def engine_key(row: Row) -> str | None:
+    fam = family_of(row)
+    return resolve_engine(row.engine, fam, strict=False).factor_key if fam else None
+
+
+def fit_first_token(rows: list[Row], cal: Calibration) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
+    """(first_token table, per-engine fit report). `cal` gives every other factor; its own first_token is
+    ignored (the costs are fitted from zero)."""
+    return _fit(_points(rows, cal))
+
+
+def _points(rows: list[Row], cal: Calibration) -> list[tuple[str, str, float, float, float]]:
+    """(engine key, source, predicted s without front end, measured s, prompt tokens) of each low-load row."""
+    from suanli.validate.run import predict_rows
+
+    mine = [r for r in rows if low_load(r)]
+    recs = predict_rows(mine, replace(cal, first_token={}))
+    out = []
+    for row, rec in zip(mine, recs, strict=True):
+        key = engine_key(row)
+        if key and rec["predicted"] is not None:
+            out.append((key, row.source, rec["predicted"] / 1e3, row.value / 1e3, float(rec["setup"].input_len)))
+    return out
+
+
+def _fit(points: list[tuple]) -> tuple[dict[str, dict[str, float]], dict[str, dict]]:
+    by_engine: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for key, _, p, m, n in points:
+        by_engine[key].append((p, m, n))
+    table, report = {}, {}
+    for key, pts in sorted(by_engine.items()):
+        if len(pts) < MIN_ROWS:
+            continue
+        arr = np.array(pts)
+        a, b = _solve(arr)
+        table[key] = {"request_ms": round(a * 1e3, 2), "prompt_host_us": round(b * 1e6, 3)}
+        p, m, n = arr.T
+        report[key] = {"rows": len(pts), "mape_before": float(np.mean(np.abs(p / m - 1))),
+                       "mape_after": float(np.mean(np.abs((p + a + b * n) / m - 1))), **table[key]}
+    return table, report
+
+
+def leave_one_source_out(rows: list[Row], cal: Calibration) -> dict[str, dict]:
+    """For each source with latency rows: the front-end costs fitted without it, then every latency row of it
+    predicted (all loads, aggregated and disaggregated). Returns {source: {"rows", "records"}}."""
+    from suanli.validate.run import predict_rows
+
+    points = _points(rows, cal)
+    out = {}
+    for src in sorted({r.source for r in rows if r.kind == "latency"}):
+        table, _ = _fit([pt for pt in points if pt[1] != src])
+        held = [r for r in rows if r.source == src and r.kind == "latency"]
+        out[src] = {"rows": len(held), "records": predict_rows(held, replace(cal, first_token=table))}
+    return out
+
+
+def _solve(pts: np.ndarray) -> tuple[float, float]:
+    """Bounded least squares of (measured - predicted) / measured on (1 / measured, prompt / measured)."""
+    p, m, n = pts.T
+    y = (m - p) / m
+    x = np.stack([1.0 / m, n / m], axis=1)
+    lo = np.array([BOUNDS["request_ms"][0] * 1e-3, BOUNDS["prompt_host_us"][0] * 1e-6])
+    hi = np.array([BOUNDS["request_ms"][1] * 1e-3, BOUNDS["prompt_host_us"][1] * 1e-6])
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    for i in (0, 1):  # one coefficient at a bound: refit the other alone
+        if not lo[i] <= coef[i] <= hi[i]:
+            coef[i] = min(max(coef[i], lo[i]), hi[i])
+            j = 1 - i
+            rest = y - x[:, i] * coef[i]
+            coef[j] = float(x[:, j] @ rest / (x[:, j] @ x[:, j]))
+    coef = np.clip(coef, lo, hi)
+    return float(coef[0]), float(coef[1])
