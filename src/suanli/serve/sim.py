@@ -39,6 +39,7 @@ class SimConfig:
     disaggregate: tuple[int, int] | None = None  # prefill instances : decode instances
     prefix_hit: float = 0.0  # share of each prompt found in the prefix cache
     max_seqs: int = 256  # per instance (per attention rank for coupled dp)
+    prefill_max_seqs: int | None = None  # disaggregated: per prefill rank (None: max_seqs)
     token_budget: int = TOKEN_BUDGET
     front_end: bool = True  # requests pass the engine's server front end (False: an in-process harness)
     stagger: bool = True  # closed loop: clients start at random within one request's lifetime (False: together)
@@ -58,32 +59,43 @@ class SimRun:
     closed: bool = False  # a closed loop of clients (else open arrivals or a trace)
 
 
-def _engines(dep: Deployed, make_replica, cfg: SimConfig) -> tuple[list[Engine], list[Engine], float]:
-    """(prefill-or-colocated engines, decode engines, KV transfer seconds per prompt token)."""
+def _engines(dep: Deployed, make_replica, cfg: SimConfig,
+             prefill: Deployed | None = None) -> tuple[list[Engine], list[Engine], float]:
+    """(prefill-or-colocated engines, decode engines, KV transfer seconds per prompt token). Disaggregated: every
+    worker is one engine of its pool's layout, its dp ranks (attention data parallelism) stepping together;
+    `prefill` gives the prefill pool's layout where it differs from the decode pool's (`dep`)."""
     lay = dep.layout
+    if cfg.disaggregate:
+        p, d = cfg.disaggregate
+        pre_dep = prefill or dep
+        pre = [_worker(pre_dep, cfg, True, i, cfg.prefill_max_seqs or cfg.max_seqs) for i in range(p)]
+        dec = [_worker(dep, cfg, False, p + i, cfg.max_seqs) for i in range(d)]
+        return pre, dec, kv_transfer_per_token(pre_dep)
     coupled = lay.dp > 1 and lay.ep > 1
     rep = dep if coupled or lay.dp == 1 else make_replica()
-    ranks = lay.dp if coupled else 1  # coupled ranks: one engine, each rank with its own cache and 1/dp of the step
-    mem = rep.memory(0, 1, cfg.token_budget / ranks)
+    if coupled:
+        return [_worker(rep, cfg, False, 0, cfg.max_seqs)], [], 0.0
+    return [_worker(rep, cfg, False, i, cfg.max_seqs, ranks=1) for i in range(lay.dp)], [], 0.0
+
+
+def _worker(dep: Deployed, cfg: SimConfig, prefill_only: bool, index: int, seqs_per_rank: int,
+            ranks: int | None = None) -> Engine:
+    """One engine: `ranks` attention-DP ranks of `dep` stepping together (each with its own cache and 1/ranks of
+    the step's load), pipeline stages as one engine whose step takes pp stage-times."""
+    ranks = dep.layout.dp if ranks is None else ranks
+    mem = dep.memory(0, 1, cfg.token_budget / ranks)
     kv_cap = mem.free * ranks
     if kv_cap <= 0:
         raise SuanliError(f"{dep.model_id} does not fit on {dep.system.id} with this layout: weights "
                           f"{mem.weights / 1e9:.1f} GB leave no room for a KV cache (free {kv_cap / 1e9:.1f} GB)")
-    scale = 1.0 / lay.pp / (lay.dp if coupled else 1)
-    seqs = cfg.max_seqs * (lay.dp if coupled else 1)
-    if cfg.disaggregate:
-        p, d = cfg.disaggregate
-        pre = [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, True, i) for i in range(p)]
-        dec = [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, False, p + i) for i in range(d)]
-        return pre, dec, kv_transfer_per_token(rep)
-    n = 1 if coupled else lay.dp
-    return [Engine(rep, kv_cap, seqs, cfg.token_budget, scale, False, i) for i in range(n)], [], 0.0
+    return Engine(dep, kv_cap, seqs_per_rank * ranks, cfg.token_budget, 1.0 / dep.layout.pp / ranks, prefill_only,
+                  index)
 
 
-def run(dep: Deployed, make_replica, cfg: SimConfig) -> SimRun:
+def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = None) -> SimRun:
     wall0 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
-    front, back, per_token_s = _engines(dep, make_replica, cfg)
+    front, back, per_token_s = _engines(dep, make_replica, cfg, prefill)
     latency = front[0].dep.hw.scale_out.latency_s if back and front[0].dep.hw.scale_out else 0.0
     all_engines = front + back
     closed = cfg.trace is None and cfg.arrivals.kind == "concurrency"

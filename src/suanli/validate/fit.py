@@ -196,7 +196,7 @@ def fittable(row: Row) -> bool:
 LIMITED_SCENARIOS = ("server", "interactive")
 # Disaggregated runs are predicted by a coarse pool model (scenarios.disaggregated), not the simulator: fitted,
 # their errors bent the factors every SGLang-on-Hopper prediction uses (decode attention at 0.33 of bandwidth)
-DISAGGREGATED = re.compile(r"disaggregated \d+P\d+D")
+DISAGGREGATED = re.compile(r"disaggregated( \d+P\d+D|: prefill)")
 
 
 def compute_priors(cal: Calibration, fitted: set[str], best: dict[str, float]) -> dict[str, float]:

@@ -12,8 +12,9 @@ new prompts, `b x input / output` prompt tokens per step for b running sequences
 * rate: Poisson arrivals at the given rate; the number in system solves N = rate x end-to-end(N); above capacity
   the engine runs at its largest batch and the queue grows for the duration of the benchmark;
 * batch: a static batch, prefilled together then decoded together (gptSessionBenchmark).
-Disaggregated rows (notes "disaggregated xPyD, each worker TPn") are modelled as separate prefill and decode
-pools: decode steps carry no prefill, TTFT adds the prefill pool's queue, and throughput is the smaller capacity.
+Disaggregated rows (`Setup.disagg`: prefill and decode pools, each with its workers' layout) are modelled as
+separate pools: decode steps carry no prefill, TTFT adds the prefill pool's queue and the KV transfer, and
+throughput is the smaller capacity.
 """
 
 from __future__ import annotations
@@ -387,10 +388,10 @@ def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500) -> Point
         else:
             b = 1.0
             for _ in range(30):  # N = rate x end-to-end(N)
-                q = steady(dep, b, s)
+                q = under_arrivals(dep, b, s)
                 b = max(1.0, lam * (q.ttft + (s.output_len - 1) * q.tpot))
-            q = steady(dep, b, s)
-            p = Point(b, q.step, q.ttft, q.tpot, lam * s.output_len)
+            q = under_arrivals(dep, b, s)
+            p = Point(b, q.step, q.ttft, q.tpot, lam * s.output_len, q.ttft_p99, q.tpot_p99)
         if best is None or p.ttft + p.tpot < best.ttft + best.tpot:
             best = p
     if best is None:
@@ -410,47 +411,67 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
+def _pool_deps(s: Setup, cal: Calibration | None) -> tuple[Deployed, Deployed]:
+    """(prefill worker, decode worker) deployments of a disaggregated run's pools."""
+    pools = s.disagg
+    out = []
+    for pool, lay in (("prefill", pools.prefill_layout), ("decode", pools.decode_layout)):
+        tp, pp, ep, dp = lay
+        sub = Setup(**{**s.__dict__, "tp": tp, "pp": pp, "dp": dp, "ep": ep, "disagg": None,
+                       "n": pools.chips(pool)})
+        out.append(_deployments(sub, cal, layout=(tp, pp, ep, dp))[0])
+    return out[0], out[1]
+
+
 def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Point:
-    """xPyD: prefill workers and decode workers of TPn each; decode steps carry no prompt tokens. Closed-loop
+    """Prefill and decode pools, each worker with its layout; decode steps carry no prompt tokens. Closed-loop
     runs go through the simulator's prefill and decode pools (a saturated prefill pool queues the clients' prompts,
-    which sets TTFT); `fast` and open-loop runs use the pool model below."""
-    n_p, n_d, tp = s.disagg
-    sub = Setup(**{**s.__dict__, "tp": tp, "pp": 1, "dp": 1, "ep": None, "disagg": None, "n": tp})
-    dep = _deployments(sub, cal)[0]
+    which sets TTFT); `fast` and open-loop runs use the pool model below: the prefill pool an M/G/1 queue per
+    worker (serve/analytic.pool_wait), TTFT = front end + queue + the prompt's prefill + its KV transfer."""
+    pools = s.disagg
+    pre, dec = _pool_deps(s, cal)
     if s.scenario == "concurrency" and not fast:
-        return disaggregated_sim(dep, s, cal, n_p, n_d)
+        return disaggregated_sim(pre, dec, s, cal)
     n = s.concurrency or 1
-    per_decode = n / n_d
-    cap = _cap(dep, s, 4096)
-    b = min(per_decode, cap) if cap else per_decode
+    ranks = dec.layout.dp
+    cap = _cap(dec, s, 4096) * ranks
+    if pools.decode_batch:
+        cap = min(cap, pools.decode_batch * ranks)
+    b = min(n / pools.decode, cap) / ranks  # sequences per decode rank
     ctx = s.input_len + s.decode_pos
-    tpot = dep.step_time(dep.decode_shape(b, ctx))
-    prefill_tok_s = n_p * TOKEN_BUDGET / dep.step_time(dep.prefill_shape(1, TOKEN_BUDGET))
-    alone = dep.step_time(dep.prefill_shape(1, s.input_len))
-    fixed = alone + kv_transfer_s(dep, s.input_len) + (host_ttft(dep.factors, s.input_len) if s.front_end else 0.0)
+    tpot = dec.step_time(dec.decode_shape(max(b, 1e-9), ctx)) * dec.layout.pp
+    pranks = pre.layout.dp
+    prefill_tok_s = pools.prefill * pranks * TOKEN_BUDGET / pre.step_time(pre.prefill_shape(1, TOKEN_BUDGET))
+    alone = pre.step_time(pre.prefill_shape(1, s.input_len)) * pre.layout.pp
+    fixed = alone + kv_transfer_s(pre, s.input_len) + (host_ttft(pre.factors, s.input_len) if s.front_end else 0.0)
     e2e = fixed + (s.output_len - 1) * tpot
     out_tok_s = min(n * s.output_len / e2e, prefill_tok_s * s.output_len / s.input_len)
     rho = min(0.95, out_tok_s / s.output_len * s.input_len / prefill_tok_s)
-    wait, _ = pool_wait(rho, s.input_len / prefill_tok_s * n_p, s.input_cv)  # prompts of one length: M/D/1
+    service = s.input_len / prefill_tok_s * pools.prefill * pranks  # one prompt on one prefill rank
+    wait, _ = pool_wait(rho, service, s.input_cv)  # prompts of one length: M/D/1
     ttft = fixed + wait
     return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
 
 
-def disaggregated_sim(dep: Deployed, s: Setup, cal: Calibration | None, n_p: int, n_d: int) -> Point:
+def disaggregated_sim(pre: Deployed, dec: Deployed, s: Setup, cal: Calibration | None) -> Point:
     from suanli.serve.metrics import summarize
     from suanli.serve.sim import SimConfig, run
     from suanli.serve.workload import Arrivals, LengthDist
 
+    pools = s.disagg
     n = s.concurrency or 1
-    cfg = SimConfig(requests=s.requests or closed_requests(n), seed=0, disaggregate=(n_p, n_d),
+    cfg = SimConfig(requests=s.requests or closed_requests(n), seed=0, disaggregate=(pools.prefill, pools.decode),
                     front_end=s.front_end, stagger=not s.together,
-                    max_seqs=s.batch_cap or dep.stack.features.max_num_seqs,
+                    max_seqs=pools.decode_batch or s.batch_cap or dec.stack.features.max_num_seqs,
+                    prefill_max_seqs=pools.prefill_batch,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),
                     output_dist=LengthDist("fixed", {"value": s.output_len}),
                     arrivals=Arrivals("concurrency", clients=n))
-    make = lambda: Deployed(dep.arch, dep.chip, dep.system, dep.dep, dep.model_id, cal, dep.stack)  # noqa: E731
-    sim = run(dep, make, cfg)
-    res = summarize(sim, {}, dep.layout.chips * (n_p + n_d))
+    if s.spread:
+        cfg.input_dist = LengthDist("uniform", {"low": s.spread[0], "high": s.spread[1]})
+        cfg.output_dist = LengthDist("uniform", {"low": s.spread[2], "high": s.spread[3]})
+    sim = run(dec, None, cfg, prefill=pre)
+    res = summarize(sim, {}, pre.layout.chips * pools.prefill + dec.layout.chips * pools.decode)
     # a harness whose clients start together scores its whole run; drifted-apart clients, the steady window
     out_tok_s = _over_makespan(sim) if s.together else res["throughput"]["output_tok_s"]
     return Point(res["batch_size"].get("mean", 1.0), res["tpot_ms"]["mean"] / 1e3, res["ttft_ms"]["mean"] / 1e3,

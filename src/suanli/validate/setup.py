@@ -24,6 +24,24 @@ def dataset_lengths() -> dict[str, dict]:
 
 
 @dataclass(frozen=True)
+class Pools:
+    """Disaggregated serving: prefill and decode workers, each pool with its own layout (tp, pp, ep, dp; dp > 1
+    with ep: one worker of attention-DP ranks stepping together) and, where the run states it, its batch per
+    rank."""
+
+    prefill: int
+    decode: int
+    prefill_layout: tuple[int, int, int, int]
+    decode_layout: tuple[int, int, int, int]
+    prefill_batch: int | None = None
+    decode_batch: int | None = None
+
+    def chips(self, pool: str) -> int:
+        tp, pp, _, dp = self.prefill_layout if pool == "prefill" else self.decode_layout
+        return tp * pp * dp
+
+
+@dataclass(frozen=True)
 class Setup:
     hardware: str
     n: int
@@ -42,7 +60,7 @@ class Setup:
     rate: float | None
     ttft_slo: float | None
     tpot_slo: float | None
-    disagg: tuple[int, int, int] | None  # prefill workers, decode workers, TP per worker
+    disagg: Pools | None  # prefill and decode workers
     batch_cap: int | None = None  # sequences an engine instance may run (compiled batch, max-num-seqs, client cap)
     requests: int | None = None  # requests the benchmark sent, where the notes say
     attention_dp: bool = False  # the notes say MoE runs used attention data parallelism (TensorRT-LLM DEP)

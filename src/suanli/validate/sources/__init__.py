@@ -78,10 +78,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     fallback = stack.fallback(precision, cat.chips[chip].family)
     if fallback:
         raise Skip(fallback.reason)
-    disagg = None
-    m = re.search(r"disaggregated (\d+)P(\d+)D, each worker TP(\d+)", row.notes)
-    if m:
-        disagg = tuple(int(x) for x in m.groups())
+    disagg = notes_.pools(row.notes)
     kv = row.kv_precision or None
     if xpu and kv is None:
         kv = xpu[4]

@@ -1,0 +1,158 @@
+"""The one serving model (issue 20): the analytic steady state against the simulator, TTFT by part, the engines'
+front end, and the simulator's fixes (steady-state flag, KV use within the cache, closed-loop clients apart)."""
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from suanli.perf.factors import Factors, bundled_calibration
+from suanli.perf.predict import deploy, predict
+from suanli.schema import Deployment
+from suanli.serve.analytic import host_ttft, mean_in_system, p99_in_system, pool_wait
+from suanli.serve.api import simulate
+from suanli.serve.metrics import summarize
+from suanli.serve.sim import SimConfig, run
+from suanli.serve.workload import Arrivals, LengthDist
+from suanli.validate.first_token import _solve
+from suanli.validate.scenarios import _cap, _deployments, _rate_analytic, simulated, steady
+from suanli.validate.setup import Setup
+from suanli.validate.sources.inferencex import clients_per_deployment
+from suanli.validate.sources.notes import pools
+
+BASE = dict(model="llama-3.1-8b", system="1xh100-sxm", precision="fp8")
+
+# models and chips whose KV cache holds every request at these loads: the simulator is in steady state there
+GRID = list(itertools.product([("llama-3.1-8b", "h100-sxm"), ("llama-3.1-8b", "a100-sxm"), ("qwen3-32b", "h200")],
+                              [(512, 128), (2048, 256)], [0.3, 0.6]))
+
+
+@pytest.mark.parametrize("pair, lengths, load", GRID)
+def test_analytic_steady_state_matches_the_simulator(pair, lengths, load):
+    """Poisson arrivals at 30 % and 60 % of capacity: the analytic model's mean TTFT and TPOT within 10 % of the
+    simulator's, the p99s within 20 %."""
+    (model, chip), (inp, out) = pair, lengths
+    cal = bundled_calibration()
+    s = Setup(chip, 1, model, "bf16", None, "", 1, 1, 1, 1, "rate", inp, out, None, None, None, None, None)
+    dep = _deployments(s, cal)[0]
+    full = steady(dep, _cap(dep, s, 512), s)
+    s = dataclasses.replace(s, rate=load * full.out_tok_s / out)
+    a = _rate_analytic([dep], s, 4000)
+    m = simulated(dep, s, cal, rate=s.rate, requests=4000)
+    assert a.ttft == pytest.approx(m.ttft, rel=0.10)
+    assert a.tpot == pytest.approx(m.tpot, rel=0.10)
+    assert a.ttft_p99 == pytest.approx(m.ttft_p99, rel=0.20)
+    assert a.tpot_p99 == pytest.approx(m.tpot_p99, rel=0.20)
+
+
+def test_number_in_system_percentiles_invert():
+    for m in (0.5, 4.0, 100.0):
+        assert mean_in_system(p99_in_system(m)) == pytest.approx(m)
+
+
+def test_pool_wait_is_pollaczek_khinchine():
+    """M/D/1 at rho 0.5 with 1 s service: mean wait rho S / (2 (1 - rho)) = 0.5 s; M/M/1 (cv 1): twice that."""
+    assert pool_wait(0.5, 1.0, 0.0)[0] == pytest.approx(0.5)
+    assert pool_wait(0.5, 1.0, 1.0)[0] == pytest.approx(1.0)
+    assert pool_wait(0.0, 1.0)[0] == 0.0
+    assert pool_wait(1.0, 1.0)[0] == float("inf")
+
+
+def test_front_end_costs_hand_calculation():
+    f = Factors(request_ms=40.0, prompt_host_us=5.0)
+    assert host_ttft(f, 2000) == pytest.approx(0.040 + 0.010)
+    assert host_ttft(f, 2000, 0.99) == pytest.approx(0.040 * 1.49 + 0.010)
+
+
+def test_front_end_fit_recovers_the_costs_it_was_given():
+    rng = np.random.default_rng(0)
+    n = rng.integers(100, 8000, 60).astype(float)
+    p = rng.uniform(0.02, 0.5, 60)
+    m = p + 0.050 + 4e-6 * n
+    a, b = _solve(np.stack([p, m, n], axis=1))
+    assert a == pytest.approx(0.050, rel=1e-6)
+    assert b == pytest.approx(4e-6, rel=1e-6)
+    a, b = _solve(np.stack([p, p * 0.9, n], axis=1))  # measured below the steps alone: costs clipped to zero
+    assert a == 0.0 and b == 0.0
+
+
+def test_predict_ttft_is_the_sum_of_its_parts():
+    p = predict(**BASE, batch=32, input=2048, output=256)
+    parts = p.ttft_parts
+    assert parts.total == pytest.approx(p.ttft_loaded_s)
+    assert parts.host == pytest.approx(host_ttft(deploy(BASE["model"], BASE["system"],
+                                                        Deployment(precision="fp8")).factors, 2048))
+    assert parts.prefill > 0 and parts.admission > 0
+    assert p.to_dict()["ttft_parts_ms"]["total"] == pytest.approx(p.ttft_loaded_s * 1e3)
+
+
+def test_simulated_ttft_is_the_sum_of_its_parts():
+    s, _ = simulate(**BASE, rate=15, input="2048", output="256", requests=1500, seed=3)
+    parts = s["ttft_parts_ms"]
+    assert parts["total"] == pytest.approx(s["ttft_ms"]["mean"], rel=1e-9)
+    assert parts["host"] > 0 and parts["prefill"] > 0 and parts["transfer"] == 0.0
+
+
+def test_disaggregated_ttft_has_a_transfer_part():
+    s, _ = simulate(**BASE, rate=5, input="2048", output="128", requests=600, disaggregate="1:1")
+    assert s["ttft_parts_ms"]["transfer"] > 0
+
+
+def test_an_overloaded_run_says_it_is_not_in_steady_state():
+    """The issue's example: 20 req/s of 2,000-token answers on one H100. Short or long, the run is overloaded, and
+    says so instead of reporting a throughput that depends on its length as if it were the deployment's."""
+    for n in (200, 1000):
+        s, _ = simulate(model="llama-3.1-8b", system="1xh100-sxm", rate=20, output="2000", seed=1, requests=n)
+        assert s["steady_state"] is False
+        assert s["steady_state_note"].startswith("overloaded")
+    s, _ = simulate(model="llama-3.1-8b", system="1xh100-sxm", rate=5, output="200", seed=1, requests=2000)
+    assert s["steady_state"] is True
+
+
+def test_completed_throughput_never_exceeds_the_arrival_rate():
+    for seed in range(4):
+        s, r = simulate(**BASE, rate=8, input="1024", output="128", requests=400, seed=seed)
+        lo, hi = s["window_s"]
+        arriving = sum(1 for q in r.requests if lo <= q.arrival <= hi) / (hi - lo)
+        assert s["throughput"]["requests_s"] <= arriving * (1 + 1e-9)
+
+
+def test_kv_use_never_above_the_cache():
+    """The issue's example reported the cache 106 % in use."""
+    s, _ = simulate(**BASE, rate=20, input="1024", output="2000", requests=500)
+    assert s["preemptions"] > 0  # the cache is the limit here
+    assert 0.5 < s["kv_cache_utilization"] <= 1.0
+
+
+def _closed(stagger: bool, lengths: LengthDist) -> dict:
+    dep = deploy("llama-3.1-8b", "1xh100-sxm", Deployment(engine="trt-llm"))
+    cfg = SimConfig(requests=640, seed=0, max_seqs=2048, stagger=stagger, input_dist=lengths,
+                    output_dist=LengthDist("fixed", {"value": 128}), arrivals=Arrivals("concurrency", clients=64))
+    return summarize(run(dep, None, cfg), {}, 1)
+
+
+def test_closed_loop_clients_with_equal_lengths_drift_apart():
+    """64 clients of equal 1,024-token prompts: started together they stay in lockstep waves, every prompt waiting
+    behind the others' (the old TTFT, several times too high); drifted apart (the default) they meet about what
+    clients with spread lengths meet."""
+    apart = _closed(True, LengthDist("fixed", {"value": 1024}))
+    together = _closed(False, LengthDist("fixed", {"value": 1024}))
+    spread = _closed(True, LengthDist("uniform", {"low": 820, "high": 1228}))
+    assert together["ttft_ms"]["mean"] > 2.5 * apart["ttft_ms"]["mean"]
+    assert apart["ttft_ms"]["mean"] == pytest.approx(spread["ttft_ms"]["mean"], rel=0.35)
+
+
+def test_disaggregated_pools_are_read_with_their_own_layouts():
+    text = ("mode=disagg; disaggregated: prefill 2 workers x (tp1 pp1 dp4 moe_tp1 moe_ep4), decode 3 workers x "
+            "(tp8 pp1 dp1 moe_tp2 moe_ep4), prefill_batch 1, decode_batch 48 (per decode attention-DP rank)")
+    p = pools(text)
+    assert (p.prefill, p.decode, p.prefill_layout, p.decode_layout) == (2, 3, (1, 1, 4, 4), (8, 1, 8, 1))
+    assert (p.prefill_batch, p.decode_batch, p.chips("prefill"), p.chips("decode")) == (1, 48, 4, 8)
+    assert pools("disaggregated 1P2D, each worker TP4").decode_layout == (4, 1, 1, 1)
+
+
+def test_replica_concurrency_is_read_from_the_batch_per_rank():
+    assert clients_per_deployment("AIC batch_size 13 (per attention-DP rank); tp2 attention_dp1", 416) == 13
+    assert clients_per_deployment("AIC batch_size 32 (per attention-DP rank); attention_dp4", 128) is None
+    assert clients_per_deployment("no batch stated", 416) is None
