@@ -134,13 +134,13 @@ def _closed(stagger: bool, lengths: LengthDist) -> dict:
 
 def test_closed_loop_clients_with_equal_lengths_drift_apart():
     """64 clients of equal 1,024-token prompts: started together they stay in lockstep waves, every prompt waiting
-    behind the others' (the old TTFT, several times too high); drifted apart (the default) they meet about what
-    clients with spread lengths meet."""
+    behind the others' (the old TTFT, several times too high); drifted apart (the default) they wait no longer
+    than clients whose lengths differ (and so never lock)."""
     apart = _closed(True, LengthDist("fixed", {"value": 1024}))
     together = _closed(False, LengthDist("fixed", {"value": 1024}))
     spread = _closed(True, LengthDist("uniform", {"low": 820, "high": 1228}))
     assert together["ttft_ms"]["mean"] > 2.5 * apart["ttft_ms"]["mean"]
-    assert apart["ttft_ms"]["mean"] == pytest.approx(spread["ttft_ms"]["mean"], rel=0.35)
+    assert apart["ttft_ms"]["mean"] < 1.25 * spread["ttft_ms"]["mean"]
 
 
 def test_disaggregated_pools_are_read_with_their_own_layouts():

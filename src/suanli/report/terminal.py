@@ -32,8 +32,11 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
         console.print(f"  needs {need:.1f} GB per chip, has {m['capacity']:.1f}; " + (
             f"fewest chips that fit: {p.fewest_chips['chips']} (tp={p.fewest_chips['tp']} pp={p.fewest_chips['pp']}"
             f" ep={p.fewest_chips['ep']})" if p.fewest_chips else "no layout found that fits"))
+    parts = p.ttft_parts
+    split = (f": front end {_f(parts.host * 1e3)} + waiting for the running step {_f(parts.admission * 1e3)} + its "
+             f"prefill {_f(parts.prefill * 1e3)}" if parts else "")
     console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms (prefill of the whole batch; {_f(p.ttft_loaded_s * 1e3)} ms for one "
-                  "request joining the running batch)")
+                  f"request joining the running batch{split})")
     console.print(f"TPOT {_f(p.tpot_s * 1e3, 2)} ms mean over the generation "
                   f"({_f(1 / p.tpot_s)} tok/s per user)   end-to-end {_f(p.e2e_s, 2)} s")
     console.print(f"Throughput: output {_f(p.output_tok_s)} tok/s ({_f(p.output_tok_s / p.chips)} per chip), total "
