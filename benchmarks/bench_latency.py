@@ -2,7 +2,8 @@
 counted as misses (100 %), with the median ratio predicted / measured per band.
 
 Run: python benchmarks/bench_latency.py [path/to/serving.csv]   (default: ../shared/groundtruth/serving.csv)
-Prints one table; `--json` prints the per-band figures as JSON.
+Prints one table; `--json` prints the per-band figures as JSON; `--fast` uses the analytic model only (no
+simulator). `bench_validate.py` prints the same table for serving.csv from its own predictions (CI).
 """
 
 from __future__ import annotations
@@ -45,6 +46,27 @@ def table(recs: list[dict]) -> dict:
     return out
 
 
+def print_table(path: Path, recs: list[dict], as_json: bool = False) -> None:
+    """The band table for validation records of `path` (each with its row's id)."""
+    from suanli.validate.data import load_rows
+
+    by_id = {r.id: r for r in load_rows(path)}
+    for rec in recs:
+        row = by_id[rec["id"]]
+        rec["notes"], rec["concurrency"] = row.notes, row.concurrency or 1
+    res = table(recs)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    print(f"{'metric':14} {'group':20} {'rows':>5} {'skip':>4} {'MAPE':>7} {'w/ skips':>8} {'median p/m':>10}")
+    for metric, groups in res.items():
+        for name, g in groups.items():
+            mape = f"{g['mape']:.1%}" if g["mape"] is not None else "-"
+            ratio = f"{g['median_ratio']:.2f}" if g["median_ratio"] is not None else "-"
+            print(f"{metric:14} {name:20} {g['rows']:5d} {g['skipped']:4d} {mape:>7} {g['mape_with_skips']:8.1%} "
+                  f"{ratio:>10}")
+
+
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     path = Path(args[0]) if args else SHARED / "groundtruth" / "serving.csv"
@@ -55,24 +77,10 @@ def main() -> None:
     from suanli.validate.run import predict_rows
 
     t = time.perf_counter()
-    rows = load_rows(path)
-    recs = predict_rows(rows, fast="--fast" in sys.argv)
-    by_id = {r.id: r for r in rows}
-    for rec in recs:
-        row = by_id[rec["id"]]
-        rec["notes"], rec["concurrency"] = row.notes, row.concurrency or 1
-    res = table(recs)
-    if "--json" in sys.argv:
-        print(json.dumps(res, indent=1))
-        return
-    print(f"{path.name}: {len(recs)} rows in {time.perf_counter() - t:.0f} s")
-    print(f"{'metric':14} {'group':20} {'rows':>5} {'skip':>4} {'MAPE':>7} {'w/ skips':>8} {'median p/m':>10}")
-    for metric, groups in res.items():
-        for name, g in groups.items():
-            mape = f"{g['mape']:.1%}" if g["mape"] is not None else "-"
-            ratio = f"{g['median_ratio']:.2f}" if g["median_ratio"] is not None else "-"
-            print(f"{metric:14} {name:20} {g['rows']:5d} {g['skipped']:4d} {mape:>7} {g['mape_with_skips']:8.1%} "
-                  f"{ratio:>10}")
+    recs = predict_rows(load_rows(path), fast="--fast" in sys.argv)
+    if "--json" not in sys.argv:
+        print(f"{path.name}: {len(recs)} rows in {time.perf_counter() - t:.0f} s")
+    print_table(path, recs, "--json" in sys.argv)
 
 
 if __name__ == "__main__":

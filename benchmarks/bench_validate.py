@@ -43,6 +43,10 @@ def main() -> None:
         mape = f"throughput MAPE {thr['mape']:.1%}" if thr.get("mape") is not None else "no throughput rows"
         lmape = f", latency MAPE {lat['mape']:.1%}" if lat.get("mape") is not None else ""
         print(f"validate {f.name}: {rows} rows, {skipped} skipped; {mape}{lmape}; wall {wall:.1f} s{aim}")
+        if f.name == "serving.csv":  # latency by load band (issue 20's table), from the same predictions
+            from bench_latency import print_table
+
+            print_table(f, res["rows"])
 
 
 if __name__ == "__main__":
