@@ -70,6 +70,10 @@ BAD = [
     (["predict", "--model", "llama-3.1-70b", "--system", "dgx-h100", "--nope"], "No such option"),
     (["compare", "--model", "llama-3.1-70b", "--systems", "dgx-h100,nosuch", "--input", "10"], "unknown id"),
     (["predict", "--model", "/no/such/config.json", "--system", "dgx-h100"], "not found"),
+    # bounded work: a prompt longer than any model's context is refused before any step is costed
+    (["predict", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--input", "99999999999"], "input_len"),
+    (["cost", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--system-price", "-1"], "system-price: -1"),
+    (["cost", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--pue", "0.5"], "pue: 0.5"),
 ]
 
 

@@ -41,6 +41,22 @@ class Knobs:
     node_overhead_w: float | None = None
     overhead_load: float | None = None
 
+    def __post_init__(self) -> None:
+        """One-line refusals for knobs outside what they can mean (a negative price would give a negative cost)."""
+        limits = {"electricity": (0.0, None, "USD per kWh >= 0"), "pue": (1.0, None, "a PUE >= 1"),
+                  "years": (1e-9, None, "years > 0"), "utilization": (1e-9, 1.0, "a share in (0, 1]"),
+                  "facility": (0.0, None, ">= 0"), "system_price": (1e-9, None, "USD > 0"),
+                  "server_overhead": (0.0, None, ">= 0"), "network_fraction": (0.0, None, ">= 0"),
+                  "tdp_w": (1e-9, None, "watts > 0"), "idle_w": (0.0, None, "watts >= 0"),
+                  "idle_fraction": (0.0, 1.0, "a share in [0, 1]"), "memory_weight": (0.0, 1.0, "a share in [0, 1]"),
+                  "node_overhead_w": (0.0, None, "watts >= 0"), "overhead_load": (0.0, 1.0, "a share in [0, 1]")}
+        for name, (lo, hi, allowed) in limits.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if v != v or v < lo or (hi is not None and v > hi):  # v != v: NaN
+                raise SuanliError(f"{name.replace('_', '-')}: {v:g} is not allowed; give {allowed}")
+
 
 def parse_prices(items: list[str] | None) -> dict[str, float]:
     """['h20=12000', 'h100-sxm=30k,mi300x=15000'] -> {chip id: USD}; unknown chips raise."""

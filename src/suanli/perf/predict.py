@@ -2,7 +2,8 @@
 
 The batch is served as in a continuously batched engine in steady state: each of the `batch` sequences (split
 evenly over `dp` ranks) is prefilled once and then decoded `output - 1` times. So
-    TTFT   = prefill of the rank's prompts, through all pipeline stages (static batch, as gptSessionBenchmark)
+    TTFT   = prefill of the rank's prompts, through all pipeline stages (static batch, as gptSessionBenchmark),
+             plus the engine's front end (serve/analytic.host_ttft; zero for engines without a measured one)
     TTFT loaded = one prompt joining the running batch in chunked-prefill steps (continuous batching, no queue),
              after half a running step on average and the engine's front end (`ttft_parts`: serve/analytic.py)
     TPOT   = mean decode step over the generation (Simpson's rule over the growing context), times pp stages
@@ -139,7 +140,8 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     chunks = max(1, ceil(b * n_in / TOKEN_BUDGET))
     overhead = f.step_overhead_ms * 1e-3
     prefill_stage = sum(t.seconds for t in prefill_ops) + chunks * overhead
-    ttft = prefill_stage * lay.pp
+    host = host_ttft(f, n_in)  # the engine's front end: a served request's first token passes it too
+    ttft = prefill_stage * lay.pp + host
 
     mb = b / lay.pp if b >= lay.pp else b  # decode micro-batch per stage; fewer sequences than stages cannot fill
     # the pipeline, so each stage works on all of them in turn (llama.cpp's layer split across GPUs at batch 1)
@@ -152,7 +154,7 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     tpot = (t0 + 4 * tm + t1) / 6 * lay.pp
     cycle = prefill_stage + (n_out - 1) * tpot
 
-    parts = TtftParts(host=host_ttft(f, n_in), admission=tpot / 2 if b > 1 else 0.0,
+    parts = TtftParts(host=host, admission=tpot / 2 if b > 1 else 0.0,
                       prefill=loaded_ttft(dep, b, n_in, (ctx0 + ctx1) / 2))
     step_tokens = min(b * n_in, max(TOKEN_BUDGET, n_in))
     mem = dep.memory(b, n_in + n_out, step_tokens)
@@ -174,13 +176,19 @@ def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:
     """TTFT of one request joining a running batch of b-1 decodes: its prompt goes in token-budget chunks, each
     step also carrying the running decodes (chunked prefill), through all pipeline stages; no queueing."""
     running = max(b - 1.0, 0.0) / dep.layout.pp
-    t, done = 0.0, 0
-    while done < prompt:
-        chunk = min(TOKEN_BUDGET, prompt - done)
+
+    def chunk_time(done: float, chunk: float) -> float:
         shape = StepShape.build([(1.0, chunk, done)], [(running, 1.0, context)] if running else [], dep.windows,
                                 logits=running + (1.0 if done + chunk >= prompt else 0.0))
-        t += dep.step_time(shape)
-        done += chunk
+        return dep.step_time(shape)
+
+    full, rest = divmod(prompt, TOKEN_BUDGET)
+    if full > 16:  # a full chunk's time is linear in the prefix it attends to: the trapezoid is exact, and cheap
+        t = full * (chunk_time(0, TOKEN_BUDGET) + chunk_time((full - 1) * TOKEN_BUDGET, TOKEN_BUDGET)) / 2
+    else:
+        t = sum(chunk_time(i * TOKEN_BUDGET, TOKEN_BUDGET) for i in range(full))
+    if rest:
+        t += chunk_time(full * TOKEN_BUDGET, rest)
     return t * dep.layout.pp
 
 

@@ -35,7 +35,8 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
     parts = p.ttft_parts
     split = (f": front end {_f(parts.host * 1e3)} + waiting for the running step {_f(parts.admission * 1e3)} + its "
              f"prefill {_f(parts.prefill * 1e3)}" if parts else "")
-    console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms (prefill of the whole batch; {_f(p.ttft_loaded_s * 1e3)} ms for one "
+    console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms (prefill of the whole batch and the engine's front end; "
+                  f"{_f(p.ttft_loaded_s * 1e3)} ms for one "
                   f"request joining the running batch{split})")
     console.print(f"TPOT {_f(p.tpot_s * 1e3, 2)} ms mean over the generation "
                   f"({_f(1 / p.tpot_s)} tok/s per user)   end-to-end {_f(p.e2e_s, 2)} s")

@@ -24,6 +24,7 @@ class Deployment(BaseModel):
 class Workload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input_len: int = Field(ge=1, description="prompt tokens per request")
-    output_len: int = Field(ge=1, description="generated tokens per request")
+    # 10 M tokens: the longest context any released model claims (Llama 4 Scout); past it nothing can be served
+    input_len: int = Field(ge=1, le=10_000_000, description="prompt tokens per request")
+    output_len: int = Field(ge=1, le=10_000_000, description="generated tokens per request")
     batch: int = Field(1, ge=1, description="concurrent sequences in the whole deployment")
