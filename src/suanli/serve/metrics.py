@@ -3,7 +3,7 @@
 Statistics are taken over a steady-state window: latencies of requests that arrive between the 10th and the 90th
 percentile of arrival times (warm-up and drain excluded), throughput as completions per second between the 10th and
 90th percentile of finish times, and `mean_in_system` as the time average of the number of requests in the system
-over the arrival window, measured from the simulator's own event log. In steady state Little's law says
+over the arrival window, from each request's send and finish times. In steady state Little's law says
 mean_in_system = requests/s x mean end-to-end time; under overload it does not hold (the queue grows), and
 `steady_state` is false with the reason in `steady_state_note` (also for bursts and closed loops too short).
 Goodput = requests/s x the share of requests that meet every SLO limit.
@@ -73,7 +73,7 @@ def summarize(run: SimRun, slo: dict[str, float], chips: int, window: tuple[floa
         "slo_attainment": (sum(ok) / len(ok) if slo and ok else None),
         "kv_cache_utilization": run.kv_util,
         "preemptions": run.preemptions,
-        "mean_in_system": _time_average(run.in_system_area, lo, hi),
+        "mean_in_system": in_system(run.requests, lo, hi),
         "batch_size": _batch_stats(run.batch_hist),
         "requests": len(run.requests), "completed": len(reqs), "window_s": [lo, hi],
         "steady_state": steady, "steady_state_note": why,
@@ -117,7 +117,7 @@ def _steady_state(run: SimRun, sel: list, lo: float, hi: float, req_s: float, bu
         return True, ""
     arriving = sum(1 for r in run.requests if lo <= r.arrival <= hi) / (hi - lo)
     mid = (lo + hi) / 2
-    first, second = _time_average(run.in_system_area, lo, mid), _time_average(run.in_system_area, mid, hi)
+    first, second = in_system(run.requests, lo, mid), in_system(run.requests, mid, hi)
     if req_s < 0.9 * arriving or second > 1.25 * first + 2.0:
         return False, (f"overloaded: requests arrive at {arriving:.2f}/s and complete at {req_s:.2f}/s; the queue "
                        f"grows ({first:.0f} -> {second:.0f} in the system) for the whole run, so its figures depend "
@@ -145,21 +145,14 @@ def _slo_met(ttft: np.ndarray, tpot: np.ndarray, e2e: np.ndarray, slo: dict[str,
     return True
 
 
-def _time_average(events: list[tuple[float, int]], lo: float, hi: float) -> float:
-    """Time average over [lo, hi] of a step function given as (time, value after time) points."""
-    if hi <= lo or not events:
+def in_system(reqs: list, lo: float, hi: float) -> float:
+    """Time average over [lo, hi] of the requests in the system, each from when it was sent (its front end
+    included, as its end-to-end time is) to its finish: the L of Little's law for the window."""
+    if hi <= lo:
         return 0.0
-    area, last_t, last_v = 0.0, lo, 0
-    for t, v in events:
-        if t <= lo:
-            last_v = v
-            continue
-        if t >= hi:
-            break
-        area += last_v * (t - last_t)
-        last_t, last_v = t, v
-    area += last_v * (hi - last_t)
-    return area / (hi - lo)
+    a = np.array([r.arrival for r in reqs])
+    f = np.array([r.finish for r in reqs])
+    return float(np.clip(np.minimum(f, hi) - np.maximum(a, lo), 0.0, None).sum() / (hi - lo))
 
 
 def _batch_stats(hist: dict[int, float]) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import inf
 
 import numpy as np
@@ -53,7 +53,6 @@ class SimRun:
     preemptions: int
     kv_util: float  # time-averaged share of the cache in use
     batch_hist: dict[int, float]  # decode batch size -> share of iteration time
-    in_system_area: list[tuple[float, int]] = field(default_factory=list)  # (time, requests in system after it)
     engines: int = 1
     transfer_s: float = 0.0  # KV transfer time of a mean prompt (disaggregated)
     closed: bool = False  # a closed loop of clients (else open arrivals or a trace)
@@ -125,7 +124,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
     transfers: list[tuple[float, int, Request]] = []
     ends: list[tuple[float, int, int, Engine]] = []  # (end time, engine, version, engine); stale versions skipped
     rr = [0, 0]
-    in_system, area = 0, []
     kv_area = busy = 0.0
     hist: dict[int, float] = {}
 
@@ -174,8 +172,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
         if t_arr <= t_kv and t_arr <= t_end:
             now, _, r = heapq.heappop(arrivals)
             r.seen = now
-            in_system += 1
-            area.append((now, in_system))
             e = route(front, 0)
             r.replica = e.index
             e.waiting.append(r)
@@ -189,8 +185,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             e.current = None
             done, prefilled = e.finish(it, now)
             for _ in done:
-                in_system -= 1
-                area.append((now, in_system))
                 if closed and next_closed < n:  # the client sends its next request now
                     reqs[next_closed].arrival = now
                     heapq.heappush(arrivals, (now + host[next_closed], next_closed, reqs[next_closed]))
@@ -199,8 +193,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
                 for r in prefilled:
                     if r.generated >= r.output:
                         r.finish = now
-                        in_system -= 1
-                        area.append((now, in_system))
                         continue
                     heapq.heappush(transfers, (now + latency + r.prompt * per_token_s, r.rid, r))
             kick(e, now)
@@ -215,7 +207,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
     duration = now
     return SimRun(reqs, duration, time.perf_counter() - wall0, sum(e.preemptions for e in all_engines),
                   kv_area / busy if busy else 0.0, {k: v / busy for k, v in sorted(hist.items())} if busy else {},
-                  area, len(all_engines), per_token_s * float(np.mean(prompts)) + latency if back else 0.0, closed)
+                  len(all_engines), per_token_s * float(np.mean(prompts)) + latency if back else 0.0, closed)
 
 
 def _kv_area(it: Iteration, e: Engine) -> float:
