@@ -65,13 +65,7 @@ def prompt_wait(mixed: float, decode: float, prompts: float, cv: float) -> tuple
     rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho)."""
     if prompts <= 0 or mixed <= decode:
         return 0.0, 0.0
-    rho = 1.0 - decode / mixed
-    service = (mixed - decode) / prompts
-    if rho >= 1.0:
-        return float("inf"), float("inf")
-    mean = rho * service * (1.0 + cv ** 2) / (2.0 * (1.0 - rho))
-    p99 = mean / rho * log(100.0 * rho) if rho > 0.01 else 0.0
-    return mean, p99
+    return pool_wait(1.0 - decode / mixed, (mixed - decode) / prompts, cv)
 
 
 def pool_wait(rho: float, service: float, cv: float = 0.0) -> tuple[float, float]:
