@@ -85,15 +85,12 @@ class Unit:
     def transfer_s(self) -> float:
         """KV transfer of one prompt from a prefill to a decode instance (as suanli.serve.sim models it)."""
         if self._xfer is None:
-            self._xfer = self._transfer()
+            self._xfer = kv_transfer_s(self.dep, self.inp)
         return self._xfer
 
     def host(self, quantile: float = 0.5) -> float:
         """The engine's front end on the first-token path (serve/analytic.host_ttft)."""
         return host_ttft(self.dep.factors, self.inp, quantile)
-
-    def _transfer(self) -> float:
-        return kv_transfer_s(self.dep, self.inp)
 
     # --- colocated -------------------------------------------------------------------------------------------
     def mixed(self, dec: float, budget: int, activity: bool = False) -> tuple[float, float, float, float] | None:

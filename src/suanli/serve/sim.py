@@ -223,7 +223,7 @@ def _lifetime(front: list[Engine], cfg: SimConfig, prompts: np.ndarray, outputs:
     benchmark have drifted apart by the time it is measured (equal lengths would otherwise keep a burst started
     together in lockstep for ever). The lifetime: every client's prompt once, plus the mean output's decode steps
     with all of an engine's clients running (the mean step of the engine's share)."""
-    if cfg.stagger is False:
+    if not cfg.stagger:
         return 0.0
     e = front[0]
     per = clients / len(front)
