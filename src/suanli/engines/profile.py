@@ -49,6 +49,13 @@ class Features(BaseModel):
     applies_sliding_window: bool = Field(True, description="a model's uniform sliding window is applied")
     pads_heads: bool = Field(False, description="pads attention heads to a multiple of TP: any TP runs")
     kv_fp8_with_fp8_weights: bool = Field(False, description="its fp8/fp4 recipes quantize the KV cache to fp8")
+    # admission waits some schedulers offer (TensorRT-LLM's PyTorch executor), off unless a launch sets them:
+    # prompts are held while the step would carry fewer than `batch_wait_tokens` x the token budget, for at most
+    # `batch_wait_iters` steps; with attention data parallelism, until every rank has a prompt, for at most
+    # `adp_balance_iters` steps
+    batch_wait_iters: int = Field(0, ge=0, le=10_000, description="steps a prompt may be held to fill a batch")
+    batch_wait_tokens: float = Field(0.0, ge=0, le=1, description="share of the token budget that ends the wait")
+    adp_balance_iters: int = Field(0, ge=0, le=10_000, description="steps prompts wait for every attention-DP rank")
     fixed_shapes: FixedShapes | None = None
 
 

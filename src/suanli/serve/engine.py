@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from math import inf
 
 import numpy as np
@@ -100,6 +101,7 @@ class Engine:
     scale: float = 1.0  # load per attention rank per pipeline micro-batch (1 / (dp coupled x pp))
     prefill_only: bool = False
     index: int = 0
+    ranks: int = 1  # attention-DP ranks stepping together in this engine
     kv: KvModel = field(init=False)
     waiting: deque = field(default_factory=deque)  # requests to prefill (new, or preempted)
     kv_ready: deque = field(default_factory=deque)  # requests whose KV arrived from a prefill engine
@@ -118,6 +120,7 @@ class Engine:
         self.admit_order: list[int] = []  # running slots by admission, newest last (preemption victims)
         self.windows = tuple(w for w in self.dep.windows if w != inf)
         self.preemptions = 0
+        self.held = 0  # consecutive steps prompts have been held back (the engine's admission wait)
         self.kv_used = 0.0  # bytes per chip held by running and prefilling sequences, kept up to date
 
     # --- state -----------------------------------------------------------------------------------------------
@@ -182,7 +185,9 @@ class Engine:
         # vLLM v1: no new admissions in an iteration that had to preempt. A preempted request comes back only
         # when its whole recompute fits with a block of headroom per running sequence; otherwise it would be
         # readmitted into the space it just freed and preempted again at the next step, for ever.
-        while not preempted and self.waiting and budget > 0 and running < seqs and self.waiting[0].ready <= now:
+        hold = self._hold(len(slots), now)
+        while not (preempted or hold) and self.waiting and budget > 0 and running < seqs and \
+                self.waiting[0].ready <= now:
             r = self.waiting[0]
             chunk = min(r.todo - r.done, budget)
             extra = float(self.kv.bytes(r.cached + chunk))
@@ -210,6 +215,25 @@ class Engine:
                                  now, growth)
         self.kv_used = used  # what the cache holds once this iteration has run
         return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
+
+    def _hold(self, running: int, now: float) -> bool:
+        """Whether the engine's admission wait holds the waiting prompts back this step (`Features.batch_wait_*`,
+        `adp_balance_iters`): only while sequences are decoding, and never longer than the wait's step limit."""
+        f = self.dep.stack.features
+        balance = self.ranks > 1 and f.adp_balance_iters
+        if not (balance or (self.ranks == 1 and f.batch_wait_iters)) or not running:
+            self.held = 0
+            return False
+        ready = [r for r in islice(self.waiting, max(self.ranks, 64)) if r.ready <= now]
+        if not ready:
+            wait = False
+        elif balance:  # every rank needs a prompt (and a running decode) before prompts go in
+            wait = running >= self.ranks and len(ready) < self.ranks and self.held < f.adp_balance_iters
+        else:
+            tokens = running + sum(r.todo - r.done for r in ready)
+            wait = self.held < f.batch_wait_iters and tokens < f.batch_wait_tokens * self.token_budget
+        self.held = self.held + 1 if wait else 0
+        return wait
 
     def _plan_static(self, now: float, horizon: float) -> Iteration | None:
         """A fixed-shape engine (`Deployed.static`: AWS Neuron, JetStream): when a compiled row is free, the oldest

@@ -88,7 +88,7 @@ def _worker(dep: Deployed, cfg: SimConfig, prefill_only: bool, index: int, seqs_
         raise SuanliError(f"{dep.model_id} does not fit on {dep.system.id} with this layout: weights "
                           f"{mem.weights / 1e9:.1f} GB leave no room for a KV cache (free {kv_cap / 1e9:.1f} GB)")
     return Engine(dep, kv_cap, seqs_per_rank * ranks, cfg.token_budget, 1.0 / dep.layout.pp / ranks, prefill_only,
-                  index)
+                  index, ranks)
 
 
 def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = None) -> SimRun:

@@ -34,7 +34,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.schema import Deployment, SuanliError, System, Workload
-from suanli.serve.analytic import Z99, host_ttft, kv_transfer_s, p99_in_system, pool_wait, prompt_wait
+from suanli.serve.analytic import Z99, host_ttft, p99_in_system, prompt_wait
 from suanli.validate.setup import Setup, Skip
 
 OFFLINE_CAP = 2048  # sequences per attention rank a tuned offline engine may run
@@ -85,6 +85,8 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
     stack = resolve_engine(s.engine, chip.family, strict=False)
     if s.graph_mode:  # the run's own launch flag
         stack = replace(stack, features=stack.features.model_copy(update={"graph_mode": s.graph_mode}))
+    if s.launch:  # what the run's launch command set on the server
+        stack = replace(stack, features=stack.features.model_copy(update=dict(s.launch)))
     if layout:
         options = [layout]
     elif s.tp and chips is None:
@@ -300,7 +302,9 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     lockstep = dep.static.ranks if dep.static else 1
     if lockstep > 1:  # one engine whose rows are spread over the ranks: a rank's deployment times its steps
         cap *= lockstep
+    budget = dep.stack.features.token_budget if "token_budget" in dict(s.launch) else TOKEN_BUDGET
     cfg = SimConfig(requests=requests, seed=0, max_seqs=cap, front_end=s.front_end, stagger=not s.together,
+                    token_budget=budget,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),
                     output_dist=LengthDist("fixed", {"value": s.output_len}))
     if s.spread:
@@ -318,7 +322,10 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
         d.static = dep.static
         return d
     sim = run(make() if lockstep > 1 else dep, make, cfg)
-    res = summarize(sim, {}, dep.layout.chips)
+    # a benchmark that states its prompts (or starts its clients together) averages over every request it sent,
+    # the first wave's queue included; otherwise a steady-state window stands for a run of unknown length
+    whole = s.requests is not None or s.together
+    res = summarize(sim, {}, dep.layout.chips, window=(0.0, 1.0) if whole else (0.1, 0.9))
     out_tok_s = res["throughput"]["output_tok_s"]
     if rate or (clients and s.together):  # a finite run is scored as its benchmark scores it, over its makespan;
         out_tok_s = _over_makespan(sim)  # a steady-state window would count the waves of completions it releases
@@ -412,74 +419,6 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
-def _pool_deps(s: Setup, cal: Calibration | None) -> tuple[Deployed, Deployed]:
-    """(prefill worker, decode worker) deployments of a disaggregated run's pools."""
-    pools = s.disagg
-    out = []
-    for pool, lay in (("prefill", pools.prefill_layout), ("decode", pools.decode_layout)):
-        tp, pp, ep, dp = lay
-        sub = Setup(**{**s.__dict__, "tp": tp, "pp": pp, "dp": dp, "ep": ep, "disagg": None,
-                       "n": pools.chips(pool)})
-        out.append(_deployments(sub, cal, layout=(tp, pp, ep, dp))[0])
-    return out[0], out[1]
-
-
-def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Point:
-    """Prefill and decode pools, each worker with its layout; decode steps carry no prompt tokens. Closed-loop
-    runs go through the simulator's prefill and decode pools (a saturated prefill pool queues the clients' prompts,
-    which sets TTFT); `fast` and open-loop runs use the pool model below: the prefill pool an M/G/1 queue per
-    worker (serve/analytic.pool_wait), TTFT = front end + queue + the prompt's prefill + its KV transfer."""
-    pools = s.disagg
-    pre, dec = _pool_deps(s, cal)
-    if s.scenario == "concurrency" and not fast:
-        return disaggregated_sim(pre, dec, s, cal)
-    n = s.concurrency or 1
-    ranks = dec.layout.dp
-    cap = _cap(dec, s, 4096) * ranks
-    if pools.decode_batch:
-        cap = min(cap, pools.decode_batch * ranks)
-    b = min(n / pools.decode, cap) / ranks  # sequences per decode rank
-    ctx = s.input_len + s.decode_pos
-    tpot = dec.step_time(dec.decode_shape(max(b, 1e-9), ctx)) * dec.layout.pp
-    pranks = pre.layout.dp
-    prefill_tok_s = pools.prefill * pranks * TOKEN_BUDGET / pre.step_time(pre.prefill_shape(1, TOKEN_BUDGET))
-    alone = pre.step_time(pre.prefill_shape(1, s.input_len)) * pre.layout.pp
-    fixed = alone + kv_transfer_s(pre, s.input_len) + (host_ttft(pre.factors, s.input_len) if s.front_end else 0.0)
-    e2e = fixed + (s.output_len - 1) * tpot
-    out_tok_s = min(n * s.output_len / e2e, prefill_tok_s * s.output_len / s.input_len)
-    rho = min(0.95, out_tok_s / s.output_len * s.input_len / prefill_tok_s)
-    service = s.input_len / prefill_tok_s * pools.prefill * pranks  # one prompt on one prefill rank
-    wait, _ = pool_wait(rho, service, s.input_cv)  # prompts of one length: M/D/1
-    ttft = fixed + wait
-    return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
-
-
-def disaggregated_sim(pre: Deployed, dec: Deployed, s: Setup, cal: Calibration | None) -> Point:
-    from suanli.serve.metrics import summarize
-    from suanli.serve.sim import SimConfig, run
-    from suanli.serve.workload import Arrivals, LengthDist
-
-    pools = s.disagg
-    n = s.concurrency or 1
-    cfg = SimConfig(requests=s.requests or closed_requests(n), seed=0, disaggregate=(pools.prefill, pools.decode),
-                    front_end=s.front_end, stagger=not s.together,
-                    max_seqs=pools.decode_batch or s.batch_cap or dec.stack.features.max_num_seqs,
-                    prefill_max_seqs=pools.prefill_batch,
-                    input_dist=LengthDist("fixed", {"value": s.input_len}),
-                    output_dist=LengthDist("fixed", {"value": s.output_len}),
-                    arrivals=Arrivals("concurrency", clients=n))
-    if s.spread:
-        cfg.input_dist = LengthDist("uniform", {"low": s.spread[0], "high": s.spread[1]})
-        cfg.output_dist = LengthDist("uniform", {"low": s.spread[2], "high": s.spread[3]})
-    sim = run(dec, None, cfg, prefill=pre)
-    res = summarize(sim, {}, pre.layout.chips * pools.prefill + dec.layout.chips * pools.decode)
-    # a harness whose clients start together scores its whole run; drifted-apart clients, the steady window
-    out_tok_s = _over_makespan(sim) if s.together else res["throughput"]["output_tok_s"]
-    return Point(res["batch_size"].get("mean", 1.0), res["tpot_ms"]["mean"] / 1e3, res["ttft_ms"]["mean"] / 1e3,
-                 res["tpot_ms"]["mean"] / 1e3, out_tok_s, res["ttft_ms"]["p99"] / 1e3,
-                 res["tpot_ms"]["p99"] / 1e3)
-
-
 SCENARIO = {"offline": offline, "server": server, "interactive": server, "batch": static_batch}
 
 
@@ -488,6 +427,8 @@ def predict_setup(s: Setup, cal: Calibration | None, fast: bool = False,
     """Predict a run. `fast`: analytic steady states only (no simulator), as calibration fits use; `layout`:
     evaluate only this (tp, pp, ep, dp) instead of searching."""
     if s.disagg:
+        from suanli.validate.disagg import disaggregated  # the pool models build on this module's
+
         return disaggregated(s, cal, fast)
     if s.beams > 1 and s.scenario not in ("offline", "server", "interactive"):
         raise Skip(f"beam search ({s.beams} beams) is modelled for offline and server runs only")

@@ -75,6 +75,7 @@ class Setup:
     front_end: bool = True  # requests went through the engine's server (HTTP, tokenizer); False: an in-process
     #                         harness (MLPerf LoadGen SUTs, trtllm-bench) hands the engine token ids directly
     together: bool = False  # closed loop: the harness starts every client at once (else they have drifted apart)
+    launch: tuple = ()  # (engine feature, value) pairs the run's launch command sets (token budget, scheduler waits)
 
     @property
     def decode_pos(self) -> float:

@@ -193,6 +193,17 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"{sent} requests from clients that start together (the benchmark script's --num-prompts)")
     elif sent and row.scenario == "concurrency":
         together = True  # a stated number of prompts at a concurrency: bench_serving's clients, started at once
+    ranks = re.search(r"attention_dp(\d+)", row.notes)
+    server = inferencex.launch(row.source, row.notes, dict(
+        model=model, engine=stack.id, precision=row.weight_precision, isl=row.input_len, osl=row.output_len,
+        clients=clients or 0, adp=bool(ranks and int(ranks.group(1)) > 1)))
+    launched: tuple = ()
+    if server:
+        settings, server_kv, where = server
+        launched = tuple(sorted(settings.items()))
+        kv = row.kv_precision or server_kv or kv
+        said = ", ".join(f"{k} {v:g}" for k, v in launched) + (f", KV {server_kv}" if server_kv else "")
+        notes.append(f"server launched with {said} ({where})")
     graph_mode = dstack.graph_mode(row)
     in_process = trtllm_bench.is_trtllm_bench(row) or (mlperf.is_mlperf(row) and not mlperf.through_one_api_server(row))
     if in_process:
@@ -202,4 +213,5 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     return Setup(chip, row.n_accel, model, precision, kv, engine, tp, pp, ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
-                 adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together), notes
+                 adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
+                 launched), notes

@@ -48,3 +48,49 @@ def closed_loop_harness(source: str, concurrency: int | None) -> int | None:
     if range_ratio(source) is None or not concurrency:
         return None
     return PROMPTS_PER_CLIENT * concurrency
+
+
+# What InferenceX's launch scripts set on the server, by the date a run was measured (the script in the repository
+# then). Each entry: (model, engine profile id, a condition on the run, first date, last date or None, settings as
+# engine features, KV cache dtype or None, where it is written). Scripts under benchmarks/ (before 2026-01-22
+# benchmarks/*_slurm.sh) of github.com/SemiAnalysisAI/InferenceX, at the commits named.
+IX = "github.com/SemiAnalysisAI/InferenceX/blob"
+
+
+def _budget_2x(run: dict) -> dict:
+    return {"token_budget": 2 * run["isl"]}
+
+
+LAUNCH = (
+    ("minimax-m2.5", "vllm", lambda r: True, "2026-03-11", "2026-04-02", lambda r: {"memory_utilization": 0.95},
+     None, f"{IX}/f342df18e/benchmarks/single_node/minimaxm2.5_fp8_b200.sh (--gpu-memory-utilization 0.95)"),
+    ("minimax-m2.5", "vllm", lambda r: True, "2026-04-03", None,
+     lambda r: {"memory_utilization": 0.90, **_budget_2x(r)}, "fp8",
+     f"{IX}/bddbf4031/benchmarks/single_node/minimaxm2.5_fp8_b200.sh and the fp4/B300 scripts after it "
+     "(--gpu-memory-utilization 0.90 --kv-cache-dtype fp8 --max-num-batched-tokens $((ISL * 2)))"),
+    # TensorRT-LLM, DeepSeek-R1 on B200: attention-DP ranks wait for each other's prompts (enable_balance,
+    # timeout_iters 60); KvCacheConfig free_gpu_memory_fraction 0.8
+    ("deepseek-r1", "trt-llm", lambda r: r["adp"], "2025-09-18", None,
+     lambda r: {"adp_balance_iters": 60, "memory_utilization": 0.8}, None,
+     f"{IX}/ec90f3fe7/benchmarks/dsr1_fp8_b200_trt_slurm.sh (attention_dp_config: enable_balance true, "
+     "timeout_iters 60, batching_wait_iters 0; free_gpu_memory_fraction 0.8)"),
+    # the FP8 script delays context batches at 1k/1k from 64 clients (DELAY_BATCHING)
+    ("deepseek-r1", "trt-llm", lambda r: not r["adp"] and r["precision"] == "fp8" and r["isl"] == r["osl"] == 1024
+     and r["clients"] >= 64, "2026-01-29", None,
+     lambda r: {"batch_wait_iters": 40, "batch_wait_tokens": 0.8, "memory_utilization": 0.8}, None,
+     f"{IX}/ec7bafaae/benchmarks/single_node/dsr1_fp8_b200_trt.sh (batch_wait_timeout_iters 40, "
+     "batch_wait_max_tokens_ratio 0.8 when ISL = OSL = 1024 and CONC >= 64)"),
+)
+
+
+def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] | None:
+    """The server settings an InferenceX run was launched with: (engine features, KV cache dtype, source), or None.
+    `run` names model, engine (profile id), precision, isl, osl, clients and adp (attention data parallelism)."""
+    m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
+    if range_ratio(source) is None or not m:
+        return None
+    day = m.group(1)
+    for model, engine, when, first, last, settings, kv, where in LAUNCH:
+        if run["model"] == model and run["engine"] == engine and first <= day <= (last or "9999") and when(run):
+            return settings(run), kv, where
+    return None

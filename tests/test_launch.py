@@ -1,0 +1,105 @@
+"""Launch settings: the admission waits an engine's scheduler may be launched with (TensorRT-LLM's batch waiting
+and attention-DP balance), and the InferenceX adapter that reads what a run's launch script set."""
+
+from dataclasses import replace
+
+import pytest
+
+from suanli.perf.predict import deploy
+from suanli.schema import Deployment
+from suanli.serve.engine import Engine, Request
+from suanli.serve.sim import SimConfig, run
+from suanli.serve.workload import Arrivals, LengthDist
+from suanli.validate.data import Row
+from suanli.validate.sources import setup_of
+from suanli.validate.sources.inferencex import launch
+
+IX = "SemiAnalysis InferenceX via NVIDIA AIConfigurator silicon_sample.csv"
+
+
+def _engine(ranks: int = 1, **features) -> Engine:
+    dep = deploy("llama-3.1-8b", "1xh100-sxm", Deployment(engine="trt-llm"))
+    dep.stack = replace(dep.stack, features=dep.stack.features.model_copy(update=features))
+    return Engine(dep, 40e9, 256, 8192, 1.0 / ranks, index=0, ranks=ranks)
+
+
+def _waiting(engine: Engine, n: int, prompt: int = 1024) -> None:
+    for i in range(n):
+        engine.waiting.append(Request(i, 0.0, prompt, 16, todo=prompt))
+
+
+def test_batch_wait_holds_prompts_for_at_most_its_steps():
+    e = _engine(batch_wait_iters=40, batch_wait_tokens=0.8)
+    _waiting(e, 2)  # 2 x 1,024 + 64 decoding < 0.8 x 8,192: held
+    holds = [e._hold(64, 0.0) for _ in range(45)]
+    assert holds == [True] * 40 + [False] + [True] * 4  # the 41st step lets them in; prompts left start a new wait
+    assert e._hold(0, 0.0) is False  # nothing decoding: nothing to wait beside
+
+
+def test_batch_wait_ends_when_the_step_would_be_full_enough():
+    e = _engine(batch_wait_iters=40, batch_wait_tokens=0.8)
+    _waiting(e, 7)  # 7 x 1,024 + 64 = 7,232 >= 6,553.6
+    assert e._hold(64, 0.0) is False
+
+
+def test_no_wait_unless_launched():
+    e = _engine()
+    _waiting(e, 1)
+    assert e._hold(64, 0.0) is False
+
+
+def test_attention_dp_balance_waits_for_a_prompt_per_rank():
+    e = _engine(ranks=4, adp_balance_iters=60)
+    _waiting(e, 3)
+    assert all(e._hold(8, 0.0) for _ in range(60)) and e._hold(8, 0.0) is False  # timeout after 60 steps
+    _waiting(e, 1)
+    assert e._hold(8, 0.0) is False  # four prompts, one per rank: in at once
+    assert e._hold(2, 0.0) is False  # a rank with nothing decoding does not wait
+
+
+def _ttft(**features) -> float:
+    dep = deploy("llama-3.1-8b", "1xh100-sxm", Deployment(engine="trt-llm"))
+    dep.stack = replace(dep.stack, features=dep.stack.features.model_copy(update=features))
+    cfg = SimConfig(requests=800, seed=0, max_seqs=512, arrivals=Arrivals("concurrency", clients=64),
+                    input_dist=LengthDist("fixed", {"value": 1024}), output_dist=LengthDist("fixed", {"value": 256}))
+    r = run(dep, None, cfg)
+    done = [q for q in r.requests if q.first_token < float("inf")]
+    return sum(q.first_token - q.arrival for q in done) / len(done)
+
+
+def test_a_batch_wait_adds_at_most_its_steps_to_ttft():
+    base, held = _ttft(), _ttft(batch_wait_iters=40, batch_wait_tokens=0.8)
+    step = 0.02  # an upper bound on this deployment's step at 64 sequences (about 8 ms)
+    assert base < held <= base + 41 * step
+
+
+def _row(**kw) -> Row:
+    fields = dict(line=1, id="x", source=IX, hardware="b200", n_accel=2, model="minimax-m2.5", weight_precision="fp8",
+                  kv_precision="", engine="vllm 0.19.0", tp=2, pp=1, ep=1, dp=1, scenario="concurrency",
+                  input_len=1024, output_len=1024, concurrency=64, request_rate=None, ttft_slo_ms=None,
+                  tpot_slo_ms=None, metric="ttft_mean_ms", value=100.0,
+                  notes="mode=agg; aggregated: tp2 pp1 attention_dp1 moe_tp2 moe_ep1; measured=2026-04-08T00:00:00Z")
+    fields.update(kw)
+    return Row(**fields)
+
+
+def test_inferencex_minimax_launch_follows_the_script_of_its_date():
+    s, notes = setup_of(_row())
+    assert dict(s.launch) == {"memory_utilization": 0.9, "token_budget": 2048} and s.kv == "fp8"
+    assert any("--max-num-batched-tokens" in n for n in notes)
+    s, _ = setup_of(_row(notes="mode=agg; measured=2026-03-20T00:00:00Z", engine="vllm 0.17.0"))
+    assert dict(s.launch) == {"memory_utilization": 0.95} and s.kv is None
+    s, _ = setup_of(_row(source="someone else's benchmark"))
+    assert s.launch == ()
+
+
+@pytest.mark.parametrize("adp, clients, expect", [(True, 64, {"adp_balance_iters": 60}),
+                                                   (False, 64, {"batch_wait_iters": 40}),
+                                                   (False, 32, None)])
+def test_inferencex_trtllm_waits(adp, clients, expect):
+    run_ = dict(model="deepseek-r1", engine="trt-llm", precision="fp8", isl=1024, osl=1024, clients=clients, adp=adp)
+    got = launch(IX, "measured=2026-02-05T00:00:00Z", run_)
+    if expect is None:
+        assert got is None
+    else:
+        assert expect.items() <= got[0].items()
