@@ -103,3 +103,14 @@ def test_inferencex_trtllm_waits(adp, clients, expect):
         assert got is None
     else:
         assert expect.items() <= got[0].items()
+
+
+def test_a_run_whose_server_batch_the_row_cannot_give_is_skipped():
+    from suanli.validate.setup import Skip
+
+    row = _row(model="gpt-oss-120b", hardware="h100-sxm", engine="vllm 0.11.2", concurrency=512, tp=8,
+               weight_precision="mxfp4", notes="mode=agg; measured=2025-12-05T00:00:00Z")
+    with pytest.raises(Skip, match="max-num-seqs"):
+        setup_of(row)
+    setup_of(_row(model="gpt-oss-120b", hardware="h100-sxm", engine="vllm 0.11.2", concurrency=64, tp=8,
+                  weight_precision="mxfp4", notes="mode=agg; measured=2025-12-05T00:00:00Z"))

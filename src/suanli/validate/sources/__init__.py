@@ -194,9 +194,12 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     elif sent and row.scenario == "concurrency":
         together = True  # a stated number of prompts at a concurrency: bench_serving's clients, started at once
     ranks = re.search(r"attention_dp(\d+)", row.notes)
-    server = inferencex.launch(row.source, row.notes, dict(
-        model=model, engine=stack.id, precision=row.weight_precision, isl=row.input_len, osl=row.output_len,
-        clients=clients or 0, adp=bool(ranks and int(ranks.group(1)) > 1)))
+    run = dict(model=model, hardware=chip, engine=stack.id, precision=row.weight_precision, isl=row.input_len,
+               osl=row.output_len, clients=clients or 0, adp=bool(ranks and int(ranks.group(1)) > 1))
+    why = inferencex.unknowable(row.source, row.notes, run)
+    if why:
+        raise Skip(why)
+    server = inferencex.launch(row.source, row.notes, run)
     launched: tuple = ()
     if server:
         settings, server_kv, where = server

@@ -94,3 +94,26 @@ def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] |
         if run["model"] == model and run["engine"] == engine and first <= day <= (last or "9999") and when(run):
             return settings(run), kv, where
     return None
+
+
+# Runs whose setup the row cannot give: (model, hardware, engine profile, first and last date measured, clients,
+# why). InferenceX's gpt-oss H100 vLLM script sent 512 clients whatever the config's CONC while launching the
+# server with --max-num-seqs=$CONC; the row keeps 512 and not CONC, so the server's batch is unknown.
+UNKNOWABLE = (
+    ("gpt-oss-120b", "h100-sxm", "vllm", "2025-11-21", "2025-12-08", 512,
+     "the benchmark sent 512 clients (--max-concurrency 512 hard-coded) to a server launched with --max-num-seqs "
+     f"set to its config's concurrency, which the row does not state ({IX}/d22bf9ca9/benchmarks/"
+     "gptoss_fp4_h100_docker.sh, fixed in 4e135fd3f)"),
+)
+
+
+def unknowable(source: str, notes: str, run: dict) -> str | None:
+    """Why a run's setup cannot be known from its row (the row is skipped), or None."""
+    m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
+    if range_ratio(source) is None or not m:
+        return None
+    for model, hardware, engine, first, last, clients, why in UNKNOWABLE:
+        if (run["model"], run["hardware"], run["engine"], run["clients"]) == (model, hardware, engine, clients) \
+                and first <= m.group(1) <= last:
+            return why
+    return None
