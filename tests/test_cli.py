@@ -74,6 +74,25 @@ BAD = [
     (["predict", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--input", "99999999999"], "input_len"),
     (["cost", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--system-price", "-1"], "system-price: -1"),
     (["cost", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--pue", "0.5"], "pue: 0.5"),
+    # issue 22: each case the fuzzing found, one line and exit 2 instead of a traceback, a hang or exit 0
+    (["validate", "--data", "/"], "is a directory"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--seed", "-1"], "seed: -1"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--max-tokens", "-1"], "max-tokens"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--max-seqs", "100000000"], "max-seqs"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--requests", "100000000"], "requests"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--dp", "100000"], "at most 1,024"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--output", "lognormal:mean=nan,sigma=1"],
+     "mean='nan'"),
+    (["simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "2", "--per-request", "/no/such/dir/r.csv"],
+     "does not exist"),
+    (["predict", "--model", "llama-3.1-8b", "--system", "-1xh100-sxm"], "is not an id"),
+    (["predict", "--model", "llama-3.1-8b", "--system", "99999999xh100-sxm"], "at most 131,072"),
+    (["ppa", "-m", "nonexist", "--chips", "h100-sxm"], "unknown id 'nonexist'"),
+    (["design", "--chips", "-1", "--base", "h100-sxm", "--set", "memory.bandwidth=6TB/s", "-m", "llama-3.1-8b"],
+     "chips: -1"),
+    (["plan", "-m", "llama-3.1-8b", "--systems", "1xh100-sxm", "--workers", "-1"], "workers: -1"),
+    (["plan", "-m", "llama-3.1-8b", "--systems", "1xh100-sxm", "--pareto", "/no/such/dir/p.html"], "does not exist"),
+    (["calibrate", "--data", "nosuch.csv", "--out", "/"], "is a directory"),
 ]
 
 

@@ -71,11 +71,29 @@ def test_predict_same_numbers_as_cli(client, cli):
     close(r.json(), json.loads(c.stdout))
 
 
-def test_predict_curl_form_body_is_json(client):
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded", "text/plain", ""])
+def test_a_body_that_is_not_declared_json_is_refused(client, ctype):
+    """What a cross-site form can send (form-encoded, text/plain) never reaches the API; curl users are told the
+    header to add."""
+    r = client.post("/api/predict", content=json.dumps(PREDICT), headers={"content-type": ctype})
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+
+
+def test_a_cross_origin_post_is_refused(client):
+    r = client.post("/api/predict", json=PREDICT, headers={"origin": "https://evil.example"})
+    assert r.status_code == 403 and "other sites" in r.json()["detail"]
     r = client.post("/api/predict", content=json.dumps(PREDICT),
-                    headers={"content-type": "application/x-www-form-urlencoded"})
+                    headers={"origin": "https://evil.example", "content-type": "text/plain"})
+    assert r.status_code == 403
+    r = client.post("/api/predict", json=PREDICT, headers={"origin": "http://testserver"})  # the page itself
     assert r.status_code == 200
-    assert r.json()["fits"] is True
+
+
+def test_report_links_only_to_web_pages(client):
+    r = client.post("/api/report", json={"title": "t", "url": "javascript:alert(1)", "sections": []})
+    assert r.status_code == 200 and 'href="javascript' not in r.text
+    r = client.post("/api/report", json={"title": "t", "url": "http://localhost:8000/#compare", "sections": []})
+    assert 'href="http://localhost:8000/#compare"' in r.text
 
 
 @pytest.mark.parametrize("body,words", [

@@ -26,6 +26,8 @@ from suanli.schema.errors import validated
 DATA = Path(__file__).parent / "data"
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: the catalog loads ~10x faster
 
+MAX_CHIPS = 131_072  # chips in a built system: the largest training clusters, with a margin
+
 
 def user_catalog_dir() -> Path:
     """Where user entries live (what-if chips from `suanli design`, probed chips from `suanli probe`):
@@ -59,6 +61,9 @@ class Catalog:
 
     def resolve(self, kind: str, name: str) -> str:
         """The catalog id for a name or alias; unknown names raise with the nearest ids."""
+        if not re.match(r"\s*[A-Za-z0-9]", name):  # `-1xh100-sxm` must not normalise to `1xh100-sxm`
+            raise SuanliError(f"{kind}: {name!r} is not an id (ids start with a letter or digit); see "
+                              f"`suanli catalog {kind}s`")
         key = norm(name)
         hit = self._alias[kind].get(key)
         if hit:
@@ -98,6 +103,8 @@ class Catalog:
             return None
         if n < 1:
             return None
+        if n > MAX_CHIPS:
+            raise SuanliError(f"system: {name!r} has {n:,} chips; at most {MAX_CHIPS:,} (the largest clusters)")
         sid = f"{n}x{chip.id}"
         if sid not in self.systems:
             self.add("system", node_of(chip, n, sid))

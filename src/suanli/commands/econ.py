@@ -157,6 +157,10 @@ def ppa(
 
     if node < 1:
         raise SuanliError(f"node: {node} is not allowed; give 1 or more chips per node")
+    if model:
+        from suanli.catalog import catalog
+
+        model = catalog().resolve("model", model)  # an unknown model is the user's error, not a row's
     prices = parse_prices(price)
     ask = _ask(model, input, output, batch, precision, None, None, None) if model else None
     rows = [workload_ppa(ask, c, node, prices.get(c.id)) if ask else datasheet_ppa(c) for c in _chip_list(chips)]

@@ -199,6 +199,7 @@ def calibrate(
     loso: Annotated[bool, typer.Option("--loso", help="with --data: also refit without each source in turn and "
                                                       "report the error on the held-out source (slow: minutes)")
                     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="with --data: replace --out if it exists")] = False,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
 ) -> None:
@@ -215,7 +216,7 @@ def calibrate(
     if data is not None:
         from suanli.commands import validation
 
-        validation.calibrate_data(data=data, out=out_file, as_json=as_json, loso=loso)
+        validation.calibrate_data(data=data, out=out_file, as_json=as_json, loso=loso, force=force)
         return
     from suanli.calibrate.session import calibrate_from_probe
 

@@ -56,8 +56,10 @@ def plan(
     best with the serving simulator; size the winner for the load (chips, nodes) and say why the runners-up lost."""
     from suanli.econ.report import parse_prices
     from suanli.plan import plan as run
-    from suanli.plan.pareto import write_plot
+    from suanli.plan.pareto import plot_path, write_plot
 
+    if pareto:
+        plot_path(pareto)  # before the search, not after
     result = run(model, systems, input=input, output=output, slo=slo, load=load, headroom=headroom,
                  objective=objective, precision=precision, kv_precision=kv_precision, engine=engine,
                  calibration=calibration, max_chips=max_chips, disaggregate=disaggregate, confirm=confirm,

@@ -57,10 +57,13 @@ def simulate(
 ) -> None:
     """Simulate serving under load: TTFT/TPOT/end-to-end percentiles (ms, s), throughput, goodput, KV use."""
     from suanli.perf.factors import load_calibration
+    from suanli.schema.files import output_path
     from suanli.serve.api import simulate as run
     from suanli.serve.api import write_requests
 
     cal = load_calibration(calibration) if calibration else None
+    if per_request:
+        output_path(per_request, "per-request")  # before the simulation, not after
     summary, result = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
                           engine=engine, arrival=arrival, rate=rate, cv=cv, concurrency=concurrency, input=input,
                           output=output, trace=trace, requests=requests, seed=seed, slo=slo,

@@ -78,9 +78,12 @@ def render(result: dict, keys: list[str], show_rows: bool) -> None:
         out.print("Skipped: " + "; ".join(f"{n} x {reason}" for reason, n in list(s["skipped_reasons"].items())[:8]))
 
 
-def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool = False) -> None:  # noqa: C901
+def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool = False,  # noqa: C901
+                   force: bool = False) -> None:
     """`suanli calibrate --data FILE --out calib.yaml`: fit the factors on published measurements (from the priors
     of the bundled file), print the fit error per family and, with --loso, the leave-one-source-out error."""
+    import math
+    import os
     import statistics
     import time
     from dataclasses import replace
@@ -88,6 +91,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
 
     from suanli.perf.factors import bundled_calibration
     from suanli.schema import SuanliError
+    from suanli.schema.files import output_path, write_atomic
     from suanli.validate.data import load_rows
     from suanli.validate.first_token import fit_first_token
     from suanli.validate.first_token import leave_one_source_out as latency_loso
@@ -99,6 +103,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     out_path = out
     if not out_path:
         raise SuanliError("calibrate --data: give --out FILE for the fitted calibration (e.g. --out calib.yaml)")
+    output_path(out_path, "calibrate --out", force=force)  # before minutes of fitting, not after
     t0 = time.perf_counter()
     paths = [p.strip() for p in data.split(",") if p.strip()]
     for p in paths:
@@ -138,15 +143,26 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows "
                                   "(first_token: its low-load TTFT rows)")
-    Path(out_path).write_text(text)
     from suanli.perf.factors import load_calibration
-
-    fitted = load_calibration(out_path)
     from suanli.validate.fit import fittable
 
-    thr = [r for r in rows if fittable(r)]
-    fit_recs = predict_rows(thr, fitted)
-    fit_err = _mape(fit_recs)
+    # written beside the target, read back and checked, then renamed over it: a failed fit or write leaves the
+    # old file whole, and nothing is written when no row could be fitted
+    target = output_path(out_path, "calibrate --out", force=force)
+    trial = target.with_name(f".{target.name}.fitting")
+    try:
+        write_atomic(trial, text)
+        fitted = load_calibration(str(trial))
+        thr = [r for r in rows if fittable(r)]
+        fit_recs = predict_rows(thr, fitted)
+        fit_err = _mape(fit_recs)
+        if fit_err is None or not math.isfinite(fit_err):
+            raise SuanliError("calibrate --data: no throughput row could be predicted (every one was skipped); "
+                              "nothing written")
+        os.replace(trial, target)
+    finally:
+        trial.unlink(missing_ok=True)
+    fitted = load_calibration(out_path)
     every = [r for r in rows if r.kind == "throughput"]  # the fitted rows and those validated only
     every_recs = fit_recs + predict_rows([r for r in every if not fittable(r)], fitted)
     report = {"file": out_path, "rows": len(rows), "throughput_rows": len(thr), "fit_mape": fit_err,

@@ -104,6 +104,8 @@ def _linked(link) -> bool:
 def fit_chips(ask: Ask, chip: Chip, system: System | None = None, start: int | None = None) -> Run:
     """The run on the fewest chips (start, 2 x start, ...) where the model fits; raises if none up to MAX_CHIPS.
     A chip with no chip-to-chip link runs alone."""
+    if start is not None and not 1 <= start <= MAX_CHIPS:
+        raise SuanliError(f"chips: {start} is not allowed; give 1 to {MAX_CHIPS:,}")
     lone = system is None and not (_linked(chip.scale_up) or _linked(chip.host_link))
     n = 1 if lone else (start or (system.chips if system else 1))
     first, tried = n, n

@@ -59,6 +59,8 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     backend = "ray" if ray else executor
     if backend not in ("pool", "serial", "ray"):
         raise SuanliError(f"executor: {executor!r} is not allowed; allowed: pool, serial, ray")
+    if workers is not None and not 1 <= workers <= 256:
+        raise SuanliError(f"workers: {workers} is not allowed; give 1 to 256 processes")
     workers = workers or workers_default()
     cat = catalog()
     _, arch = model_arch(ask.model)

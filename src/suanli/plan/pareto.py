@@ -8,10 +8,12 @@ both libraries are optional (`pip install 'suanli[plot]'`) and imported only whe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from suanli.plan.space import Eval
 from suanli.schema import SuanliError
+from suanli.schema.files import output_path
 
 
 def front(recs: list[Eval]) -> list[Eval]:
@@ -40,16 +42,24 @@ def _title(data: dict) -> str:
             + " (analytic)")
 
 
-def write_plot(data: dict, path: str | Path) -> Path:
-    """Write the fronts of a plan result (`plan(...)` output) to HTML (plotly) or an image (matplotlib)."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix in (".html", ".htm"):
-        _plotly(data, p)
-    elif suffix in (".png", ".svg", ".pdf"):
-        _matplotlib(data, p)
-    else:
+def plot_path(path: str | Path) -> Path:
+    """The plot's path, checked before any planning: a writable file name with a known suffix."""
+    p = output_path(path, "pareto")
+    if p.suffix.lower() not in (".html", ".htm", ".png", ".svg", ".pdf"):
         raise SuanliError(f"pareto: {str(p)!r}: give a .html (plotly) or .png/.svg/.pdf (matplotlib) file name")
+    return p
+
+
+def write_plot(data: dict, path: str | Path) -> Path:
+    """Write the fronts of a plan result (`plan(...)` output) to HTML (plotly) or an image (matplotlib), through a
+    temporary file renamed over the target (a failed write leaves an earlier plot whole)."""
+    p = plot_path(path)
+    tmp = p.with_name(f".{p.stem}.partial{p.suffix}")
+    try:
+        (_plotly if p.suffix.lower() in (".html", ".htm") else _matplotlib)(data, tmp)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from suanli.perf.predict import deploy
 from suanli.schema import Deployment, SuanliError
 from suanli.schema.errors import validated
+from suanli.schema.files import output_path, write_atomic
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, SimRun, run
 from suanli.serve.workload import arrivals, parse_dist, parse_slo, read_trace
+
+# Bounds on one simulation's work (about 10 us of wall time per request-iteration on one core): a call past them is
+# refused in one line before it starts, on the CLI and in the web service alike
+MAX_REQUESTS = 200_000
+MAX_SEQS = 65_536  # running sequences per instance: past any memory's room for one token each
+MAX_TOKEN_BUDGET = 1_048_576
+MAX_CLIENTS = 1_000_000
+MAX_ENGINES = 1_024  # simulated instances (dp replicas, or prefill + decode)
 
 
 def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
@@ -22,15 +32,23 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
              max_tokens: int | None = None, calibration=None) -> tuple[dict, SimRun]:
     dep_spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision,
                                           kv_precision=kv_precision, engine=engine), "deployment")
-    if requests < 1:
-        raise SuanliError(f"requests: {requests} is not allowed; simulate at least 1 request")
+    _bounded("requests", requests, 1, MAX_REQUESTS)
+    _bounded("seed", seed, 0, 2**32 - 1)
+    if max_tokens is not None:
+        _bounded("max-tokens", max_tokens, 1, MAX_TOKEN_BUDGET)
+    if concurrency is not None:
+        _bounded("concurrency", concurrency, 1, MAX_CLIENTS)
     if router not in ("least-loaded", "round-robin"):
         raise SuanliError(f"router: {router!r} is not allowed; allowed: least-loaded, round-robin")
     if not 0 <= prefix_hit < 1:
         raise SuanliError(f"prefix-hit: {prefix_hit} is not allowed; give a share in [0, 1)")
-    if max_seqs is not None and max_seqs < 1:
-        raise SuanliError(f"max-seqs: {max_seqs} is not allowed; give at least 1")
+    if max_seqs is not None:
+        _bounded("max-seqs", max_seqs, 1, MAX_SEQS)
     split = _ratio(disaggregate) if disaggregate else None
+    engines = sum(split) if split else dp
+    if engines > MAX_ENGINES:
+        raise SuanliError(f"{'disaggregate' if split else 'dp'}: {engines} engine instances is not allowed; the "
+                          f"simulator runs at most {MAX_ENGINES:,} (simulate one replica's share of the load)")
     if split and (dp > 1):
         raise SuanliError("disaggregate: give the instance counts as P:D and leave dp=1 (each instance is tp x pp "
                           "chips)")
@@ -55,6 +73,11 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
     return summary, result
 
 
+def _bounded(name: str, value: int, lo: int, hi: int) -> None:
+    if not lo <= value <= hi:
+        raise SuanliError(f"{name}: {value} is not allowed; give {lo:,} to {hi:,}")
+
+
 def _ratio(text: str) -> tuple[int, int]:
     try:
         p, d = (int(x) for x in text.split(":"))
@@ -66,12 +89,14 @@ def _ratio(text: str) -> tuple[int, int]:
 
 
 def write_requests(run_: SimRun, path: str | Path) -> None:
-    with Path(path).open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "arrival_s", "input_tokens", "output_tokens", "ttft_ms", "tpot_ms", "e2e_s",
-                    "preemptions", "instance"])
-        for r in run_.requests:
-            tpot = (r.finish - r.first_token) / (r.output - 1) * 1e3 if r.output > 1 else ""
-            w.writerow([r.rid, f"{r.arrival:.6f}", r.prompt, r.output, f"{(r.first_token - r.arrival) * 1e3:.3f}",
-                        f"{tpot:.3f}" if tpot != "" else "", f"{r.finish - r.arrival:.6f}", r.preemptions,
-                        r.replica])
+    """One CSV row per request, written atomically (check the path with `output_path` before simulating)."""
+    fh = io.StringIO()
+    w = csv.writer(fh)
+    w.writerow(["id", "arrival_s", "input_tokens", "output_tokens", "ttft_ms", "tpot_ms", "e2e_s",
+                "preemptions", "instance"])
+    for r in run_.requests:
+        tpot = (r.finish - r.first_token) / (r.output - 1) * 1e3 if r.output > 1 else ""
+        w.writerow([r.rid, f"{r.arrival:.6f}", r.prompt, r.output, f"{(r.first_token - r.arrival) * 1e3:.3f}",
+                    f"{tpot:.3f}" if tpot != "" else "", f"{r.finish - r.arrival:.6f}", r.preemptions,
+                    r.replica])
+    write_atomic(output_path(path, "per-request"), fh.getvalue())

@@ -17,6 +17,8 @@ import numpy as np
 
 from suanli.schema import SuanliError
 
+MAX_TOKENS = 10_000_000  # a prompt or output longer than any model's context (the Workload schema's bound)
+
 DISTS = ("fixed", "uniform", "lognormal", "empirical")
 
 
@@ -34,7 +36,7 @@ class LengthDist:
         if self.kind == "lognormal":
             mean, sigma = self.params["mean"], self.params["sigma"]
             mu = math.log(mean) - sigma * sigma / 2  # so that the distribution's mean is `mean`
-            return np.maximum(1, np.rint(rng.lognormal(mu, sigma, n))).astype(int)
+            return np.clip(np.rint(rng.lognormal(mu, sigma, n)), 1, MAX_TOKENS).astype(int)
         return rng.choice(np.array(self.values), n)
 
     @property
@@ -75,16 +77,19 @@ def parse_dist(text: str, field: str) -> LengthDist:
         raise SuanliError(f"{field}: uniform needs 1 <= low <= high, got low={params['low']:g} high={params['high']:g}")
     if kind == "lognormal":
         _positive(params["mean"], field, "mean")
-        if params["sigma"] < 0:
-            raise SuanliError(f"{field}: lognormal sigma={params['sigma']:g} must be >= 0")
+        if not 0 <= params["sigma"] <= 5:
+            raise SuanliError(f"{field}: lognormal sigma={params['sigma']:g} is not allowed; give 0 to 5")
     return LengthDist(kind, params)
 
 
 def _num(text: str, field: str, key: str) -> float:
     try:
-        return float(text)
+        v = float(text)
     except ValueError:
         raise SuanliError(f"{field}: {key}={text!r} is not a number") from None
+    if not math.isfinite(v) or abs(v) > MAX_TOKENS:
+        raise SuanliError(f"{field}: {key}={text!r} is not allowed; give a finite number up to {MAX_TOKENS:,}")
+    return v
 
 
 def _positive(x: float, field: str, key: str) -> None:

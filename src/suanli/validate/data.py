@@ -13,10 +13,12 @@ tp/pp/ep/dp = chosen as a tuned deployment would; input_len/output_len = the dat
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from suanli.schema import SuanliError
+from suanli.schema.files import text_of
 
 SCENARIOS = ("offline", "server", "interactive", "concurrency", "rate", "batch")
 METRICS = (
@@ -66,19 +68,24 @@ class Row:
 
 def load_rows(path: str | Path) -> list[Row]:
     p = Path(path)
-    if not p.exists():
-        raise SuanliError(f"data: file {str(p)!r} not found")
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames:
-            raise SuanliError(f"data: {p.name} is empty (no header row)")
-        cols = [c.strip() for c in reader.fieldnames]
-        missing = [c for c in REQUIRED if c not in cols]
-        if missing:
-            raise SuanliError(f"data: {p.name} lacks required column(s) {', '.join(missing)}; "
-                              f"required: {', '.join(REQUIRED)}")
-        rows = [_row(p.name, i, {k.strip(): (v or "").strip() for k, v in raw.items() if k})
-                for i, raw in enumerate(reader, 2)]
+    text = text_of(p, "data")  # a folder, a binary or non-UTF-8 file, an oversized one: one line, no traceback
+    try:
+        return _rows(p, io.StringIO(text, newline=""))
+    except csv.Error as e:  # a field longer than the csv module's limit, a NUL byte, ...
+        raise SuanliError(f"data: {p.name} is not a readable CSV ({e})") from None
+
+
+def _rows(p: Path, fh: io.StringIO) -> list[Row]:
+    reader = csv.DictReader(fh)
+    if not reader.fieldnames:
+        raise SuanliError(f"data: {p.name} is empty (no header row)")
+    cols = [c.strip() for c in reader.fieldnames]
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise SuanliError(f"data: {p.name} lacks required column(s) {', '.join(missing)}; "
+                          f"required: {', '.join(REQUIRED)}")
+    rows = [_row(p.name, i, {k.strip(): (v or "").strip() for k, v in raw.items() if k})
+            for i, raw in enumerate(reader, 2)]
     if not rows:
         raise SuanliError(f"data: {p.name} has a header but no rows")
     return rows

@@ -16,6 +16,7 @@ import logging
 from contextlib import asynccontextmanager
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,11 +63,16 @@ class Guard:
             more = msg.get("more_body", False)
             if len(body) > self.max_body:
                 return await _send_json(send, 413, f"body: more than {self.max_body:,} bytes; at most 5 MB")
-        if scope["path"].startswith("/api/") and body:
+        if scope["path"].startswith("/api/") and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            refused = _cross_site(headers)
+            if refused:
+                return await _send_json(send, 403, refused)
             ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if ctype != b"application/json":
-                scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-                         + [(b"content-type", b"application/json")]}
+            if body and ctype != b"application/json":  # a form or text/plain post is what a cross-site page can send
+                shown = ctype.decode("latin-1") or "none"
+                return await _send_json(send, 415, f"content-type: {shown!r} is not accepted; send JSON with "
+                                                   "Content-Type: application/json (curl: -H 'Content-Type: "
+                                                   "application/json')")
         sent = False
 
         async def replay():
@@ -82,6 +88,19 @@ class Guard:
             await send(msg)
 
         return await self.app(scope, replay, with_headers)
+
+
+def _cross_site(headers: dict) -> str | None:
+    """Why a state-changing request comes from another site (its Origin is not the host it was sent to), or None.
+    Browsers send Origin with every cross-site POST; tools such as curl send none, and are let through."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return None
+    text = origin.decode("latin-1").strip()
+    host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+    if text == "null" or urlsplit(text).netloc.lower() != host:
+        return f"origin: {text!r} is not this server ({host}); requests from other sites are refused"
+    return None
 
 
 async def _send_json(send, status: int, detail: str) -> None:

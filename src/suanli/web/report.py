@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from urllib.parse import urlsplit
 
 from suanli.web.schemas import ReportIn
 
@@ -45,7 +46,11 @@ def render(req: ReportIn) -> str:
             figures.append((f"fig{i}", {"data": s.figure.get("data", []), "layout": s.figure.get("layout", {})}))
         if s.columns:
             parts.append(_table(s.columns, s.rows or []))
-    link = f'<p class="meta">View: <a href="{html.escape(req.url)}">{html.escape(req.url)}</a></p>' if req.url else ""
+    link = ""
+    if req.url:  # a link only to a web page: a javascript: or data: URL would run when clicked
+        href = html.escape(req.url) if urlsplit(req.url.strip()).scheme.lower() in ("http", "https") else None
+        link = (f'<p class="meta">View: <a href="{href}">{html.escape(req.url)}</a></p>' if href else
+                f'<p class="meta">View: {html.escape(req.url)}</p>')
     plots = "\n".join(f"Plotly.newPlot('{fid}', FIGS['{fid}'].data, FIGS['{fid}'].layout, {{responsive: true}});"
                       for fid, _ in figures)
     figs_json = _safe_json({fid: f for fid, f in figures})

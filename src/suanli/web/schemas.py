@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_REQUESTS = 200_000  # simulated requests per call: ~20 s of wall time at the simulator's speed
+from suanli.serve.api import MAX_REQUESTS  # the simulator's own bound, the same for the CLI
+
 MAX_TEXT = 5_000_000  # characters of an uploaded CSV or trace (the body limit is 5 MB as well)
 
 
