@@ -355,3 +355,24 @@ def test_engines_and_stack_over_http(client):
                  "engine", "vlm")
     p = client.post("/api/predict", json={**PREDICT, "engine": "vllm==0.9.2"}).json()
     assert p["engine"]["id"] == "vllm" and p["engine"]["version"] == "0.9.2"
+
+
+def test_the_job_queue_is_bounded():
+    from suanli.web.jobs import Jobs, QueueFull
+
+    jobs = Jobs(workers=1, pending=2)
+    jobs._run = lambda job: None  # keep them queued: this tests the table, not the children
+    jobs.submit("simulate", {}), jobs.submit("simulate", {})
+    with pytest.raises(QueueFull, match="POST /api/jobs/ID/cancel"):
+        jobs.submit("simulate", {})
+
+
+@pytest.mark.parametrize("extra,words", [
+    ({"systems": [f"{i}xh100-sxm" for i in range(1, 40)]}, ["at most 16"]),
+    ({"batches": [10 ** 9]}, ["batches"]),
+    ({"confirm": 10 ** 6}, ["confirm"]),
+    ({"ratios": [[1, 10 ** 6]]}, ["ratios"]),
+])
+def test_plan_options_that_multiply_the_search_are_bounded(client, extra, words):
+    body = {"model": "llama-3.1-8b", "systems": ["1xh100-sxm"], "input": 1024, "output": 128, "confirm": 0, **extra}
+    one_line_422(client.post("/api/plan", json=body), *words)

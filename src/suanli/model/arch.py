@@ -9,6 +9,7 @@ at a few dozen ops whatever the depth of the model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,9 +130,36 @@ def _text_config(cfg: dict[str, Any]) -> dict[str, Any]:
 NOT_GATED = {"gptj", "falcon", "gpt2", "gpt_neox", "opt", "bloom", "rwkv7", "rwkv"}
 
 
+# Sizes a config gives, and the most any model could have: a string, NaN, a negative or an absurd value is refused in
+# one line before any op is built from it (a config with 100 million layers would take minutes and gigabytes)
+SIZE_KEYS = {k: 10_000_000 for k in (
+    "vocab_size", "padded_vocab_size", "intermediate_size", "ffn_hidden_size", "n_inner", "intermediate_size_mlp",
+    "moe_intermediate_size", "shared_expert_intermediate_size")}
+SIZE_KEYS["max_position_embeddings"] = 100_000_000  # Llama 4 Scout claims 10,485,760
+SIZE_KEYS.update({k: 1_000_000 for k in ("hidden_size", "n_embd", "d_model", "head_dim", "kv_channels",
+                                          "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
+                                          "v_head_dim")})
+SIZE_KEYS.update({k: 100_000 for k in ("num_attention_heads", "n_head", "num_heads", "num_key_value_heads",
+                                        "num_kv_heads", "n_head_kv", "num_experts", "num_local_experts",
+                                        "n_routed_experts", "num_experts_per_tok", "n_shared_experts")})
+SIZE_KEYS.update({k: 10_000 for k in ("num_hidden_layers", "n_layer", "num_layers")})
+
+
+def _check_sizes(cfg: dict[str, Any], name: str) -> None:
+    for key, most in SIZE_KEYS.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v == int(v)
+        if not ok or not 0 <= v <= most:
+            raise SuanliError(f"{name}: config field {key!r} = {v!r} is not allowed; give a whole number from 0 to "
+                              f"{most:,}")
+
+
 def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     """Normalise a Hugging Face config into an Arch. Raises SuanliError on configs it cannot read."""
     cfg = _text_config(cfg)
+    _check_sizes(cfg, name)
     mtype = str(_get(cfg, "model_type", default="")).lower()
     archs = " ".join(_get(cfg, "architectures", default=[]) or []).lower()
     hidden = _get(cfg, "hidden_size", "n_embd", "d_model")

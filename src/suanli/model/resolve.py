@@ -9,6 +9,7 @@ from pathlib import Path
 from suanli.catalog import catalog
 from suanli.model.arch import Arch, parse_config
 from suanli.schema import ModelCard, SuanliError
+from suanli.schema.files import text_of
 
 
 @cache
@@ -24,13 +25,20 @@ def model_arch(name: str) -> tuple[str, Arch]:
     return model_id, _arch_of(model_id)
 
 
+def _no_constant(word: str) -> None:
+    raise SuanliError(f"model: the config holds {word}, which is not a number JSON allows")
+
+
 def _from_file(path: Path) -> tuple[str, Arch]:
     if not path.exists():
         raise SuanliError(f"model: file {str(path)!r} not found")
+    text = text_of(path, "model")
     try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raw = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
         raise SuanliError(f"model: {path.name} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise SuanliError(f"model: {path.name} is nested too deeply to be a config.json") from None
     if not isinstance(raw, dict):
         raise SuanliError(f"model: {path.name} must hold a JSON object")
     if "config" in raw and isinstance(raw["config"], dict):

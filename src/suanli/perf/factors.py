@@ -15,6 +15,7 @@ The bundled file `calibration.yaml` next to this module is what `predict` uses u
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from suanli.schema import SuanliError
+from suanli.schema.files import text_of
 
 BUNDLED = Path(__file__).parent / "calibration.yaml"
 
@@ -140,16 +142,30 @@ class Calibration:
 
 def _table(raw: dict, key: str, path: str) -> dict[str, dict[str, float]]:
     out = {}
-    for name, values in (raw.get(key) or {}).items():
+    table = raw.get(key) or {}
+    if not isinstance(table, dict):
+        raise SuanliError(f"{path}: {key} must be a mapping of names to factors, not {type(table).__name__}")
+    for name, values in table.items():
+        if not isinstance(values or {}, dict):
+            raise SuanliError(f"{path}: {key}.{name} must be a mapping of factors, not {type(values).__name__}")
         for f, v in (values or {}).items():
             if f not in FACTOR_NAMES:
                 raise SuanliError(f"{path}: {key}.{name}.{f}: unknown factor; allowed: {', '.join(FACTOR_NAMES)}")
             try:
-                float(v)
+                ok = math.isfinite(float(v)) and not isinstance(v, bool)
             except (TypeError, ValueError):
-                raise SuanliError(f"{path}: {key}.{name}.{f} = {v!r}: not a number") from None
+                ok = False
+            if not ok:
+                raise SuanliError(f"{path}: {key}.{name}.{f} = {v!r}: not a finite number") from None
         out[str(name)] = {f: float(v) for f, v in (values or {}).items()}
     return out
+
+
+def _mapping(raw: dict, key: str, name: str) -> dict:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise SuanliError(f"calibration: {name}: {key} must be a mapping, not {type(value).__name__}")
+    return value
 
 
 def load_calibration(path: str | Path | None = None) -> Calibration:
@@ -158,7 +174,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
     if not p.exists():
         raise SuanliError(f"calibration: file {str(p)!r} not found")
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
+        raw = yaml.safe_load(text_of(p, "calibration")) or {}
     except yaml.YAMLError as e:
         raise SuanliError(f"calibration: {p.name} is not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(raw, dict):
@@ -168,7 +184,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         families=_table(raw, "families", str(p)),
         engines=_table(raw, "engines", str(p)),
         pairs=_table(raw, "pairs", str(p)),
-        borrow={str(k): str(v) for k, v in (raw.get("borrow") or {}).items()},
+        borrow={str(k): str(v) for k, v in _mapping(raw, "borrow", p.name).items()},
         source=str(p) if path else "bundled calibration",
         physical=_table(raw, "physical", str(p)),
         untuned=_table({"u": {"untuned": raw.get("untuned") or {}}}, "u", str(p)).get("untuned", {}),

@@ -292,7 +292,12 @@ def submit(kind: str, body: dict[str, Any], request: Request) -> J:
         params = body
     else:
         raise SuanliError(f"kind: {kind!r} is not allowed; allowed: simulate, validate, plan")
-    job = request.app.state.jobs.submit(kind, params)
+    from suanli.web.jobs import QueueFull
+
+    try:
+        job = request.app.state.jobs.submit(kind, params)
+    except QueueFull as e:
+        return J({"detail": str(e)}, status_code=429)
     return J(job.view(), status_code=202)
 
 

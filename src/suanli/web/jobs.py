@@ -87,8 +87,13 @@ def _kill(proc) -> None:
     proc.terminate()
 
 
+class QueueFull(Exception):
+    """More jobs are waiting or running than the server takes (HTTP 429)."""
+
+
 class Jobs:
-    def __init__(self, workers: int = 1, keep: int = 50) -> None:
+    def __init__(self, workers: int = 1, keep: int = 50, pending: int = 32) -> None:
+        self._pending = pending  # jobs queued or running at most: each waits on a thread
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(workers)
@@ -98,6 +103,10 @@ class Jobs:
     def submit(self, kind: str, params: dict) -> Job:
         job = Job(uuid.uuid4().hex[:12], kind, params)
         with self._lock:
+            busy = sum(1 for j in self._jobs.values() if j.status in ("queued", "running"))
+            if busy >= self._pending:
+                raise QueueFull(f"jobs: {busy} are queued or running, the most this server takes; wait for one "
+                                "to end or cancel one (POST /api/jobs/ID/cancel)")
             self._jobs[job.id] = job
             self._trim()
         threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True).start()

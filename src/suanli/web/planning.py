@@ -57,6 +57,38 @@ def jsonable(x: Any) -> Any:
     return x if isinstance(x, (str, int, float, bool)) or x is None else str(x)
 
 
+# What one served plan may ask for: every option that multiplies the search is bounded before it starts
+MAX_SYSTEMS = 16
+LIMITS = {"confirm": (0, 10), "runners_up": (0, 10), "max_chips": (1, 131_072), "input": (1, 10_000_000),
+          "output": (1, 10_000_000)}
+LISTS = {"batches": (1, 65_536), "budgets": (1, 1_048_576)}
+
+
+def _check_sizes(params: dict) -> None:
+    for key, (lo, hi) in LIMITS.items():
+        v = params.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi):
+            raise SuanliError(f"{key}: {v!r} is not allowed; give a whole number from {lo:,} to {hi:,}")
+    for key, (lo, hi) in LISTS.items():
+        v = params.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, list) or not 1 <= len(v) <= 32 or not all(
+                isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in v):
+            raise SuanliError(f"{key}: {str(v)[:60]} is not allowed; give 1 to 32 whole numbers from {lo:,} to "
+                              f"{hi:,}")
+        params[key] = tuple(v)
+    ratios = params.get("ratios")
+    if ratios is not None:
+        ok = isinstance(ratios, list) and 1 <= len(ratios) <= 32 and all(
+            isinstance(r, list | tuple) and len(r) == 2 and all(isinstance(x, int) and 1 <= x <= 64 for x in r)
+            for r in ratios)
+        if not ok:
+            raise SuanliError(f"ratios: {str(ratios)[:60]} is not allowed; give 1 to 32 [prefill, decode] pairs "
+                              "from 1 to 64")
+        params["ratios"] = tuple(tuple(r) for r in ratios)
+
+
 def run_plan(params: dict, report: Callable[..., None]) -> dict:
     plan = _planner()
     params = dict(params)
@@ -75,9 +107,12 @@ def run_plan(params: dict, report: Callable[..., None]) -> dict:
     if unknown:
         allowed = ", ".join(sorted(n for n in names if n not in ("self",)))
         raise SuanliError(f"{unknown[0]}: unknown plan option; allowed: {allowed}")
-    systems = as_list(params.pop("systems", None) or params.pop("system", None))
+    _check_sizes(params)
+    systems = list(dict.fromkeys(as_list(params.pop("systems", None) or params.pop("system", None))))
     if not systems:
         raise SuanliError("systems: give at least one system id")
+    if len(systems) > MAX_SYSTEMS:
+        raise SuanliError(f"systems: {len(systems)} systems is not allowed; plan at most {MAX_SYSTEMS} at a time")
     for s in systems:
         guard.resolve("system", s)
     merged: dict = {}
