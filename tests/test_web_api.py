@@ -376,3 +376,14 @@ def test_the_job_queue_is_bounded():
 def test_plan_options_that_multiply_the_search_are_bounded(client, extra, words):
     body = {"model": "llama-3.1-8b", "systems": ["1xh100-sxm"], "input": 1024, "output": 128, "confirm": 0, **extra}
     one_line_422(client.post("/api/plan", json=body), *words)
+
+
+def test_huge_prompts_are_refused_fast_and_the_server_keeps_answering(client):
+    import time
+
+    body = {"model": "llama-3.1-8b", "system": "dgx-h100", "input": 99_999_999_999}
+    for _ in range(50):
+        t = time.perf_counter()
+        r = client.post("/api/predict", json=body)
+        assert r.status_code == 422 and time.perf_counter() - t < 1.0
+    assert client.get("/api/health").status_code == 200

@@ -259,11 +259,17 @@ def _register_feature_commands() -> None:
             importlib.import_module(f"suanli.commands.{info.name}").register(app)
 
 
-def main() -> None:
-    """Entry point: one line and exit 2 for user mistakes, never a traceback."""
+_registered: list[bool] = []
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line and exit 2 for user mistakes, never a traceback. `argv` (default: the command line)
+    lets a harness run many commands in one process."""
     try:
-        _register_feature_commands()
-        app(standalone_mode=False)
+        if not _registered:
+            _register_feature_commands()
+            _registered.append(True)
+        app(args=argv, standalone_mode=False)
     except SuanliError as e:
         Console(stderr=True).print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
