@@ -127,3 +127,18 @@ def test_every_command_documents_its_options(cli):
         r = cli(*cmd, "--help")
         assert r.returncode == 0
         assert "tokens" in r.stdout or "GB" in r.stdout or "vendor" in r.stdout
+
+
+def test_predict_without_precision_takes_the_chips_own(cli):
+    """An NPU that publishes only an INT8 rate is predicted at int8 (w8a8) when no precision is given, and says so;
+    a GPU stays at bf16."""
+    import json
+
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", "1xrk3588", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["deployment"]["precision"] == "int8" and "precision not given" in j["notes"][0]
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", "1xh100-sxm", "--json")
+    assert json.loads(r.stdout)["deployment"]["precision"] == "bf16"
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", "1xrk3588", "--precision", "bf16")
+    assert r.returncode == 2 and "precisions it runs" in r.stderr  # asked for explicitly: refused, not replaced

@@ -41,7 +41,9 @@ def predict(
     pp: Annotated[int, typer.Option(help="pipeline parallel size (stages of layers)")] = 1,
     ep: Annotated[int, typer.Option(help="expert parallel size (MoE experts split over chips of a stage)")] = 1,
     dp: Annotated[int, typer.Option(help="data parallel size (replicas, or attention-DP ranks with EP)")] = 1,
-    precision: PrecisionOpt = "bf16",
+    precision: Annotated[str | None, typer.Option("--precision", help="weight/matmul precision: bf16, fp16, fp8, "
+                                                  "fp8-block, int8, w4a16, fp4, ... (default: bf16, or the chip's own "
+                                                  "where it publishes no 16-bit rate)")] = None,
     kv_precision: KvOpt = None,
     engine: EngineOpt = None,
     batch: Annotated[int, typer.Option(help="concurrent sequences in the whole deployment")] = 1,

@@ -119,3 +119,13 @@ def matrix_dtype_for(prec: Precision, available: dict[str, float]) -> str | None
         if available.get(dtype):
             return dtype
     return None
+
+
+def default_precision(available: dict[str, float]) -> str:
+    """The precision a prediction takes when none is given: bf16 where the chip runs 16-bit matrices (directly or by
+    a fallback), else the first of fp8, int8 (w8a8) and fp4 it runs (an NPU whose only published rate is INT8
+    runs models quantized for it, as its SDK does); bf16 when it runs none (the caller then says why)."""
+    for name in ("bf16", "fp8", "int8", "fp4"):
+        if matrix_dtype_for(PRECISIONS[name], available):
+            return name
+    return "bf16"
