@@ -93,6 +93,9 @@ BAD = [
     (["plan", "-m", "llama-3.1-8b", "--systems", "1xh100-sxm", "--workers", "-1"], "workers: -1"),
     (["plan", "-m", "llama-3.1-8b", "--systems", "1xh100-sxm", "--pareto", "/no/such/dir/p.html"], "does not exist"),
     (["calibrate", "--data", "nosuch.csv", "--out", "/"], "is a directory"),
+    (["silicon", "--chip", "h100-sxm", "--wafer-price", "-1"], "wafer-price: -1"),
+    (["silicon", "--chip", "h100-sxm", "--defect-density", "nan"], "defect-density: nan"),
+    (["silicon", "--chip", "h100-sxm", "--hbm-stack-price", "inf"], "hbm-stack-price: inf"),
 ]
 
 

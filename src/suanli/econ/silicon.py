@@ -94,6 +94,13 @@ def silicon_cost(die_area_mm2: float, node: str | float, *, dies: int = 1, wafer
                  package_yield: float | None = None, nre: float | None = None, volume: int | None = None,
                  wafer_diameter_mm: float | None = None, edge_exclusion_mm: float | None = None) -> dict:
     """Cost of one packaged chip: the whole calculation with every figure it used and where it came from."""
+    for name, v, positive in (("die-area", die_area_mm2, True), ("wafer-price", wafer_price, True),
+                              ("defect-density", defect_density, False), ("alpha", alpha, True),
+                              ("hbm-stack-price", hbm_stack_usd, False), ("packaging-cost", packaging_usd, False),
+                              ("nre", nre, False), ("wafer-diameter", wafer_diameter_mm, True),
+                              ("edge-exclusion", edge_exclusion_mm, False)):
+        if v is not None and not (math.isfinite(v) and (v > 0 if positive else v >= 0)):
+            raise SuanliError(f"{name}: {v:g} is not allowed; give a finite number {'> 0' if positive else '>= 0'}")
     if dies < 1:
         raise SuanliError(f"dies: {dies} is not allowed; give 1 or more compute dies per package")
     if hbm_stacks < 0:
