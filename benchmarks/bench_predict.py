@@ -9,9 +9,8 @@ from __future__ import annotations
 import statistics
 import time
 
+from suanli.api import compare, predict
 from suanli.catalog import catalog
-from suanli.perf.compare import compare
-from suanli.perf.predict import predict
 
 
 def timed(fn, n: int) -> list[float]:

@@ -5,7 +5,7 @@ Prints wall time, simulated time and their ratio. Run: python benchmarks/bench_s
 
 from __future__ import annotations
 
-from suanli.serve.api import simulate
+from suanli.api import simulate
 
 
 def main() -> None:

@@ -104,7 +104,7 @@ def test_version_gated_fallbacks():
 
 
 def _deployed(engine, model="deepseek-r1", system="dgx-h200", tp=8, precision="fp8-block"):
-    from suanli.perf.predict import deploy
+    from suanli.api import deploy
     from suanli.schema import Deployment
 
     return deploy(model, system, Deployment(tp=tp, precision=precision, engine=engine))
@@ -166,8 +166,8 @@ def test_stack_shows_what_an_untuned_engine_costs_on_ascend(cli):
 def test_ascend_in_proportion_with_its_tuned_stack():
     """A 910B with Huawei's own stack against an edge module and an H100: per chip, in the ratio their peaks
     and bandwidths allow, not the 16-20x an untuned tutorial stack's fit once put between 910B and H100."""
+    from suanli.api import compare
     from suanli.catalog import catalog
-    from suanli.perf.compare import compare
 
     rows = {r["system"]: r for r in compare("qwen3-32b", ["atlas-800-a2", "1xjetson-agx-orin", "dgx-h100"],
                                             input=1024, output=256, precision="int8")}

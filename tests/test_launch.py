@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from suanli.perf.predict import deploy
+from suanli.api import deploy
 from suanli.schema import Deployment
 from suanli.serve.engine import Engine, Request
 from suanli.serve.sim import SimConfig, run

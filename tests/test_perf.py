@@ -5,6 +5,7 @@ from math import inf
 
 import pytest
 
+from suanli.api import predict
 from suanli.catalog import catalog
 from suanli.model.arch import parse_config
 from suanli.model.ops import Layout, LinOp, Numerics, _gemm, at, moe_shapes, step_ops, windows_of
@@ -16,7 +17,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Factors
 from suanli.perf.features import features
 from suanli.perf.hardware import Hardware, LinkView
-from suanli.perf.predict import predict, predict_deployed
+from suanli.perf.predict import predict_deployed
 from suanli.schema import Chip, Deployment, SuanliError, Workload
 
 

@@ -269,8 +269,7 @@ def test_coupled_dp_simulation_gives_every_rank_its_cache():
 
 def test_disaggregated_decode_steps_match_the_analytic_step():
     """KV arriving at a decode instance joins at the next step (a running decode block is cut short)."""
-    from suanli.perf.predict import deploy
-    from suanli.serve.api import simulate
+    from suanli.api import deploy, simulate
 
     dep = deploy("llama-3.1-70b", "dgx-h100", Deployment(tp=1, pp=4, precision="fp8", kv_precision="fp8"))
     s, _ = simulate("llama-3.1-70b", "dgx-h100", tp=1, pp=4, precision="fp8", kv_precision="fp8", rate=6.0,

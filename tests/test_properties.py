@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from suanli.perf.predict import deploy
+from suanli.api import deploy
 from suanli.schema import Deployment
 
 MODELS = ["llama-3.1-70b"]

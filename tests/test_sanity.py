@@ -2,8 +2,9 @@
 
 import pytest
 
+from suanli.api import deploy
 from suanli.perf.auto import max_batch
-from suanli.perf.predict import deploy, predict_deployed
+from suanli.perf.predict import predict_deployed
 from suanli.schema import Deployment, Workload
 
 # Published: NVIDIA TensorRT-LLM performance overview v0.14.0, Llama 3.1 70B, FP8, 8x H100 SXM, TP8, ISL/OSL

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from suanli.perf.predict import predict
+from suanli.api import predict, simulate
 from suanli.schema import SuanliError
-from suanli.serve.api import simulate
 
 BASE = dict(model="llama-3.1-8b", system="1xh100-sxm", precision="fp8")
 

@@ -7,11 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from suanli.api import deploy, predict, simulate
 from suanli.perf.factors import Factors, bundled_calibration
-from suanli.perf.predict import deploy, predict
 from suanli.schema import Deployment
 from suanli.serve.analytic import host_ttft, mean_in_system, p99_in_system, pool_wait
-from suanli.serve.api import simulate
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, run
 from suanli.serve.workload import Arrivals, LengthDist

@@ -202,3 +202,18 @@ def test_collective_latency_crosses_the_torus_diameter():
     ar = LinOp("ar", "comm", 1.0, comm="all_reduce", comm_bytes={"tokens": 8192.0}, group=16)
     f = dep.factors
     assert op_cost(ar, dep.hw, f, 16).fixed == pytest.approx(2 * 4 * dep.hw.scale_up.latency_s + f.kernel_us * 1e-6)
+
+
+def test_only_the_service_layer_looks_ids_up_for_perf_and_serve():
+    """`suanli.api` resolves ids against the catalog; perf and serve take the objects it builds (issue 19)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "src" / "suanli"
+    calls = []
+    for pkg in ("perf", "serve"):
+        for f in (root / pkg).rglob("*.py"):
+            tree = ast.parse(f.read_text())
+            calls += [f"{f.name}:{n.lineno}" for n in ast.walk(tree) if isinstance(n, ast.Call)
+                      and getattr(n.func, "id", getattr(n.func, "attr", None)) in ("catalog", "model_arch")]
+    assert not calls, calls

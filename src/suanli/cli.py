@@ -58,8 +58,8 @@ def predict(
     TTFT (ms) is the prefill of the whole batch; TPOT (ms) the mean decode step over the generation; throughput
     (tok/s) counts the steady state of `batch` sequences, each prefilled once and decoded output-1 times.
     """
+    from suanli.api import predict as run
     from suanli.perf.predict import not_fit_message
-    from suanli.perf.predict import predict as run
     from suanli.report.terminal import render_prediction
 
     p = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
@@ -92,7 +92,7 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """Rank systems on the same model and request shape, each with its best layout and batch."""
-    from suanli.perf.compare import compare as run
+    from suanli.api import compare as run
     from suanli.perf.factors import load_calibration
     from suanli.report.terminal import render_compare
 
@@ -129,8 +129,8 @@ def stack(
     A row per engine with its best layout and batch, tok/s per chip against the best stack, the kernel paths it
     takes, its host costs and path efficiencies on this chip, and the sources of its profile.
     """
+    from suanli.api import compare_stacks
     from suanli.perf.factors import load_calibration
-    from suanli.perf.stacks import compare_stacks
     from suanli.report.terminal import render_stacks
 
     names = [e.strip() for e in engines.split(",") if e.strip()] if engines else None

@@ -56,10 +56,10 @@ def simulate(
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate serving under load: TTFT/TPOT/end-to-end percentiles (ms, s), throughput, goodput, KV use."""
+    from suanli.api import simulate as run
+    from suanli.api import write_requests
     from suanli.perf.factors import load_calibration
     from suanli.schema.files import output_path
-    from suanli.serve.api import simulate as run
-    from suanli.serve.api import write_requests
 
     cal = load_calibration(calibration) if calibration else None
     if per_request:

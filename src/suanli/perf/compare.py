@@ -9,13 +9,11 @@ why instead of a number.
 
 from __future__ import annotations
 
-from suanli.catalog import catalog
-from suanli.model.resolve import model_arch
+from suanli.model.arch import Arch
 from suanli.perf.auto import best
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import predict_deployed
-from suanli.schema import Deployment, SuanliError, Workload
-from suanli.schema.errors import validated
+from suanli.schema import Chip, Deployment, SuanliError, System, Workload
 
 MAX_UNITS = 16
 RANK_KEYS = {
@@ -27,33 +25,23 @@ RANK_KEYS = {
 }
 
 
-def compare(model: str, systems: list[str], *, input: int, output: int, precision: str = "bf16",
-            kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
-            chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
-            calibration: Calibration | None = None) -> list[dict]:
+def compare_units(arch: Arch, model_id: str, units: list[tuple[System, Chip]], base: Deployment, wl: Workload, *,
+                  batch: int | None = None, chips: int | None = None, tpot_limit_ms: float | None = None,
+                  rank_by: str = "tok_s_per_chip", calibration: Calibration | None = None) -> list[dict]:
+    """Rows for each (system, chip), ranked; `suanli.api.compare` resolves the ids and checks the inputs."""
     if rank_by not in RANK_KEYS:
         raise SuanliError(f"rank-by: {rank_by!r} is not allowed; allowed: {', '.join(RANK_KEYS)}")
-    if not systems:
-        raise SuanliError("systems: give at least one system id")
-    cat = catalog()
-    model_id, arch = model_arch(model)
-    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine), "deployment")
-    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
-    if chips is not None and chips < 1:
-        raise SuanliError(f"chips: {chips} is not allowed; give a positive number of chips")
-    resolved = [cat.system(s) for s in systems]  # unknown ids fail before any work
     rows = []
-    for sys_ in resolved:
-        chip = cat.chips[sys_.chip]
+    for sys_, chip in units:
         n = chips or sys_.chips
         row = {"system": sys_.id, "chip": chip.id, "chips": n}
         try:
             choice = best(arch, model_id, chip, sys_, n, base, wl, calibration, batch,
                           tpot_limit_ms / 1e3 if tpot_limit_ms else None)
-            units = 1
-            while choice is None and not chips and units < MAX_UNITS and (sys_.scale_out or chip.scale_out):
-                units *= 2  # one unit cannot hold the model: the fewest whole units joined by the network that can
-                n = units * sys_.chips
+            joined = 1
+            while choice is None and not chips and joined < MAX_UNITS and (sys_.scale_out or chip.scale_out):
+                joined *= 2  # one unit cannot hold the model: the fewest whole units joined by the network that can
+                n = joined * sys_.chips
                 choice = best(arch, model_id, chip, sys_, n, base, wl, calibration, batch,
                               tpot_limit_ms / 1e3 if tpot_limit_ms else None)
             row["chips"] = n

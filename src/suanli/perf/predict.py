@@ -18,15 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import ceil
 
-from suanli.catalog import catalog
-from suanli.model.resolve import model_arch
 from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed, TimedOp
-from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.memory import GB, MemoryUse
 from suanli.schema import Deployment, SuanliError, Workload
-from suanli.schema.errors import validated
-from suanli.schema.precision import default_precision
 from suanli.serve.analytic import TtftParts, host_ttft
 
 TOKEN_BUDGET = 8192  # tokens per step an engine's chunked prefill takes (vLLM / TRT-LLM default order)
@@ -121,14 +116,6 @@ class Prediction:
         }
 
 
-def deploy(model: str, system: str, deployment: Deployment, calibration: Calibration | None = None) -> Deployed:
-    cat = catalog()
-    model_id, arch = model_arch(model)
-    sys_ = cat.system(system)
-    chip = cat.chips[sys_.chip]
-    return Deployed(arch, chip, sys_, deployment, model_id, calibration)
-
-
 def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) -> Prediction:
     lay = dep.layout
     if wl.batch % lay.dp:
@@ -191,29 +178,6 @@ def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:
     if rest:
         t += chunk_time(full * TOKEN_BUDGET, rest)
     return t * dep.layout.pp
-
-
-def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
-            precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
-            batch: int = 1, input: int = 1024, output: int = 128,
-            calibration: str | Calibration | None = None) -> Prediction:
-    """Predict one deployment. Raises SuanliError with a one-line message on bad input. `precision=None`: bf16, or
-    the chip's own where it has no 16-bit rate (`default_precision`), said in the notes."""
-    chosen = None
-    if precision is None:
-        chip = catalog().chips[catalog().system(system).chip]
-        precision = default_precision(chip.available_dtypes())
-        if precision != "bf16":
-            chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
-                      "(models quantized for it, as its SDK runs them)")
-    dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                     engine=engine), "deployment")
-    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
-    cal = calibration if isinstance(calibration, Calibration) or calibration is None else load_calibration(calibration)
-    p = predict_deployed(deploy(model, system, dep, cal), wl)
-    if chosen:
-        p.notes.insert(0, chosen)
-    return p
 
 
 def fits_with(dep: Deployed, wl: Workload) -> bool:

@@ -7,31 +7,31 @@ per step, per sequence and per kernel, the efficiencies of its paths on this chi
 
 from __future__ import annotations
 
-from suanli.catalog import catalog
-from suanli.engines import resolve_engine, stacks_for
-from suanli.perf.compare import compare
+from suanli.catalog.loader import node_of
+from suanli.engines import Stack
+from suanli.model.arch import Arch
+from suanli.perf.compare import compare_units
+from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
-from suanli.schema import SuanliError
+from suanli.schema import Chip, Deployment, SuanliError, System, Workload
 
 SHOWN_FACTORS = ("gemm_compute", "gemm_memory", "attn_compute", "attn_memory", "moe_compute", "moe_memory",
                  "step_overhead_ms", "seq_overhead_us", "kernel_us")
 
 
-def compare_stacks(model: str, system: str, engines: list[str] | None = None, *, input: int, output: int,
-                   precision: str = "bf16", kv_precision: str | None = None, batch: int | None = None,
-                   tpot_limit_ms: float | None = None, calibration: Calibration | None = None) -> list[dict]:
-    """A row per engine, best output tok/s per chip first; engines that cannot run the work say why."""
-    cat = catalog()
-    sys_ = cat.system(system)
-    family = cat.chips[sys_.chip].family
-    names = engines or stacks_for(family)
-    stacks = [resolve_engine(e, family) for e in names]  # unknown engines fail before any work
+def stack_rows(arch: Arch, model_id: str, system: System, chip: Chip, stacks: list[Stack], base: Deployment,
+               wl: Workload, *, batch: int | None = None, tpot_limit_ms: float | None = None,
+               calibration: Calibration | None = None) -> list[dict]:
+    """A row per engine, best output tok/s per chip first; engines that cannot run the work say why
+    (`suanli.api.compare_stacks` resolves the ids)."""
+    family = chip.family
     rows = []
     for st in stacks:
         asked = st.asked or st.id
-        row = compare(model, [sys_.id], input=input, output=output, precision=precision, kv_precision=kv_precision,
-                      engine=asked, batch=batch, tpot_limit_ms=tpot_limit_ms, calibration=calibration)[0]
-        factors = _factors(model, sys_.id, row, asked, precision, kv_precision, calibration)
+        spec = base.model_copy(update={"engine": asked})
+        row = compare_units(arch, model_id, [(system, chip)], spec, wl, batch=batch, tpot_limit_ms=tpot_limit_ms,
+                            calibration=calibration)[0]
+        factors = _factors(arch, model_id, system, chip, row, spec, calibration)
         rows.append({"engine": st.label, "engine_name": st.profile.name, "version_note": st.note,
                      "tuned": st.tuned_for(family), "paths": st.kernel_paths(), "factors": factors,
                      "sources": sorted(set(st.sources.values()) | {st.profile.docs}),
@@ -42,23 +42,19 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
     for r in ok:
         r["vs_best"] = r["output_tok_s_per_chip"] / best if best else None
     if not ok and rows:
-        raise SuanliError(f"no engine can run {model} on {sys_.id}: {rows[0]['error']}")
+        raise SuanliError(f"no engine can run {model_id} on {system.id}: {rows[0]['error']}")
     return ok + [r for r in rows if "error" in r]
 
 
-def _factors(model: str, system: str, row: dict, engine: str, precision: str, kv_precision: str | None,
+def _factors(arch: Arch, model_id: str, system: System, chip: Chip, row: dict, spec: Deployment,
              calibration: Calibration | None) -> dict[str, float]:
     """The factors the stack's deployment ran with: the chip's, the engine's own, and its slower kernel paths."""
-    from suanli.perf.predict import deploy
-    from suanli.schema import Deployment
-
     if "error" in row:
         return {}
-    spec = Deployment(tp=row["tp"], pp=row["pp"], ep=row["ep"], dp=row["dp"], precision=precision,
-                      kv_precision=kv_precision, engine=engine)
+    layout = spec.model_copy(update={k: row[k] for k in ("tp", "pp", "ep", "dp")})
+    wide = system if row["chips"] <= system.chips else node_of(chip, row["chips"], f"{row['chips']}x{chip.id}")
     try:
-        dep = deploy(model, system if row["chips"] <= catalog().system(system).chips else f"{row['chips']}x"
-                     f"{row['chip']}", spec, calibration)
+        dep = Deployed(arch, chip, wide, layout, model_id, calibration)
     except SuanliError:
         return {}
     return {k: getattr(dep.factors, k) for k in SHOWN_FACTORS}

@@ -1,14 +1,15 @@
-"""`simulate(...)`: the serving simulation behind `suanli simulate`, from plain arguments to a summary."""
+"""`simulate(build, layout, ...)`: the serving simulation behind `suanli simulate`, from a deployment and plain
+options to a summary; its bounds, and the per-request CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
-from suanli.perf.predict import deploy
+from suanli.perf.deployed import Deployed
 from suanli.schema import Deployment, SuanliError
-from suanli.schema.errors import validated
 from suanli.schema.files import output_path, write_atomic
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, SimRun, run
@@ -23,15 +24,15 @@ MAX_CLIENTS = 1_000_000
 MAX_ENGINES = 1_024  # simulated instances (dp replicas, or prefill + decode)
 
 
-def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
-             precision: str = "bf16", kv_precision: str | None = None, engine: str | None = None,
-             arrival: str = "poisson", rate: float | None = None, cv: float | None = None,
-             concurrency: int | None = None, input: str = "1024", output: str = "128", trace: str | None = None,
-             requests: int = 1000, seed: int = 0, slo: str | None = None, disaggregate: str | None = None,
-             router: str = "least-loaded", prefix_hit: float = 0.0, max_seqs: int | None = None,
-             max_tokens: int | None = None, calibration=None) -> tuple[dict, SimRun]:
-    dep_spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision,
-                                          kv_precision=kv_precision, engine=engine), "deployment")
+def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, arrival: str = "poisson",
+             rate: float | None = None, cv: float | None = None, concurrency: int | None = None,
+             input: str = "1024", output: str = "128", trace: str | None = None, requests: int = 1000,
+             seed: int = 0, slo: str | None = None, disaggregate: str | None = None, router: str = "least-loaded",
+             prefix_hit: float = 0.0, max_seqs: int | None = None,
+             max_tokens: int | None = None) -> tuple[dict, SimRun]:
+    """Simulate a deployment that `build` makes from a layout (the service layer, `suanli.api.simulate`, resolves
+    the model and system ids into it); every option is bounded before any work starts."""
+    dp = dep_spec.dp
     _bounded("requests", requests, 1, MAX_REQUESTS)
     _bounded("seed", seed, 0, 2**32 - 1)
     if max_tokens is not None:
@@ -52,7 +53,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
     if split and (dp > 1):
         raise SuanliError("disaggregate: give the instance counts as P:D and leave dp=1 (each instance is tp x pp "
                           "chips)")
-    dep = deploy(model, system, dep_spec, calibration)
+    dep = build(dep_spec)
     cfg = SimConfig(requests=requests, seed=seed, router=router, disaggregate=split, prefix_hit=prefix_hit,
                     max_seqs=max_seqs or dep.stack.features.max_num_seqs)  # the engine's default cap
     if max_tokens:
@@ -63,7 +64,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
         kind = "concurrency" if concurrency and arrival == "poisson" and rate is None else arrival
         cfg.arrivals = arrivals(kind, rate, cv, concurrency)
         cfg.input_dist, cfg.output_dist = parse_dist(input, "input"), parse_dist(output, "output")
-    make_replica = lambda: deploy(model, system, dep_spec.model_copy(update={"dp": 1}), calibration)  # noqa: E731
+    make_replica = lambda: build(dep_spec.model_copy(update={"dp": 1}))  # noqa: E731
     result = run(dep, make_replica, cfg)
     chips = dep.layout.chips if not split else sum(split) * dep.layout.tp * dep.layout.pp
     summary = summarize(result, parse_slo(slo), chips)

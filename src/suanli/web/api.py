@@ -61,8 +61,8 @@ def health() -> J:
 @router.post("/predict", tags=["perf"], responses=ERRORS)
 def predict(req: PredictIn) -> J:
     """`suanli predict --json`: TTFT, TPOT, throughput, memory fit and the op-by-op breakdown of one deployment."""
+    from suanli.api import predict as run
     from suanli.perf.predict import not_fit_message
-    from suanli.perf.predict import predict as run
 
     if req.config is not None:
         p = _predict_config(req)
@@ -98,7 +98,7 @@ def _predict_config(req: PredictIn):
 def compare(req: CompareIn) -> J:
     """`suanli compare --json`: systems ranked on one model and request shape, each with its best layout and batch.
     With `detail`, every row also has power, $/Mtok, tok/s per W and `explain` (how its numbers were made)."""
-    from suanli.perf.compare import compare as run
+    from suanli.api import compare as run
 
     guard.model_name(req.model)
     names = as_list(req.systems)
@@ -118,7 +118,7 @@ def compare(req: CompareIn) -> J:
 @router.post("/stack", tags=["perf"], responses=ERRORS)
 def stack(req: StackIn) -> J:
     """`suanli stack --json`: the same work on one system across engines and versions, with what each costs."""
-    from suanli.perf.stacks import compare_stacks
+    from suanli.api import compare_stacks
 
     guard.model_name(req.model)
     guard.resolve("system", req.system)

@@ -28,7 +28,7 @@ def _quiet(*_a, **_k) -> None:
 
 
 def simulate(params: dict, report: Report = _quiet) -> dict:
-    from suanli.serve.api import simulate as run
+    from suanli.api import simulate as run
 
     req = SimulateIn.model_validate(params)
     guard.model_name(req.model)

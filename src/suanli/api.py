@@ -1,0 +1,104 @@
+"""The service layer: what the CLI and the web call, by id.
+
+Each function here resolves the ids it is given (model, system, chip, engine) against the catalog, checks the plain
+arguments once (one-line `SuanliError` on bad input), builds the typed objects (`Arch`, `Chip`, `System`,
+`Deployment`, `Workload`) and hands them to the layers below, which never look an id up: `perf` (prediction,
+comparison, stacks) and `serve` (simulation). `plan` and `econ` still resolve their own ids (issue 19's next step).
+"""
+
+from __future__ import annotations
+
+from suanli.catalog import catalog
+from suanli.engines import resolve_engine, stacks_for
+from suanli.model.resolve import model_arch
+from suanli.perf.compare import compare_units
+from suanli.perf.deployed import Deployed
+from suanli.perf.factors import Calibration, load_calibration
+from suanli.perf.predict import Prediction, predict_deployed
+from suanli.perf.stacks import stack_rows
+from suanli.schema import Deployment, SuanliError, Workload
+from suanli.schema.errors import validated
+from suanli.schema.precision import default_precision
+from suanli.serve import api as serving
+from suanli.serve.sim import SimRun
+
+__all__ = ["deploy", "predict", "compare", "compare_stacks", "simulate", "write_requests"]
+write_requests = serving.write_requests
+
+
+def _calibration(calibration: str | Calibration | None) -> Calibration | None:
+    return calibration if isinstance(calibration, Calibration) or calibration is None else \
+        load_calibration(calibration)
+
+
+def deploy(model: str, system: str, deployment: Deployment, calibration: Calibration | None = None) -> Deployed:
+    """A model (catalog id, alias or config.json path) deployed on a system (id or `<n>x<chip>`)."""
+    cat = catalog()
+    model_id, arch = model_arch(model)
+    sys_ = cat.system(system)
+    return Deployed(arch, cat.chips[sys_.chip], sys_, deployment, model_id, calibration)
+
+
+def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
+            precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
+            batch: int = 1, input: int = 1024, output: int = 128,
+            calibration: str | Calibration | None = None) -> Prediction:
+    """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
+    (`default_precision`), said in the notes."""
+    chosen = None
+    if precision is None:
+        chip = catalog().chips[catalog().system(system).chip]
+        precision = default_precision(chip.available_dtypes())
+        if precision != "bf16":
+            chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
+                      "(models quantized for it, as its SDK runs them)")
+    dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
+                                     engine=engine), "deployment")
+    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
+    p = predict_deployed(deploy(model, system, dep, _calibration(calibration)), wl)
+    if chosen:
+        p.notes.insert(0, chosen)
+    return p
+
+
+def compare(model: str, systems: list[str], *, input: int, output: int, precision: str = "bf16",
+            kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
+            chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
+            calibration: Calibration | None = None) -> list[dict]:
+    """Systems ranked on one model and request shape, each with its best layout and batch."""
+    if not systems:
+        raise SuanliError("systems: give at least one system id")
+    if chips is not None and chips < 1:
+        raise SuanliError(f"chips: {chips} is not allowed; give a positive number of chips")
+    cat = catalog()
+    model_id, arch = model_arch(model)
+    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine), "deployment")
+    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
+    units = [(s, cat.chips[s.chip]) for s in (cat.system(name) for name in systems)]  # unknown ids fail first
+    return compare_units(arch, model_id, units, base, wl, batch=batch, chips=chips, tpot_limit_ms=tpot_limit_ms,
+                         rank_by=rank_by, calibration=calibration)
+
+
+def compare_stacks(model: str, system: str, engines: list[str] | None = None, *, input: int, output: int,
+                   precision: str = "bf16", kv_precision: str | None = None, batch: int | None = None,
+                   tpot_limit_ms: float | None = None, calibration: Calibration | None = None) -> list[dict]:
+    """The same work on one system across engines and versions (`suanli stack`)."""
+    cat = catalog()
+    sys_ = cat.system(system)
+    chip = cat.chips[sys_.chip]
+    model_id, arch = model_arch(model)
+    stacks = [resolve_engine(e, chip.family) for e in engines or stacks_for(chip.family)]  # unknown ones fail first
+    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision), "deployment")
+    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
+    return stack_rows(arch, model_id, sys_, chip, stacks, base, wl, batch=batch, tpot_limit_ms=tpot_limit_ms,
+                      calibration=calibration)
+
+
+def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
+             precision: str = "bf16", kv_precision: str | None = None, engine: str | None = None,
+             calibration: str | Calibration | None = None, **options) -> tuple[dict, SimRun]:
+    """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options)."""
+    spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
+                                      engine=engine), "deployment")
+    cal = _calibration(calibration)
+    return serving.simulate(lambda d: deploy(model, system, d, cal), spec, **options)
