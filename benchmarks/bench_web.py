@@ -68,6 +68,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--p99-target", type=float, default=50.0, help="ms (issue 10: 50 at 8 clients; issue 22: 300 "
+                                                                   "at 30 clients)")
     args = ap.parse_args()
     port = free_port()
     proc, startup = start(port)
@@ -94,7 +96,8 @@ def main() -> None:
     print(f"POST /api/predict (llama-3.1-70b, dgx-h100, tp8, fp8, batch 64), {len(all_)} requests from "
           f"{args.clients} keep-alive clients, 0 errors (any non-200 stops the run): {rps:.0f} req/s  "
           f"[target >= 200]; latency p50 "
-          f"{statistics.median(all_) * 1e3:.1f} ms, p90 {p(0.9):.1f} ms, p99 {p(0.99):.1f} ms  [target p99 < 50 ms]")
+          f"{statistics.median(all_) * 1e3:.1f} ms, p90 {p(0.9):.1f} ms, p99 {p(0.99):.1f} ms  "
+          f"[target p99 < {args.p99_target:g} ms]")
 
 
 if __name__ == "__main__":
