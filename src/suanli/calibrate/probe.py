@@ -179,11 +179,15 @@ def _row(flops: float, t: Timing) -> dict:
             "ms_min": t.min_s * 1e3, "ms_median": t.median_s * 1e3, "reps": t.reps}
 
 
+MAX_ARRAY_BYTES = 1e9  # a first touch of 3 GB took 22 s on a VM reporting a 480 MB L3 (page faults, not bandwidth)
+
+
 def _array_bytes(cpu: dict) -> int:
-    """Big enough to defeat the last-level cache many times over, small enough for the memory at hand."""
+    """Big enough to defeat the last-level cache (streaming twice its size through it evicts every line), small
+    enough for the memory at hand and to be touched in well under a second."""
     llc = (cpu.get("llc_mb") or 32) * 1e6
     want = max(512e6, 16 * llc)
-    return int(min(want, cpu.get("mem_available_gb", 8) * 1e9 / 8))
+    return int(min(want, MAX_ARRAY_BYTES, cpu.get("mem_available_gb", 8) * 1e9 / 8))
 
 
 def bandwidth(torch, cpu: dict, device: str = "cpu", sync: Callable[[], None] = lambda: None) -> dict[str, float]:
