@@ -28,19 +28,21 @@ YIELD_MODELS = ("poisson", "murphy", "seeds", "negative-binomial")
 
 def dies_per_wafer(die_area_mm2: float, wafer_diameter_mm: float = 300.0, edge_exclusion_mm: float = 0.0) -> float:
     """Gross dies per wafer (not floored): wafer area over die area, minus the partial dies around the edge."""
-    if die_area_mm2 <= 0:
+    if not 0 < die_area_mm2 < math.inf:  # written so that NaN fails too
         raise SuanliError(f"die-area: {die_area_mm2:g} mm^2 is not allowed; give a positive die area in mm^2")
+    if not 0 < wafer_diameter_mm < math.inf:
+        raise SuanliError(f"wafer-diameter: {wafer_diameter_mm:g} mm is not allowed; give a positive diameter in mm")
     d = wafer_diameter_mm - 2 * edge_exclusion_mm
-    if d <= 0:
+    if not 0 < d < math.inf:
         raise SuanliError(f"edge-exclusion: {edge_exclusion_mm:g} mm leaves no wafer of {wafer_diameter_mm:g} mm")
     return max(0.0, math.pi * (d / 2) ** 2 / die_area_mm2 - math.pi * d / math.sqrt(2 * die_area_mm2))
 
 
 def yields(die_area_mm2: float, d0_per_cm2: float, alpha: float = 2.0) -> dict[str, float]:
     """Fraction of dies without a killer defect, by model."""
-    if d0_per_cm2 < 0:
+    if not 0 <= d0_per_cm2 < math.inf:
         raise SuanliError(f"defect-density: {d0_per_cm2:g} is not allowed; give defects per cm^2 >= 0")
-    if alpha <= 0:
+    if not 0 < alpha < math.inf:
         raise SuanliError(f"alpha: {alpha:g} is not allowed; the clustering parameter must be > 0")
     ad = die_area_mm2 / 100.0 * d0_per_cm2
     murphy = 1.0 if ad == 0 else ((1 - math.exp(-ad)) / ad) ** 2
@@ -94,11 +96,9 @@ def silicon_cost(die_area_mm2: float, node: str | float, *, dies: int = 1, wafer
                  package_yield: float | None = None, nre: float | None = None, volume: int | None = None,
                  wafer_diameter_mm: float | None = None, edge_exclusion_mm: float | None = None) -> dict:
     """Cost of one packaged chip: the whole calculation with every figure it used and where it came from."""
-    for name, v, positive in (("die-area", die_area_mm2, True), ("wafer-price", wafer_price, True),
-                              ("defect-density", defect_density, False), ("alpha", alpha, True),
-                              ("hbm-stack-price", hbm_stack_usd, False), ("packaging-cost", packaging_usd, False),
-                              ("nre", nre, False), ("wafer-diameter", wafer_diameter_mm, True),
-                              ("edge-exclusion", edge_exclusion_mm, False)):
+    # prices (the yield and geometry inputs are checked where they are used: yields, dies_per_wafer)
+    for name, v, positive in (("wafer-price", wafer_price, True), ("hbm-stack-price", hbm_stack_usd, False),
+                              ("packaging-cost", packaging_usd, False), ("nre", nre, False)):
         if v is not None and not (math.isfinite(v) and (v > 0 if positive else v >= 0)):
             raise SuanliError(f"{name}: {v:g} is not allowed; give a finite number {'> 0' if positive else '>= 0'}")
     if dies < 1:
