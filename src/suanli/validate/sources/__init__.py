@@ -193,9 +193,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"{sent} requests from clients that start together (the benchmark script's --num-prompts)")
     elif sent and row.scenario == "concurrency":
         together = True  # a stated number of prompts at a concurrency: bench_serving's clients, started at once
-    ranks = re.search(r"attention_dp(\d+)", row.notes)
     run = dict(model=model, hardware=chip, engine=stack.id, precision=row.weight_precision, isl=row.input_len,
-               osl=row.output_len, clients=clients or 0, adp=bool(ranks and int(ranks.group(1)) > 1))
+               osl=row.output_len, clients=clients or 0, adp=inferencex.attention_ranks(row.notes) > 1)
     why = inferencex.unknowable(row.source, row.notes, run)
     if why:
         raise Skip(why)

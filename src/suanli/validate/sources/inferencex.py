@@ -21,6 +21,12 @@ def range_ratio(source: str) -> float | None:
     return None
 
 
+def attention_ranks(notes: str) -> int:
+    """Attention-DP ranks an AIConfigurator row states ("attention_dpK"), 1 when it states none."""
+    m = re.search(r"attention_dp(\d+)", notes)
+    return int(m.group(1)) if m else 1
+
+
 def clients_per_deployment(notes: str, concurrency: int | None) -> int | None:
     """Clients that reached the one deployment a row describes. AIConfigurator's files state the batch per
     attention-DP rank ("AIC batch_size N (per attention-DP rank)", with "attention_dpK"); in 44 rows of NVIDIA's
@@ -29,8 +35,7 @@ def clients_per_deployment(notes: str, concurrency: int | None) -> int | None:
     m = re.search(r"AIC batch_size (\d+)", notes)
     if not m or not concurrency:
         return None
-    a = re.search(r"attention_dp(\d+)", notes)
-    per = int(m.group(1)) * (int(a.group(1)) if a else 1)
+    per = int(m.group(1)) * attention_ranks(notes)
     if per < concurrency and concurrency % per == 0:
         return per
     return None
@@ -57,15 +62,11 @@ def closed_loop_harness(source: str, concurrency: int | None) -> int | None:
 IX = "github.com/SemiAnalysisAI/InferenceX/blob"
 
 
-def _budget_2x(run: dict) -> dict:
-    return {"token_budget": 2 * run["isl"]}
-
-
 LAUNCH = (
     ("minimax-m2.5", "vllm", lambda r: True, "2026-03-11", "2026-04-02", lambda r: {"memory_utilization": 0.95},
      None, f"{IX}/f342df18e/benchmarks/single_node/minimaxm2.5_fp8_b200.sh (--gpu-memory-utilization 0.95)"),
     ("minimax-m2.5", "vllm", lambda r: True, "2026-04-03", None,
-     lambda r: {"memory_utilization": 0.90, **_budget_2x(r)}, "fp8",
+     lambda r: {"memory_utilization": 0.90, "token_budget": 2 * r["isl"]}, "fp8",
      f"{IX}/bddbf4031/benchmarks/single_node/minimaxm2.5_fp8_b200.sh and the fp4/B300 scripts after it "
      "(--gpu-memory-utilization 0.90 --kv-cache-dtype fp8 --max-num-batched-tokens $((ISL * 2)))"),
     # TensorRT-LLM, DeepSeek-R1 on B200: attention-DP ranks wait for each other's prompts (enable_balance,
@@ -83,13 +84,18 @@ LAUNCH = (
 )
 
 
+def _measured_day(source: str, notes: str) -> str | None:
+    """The day an InferenceX run was measured ("measured=YYYY-MM-DD" in its notes), None for other sources."""
+    m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
+    return m.group(1) if m and range_ratio(source) is not None else None
+
+
 def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] | None:
     """The server settings an InferenceX run was launched with: (engine features, KV cache dtype, source), or None.
     `run` names model, engine (profile id), precision, isl, osl, clients and adp (attention data parallelism)."""
-    m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
-    if range_ratio(source) is None or not m:
+    day = _measured_day(source, notes)
+    if day is None:
         return None
-    day = m.group(1)
     for model, engine, when, first, last, settings, kv, where in LAUNCH:
         if run["model"] == model and run["engine"] == engine and first <= day <= (last or "9999") and when(run):
             return settings(run), kv, where
@@ -109,11 +115,11 @@ UNKNOWABLE = (
 
 def unknowable(source: str, notes: str, run: dict) -> str | None:
     """Why a run's setup cannot be known from its row (the row is skipped), or None."""
-    m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
-    if range_ratio(source) is None or not m:
+    day = _measured_day(source, notes)
+    if day is None:
         return None
     for model, hardware, engine, first, last, clients, why in UNKNOWABLE:
         if (run["model"], run["hardware"], run["engine"], run["clients"]) == (model, hardware, engine, clients) \
-                and first <= m.group(1) <= last:
+                and first <= day <= last:
             return why
     return None
