@@ -139,8 +139,11 @@ def test_compare(page):
     assert page.locator('[data-id="ranking"] tbody tr').count() >= 5
     tip = page.get_attribute('[data-id="ranking"] tbody tr:first-child td.tip', "title")
     assert "factors" in tip and "decode step" in tip
+    # every bar carries its interval band as an error bar, and the band is in the hover text
+    assert page.locator('[data-id="output_tok_s_per_chip"] .plot .errorbar').count() >= 5
     page.hover('[data-id="output_tok_s_per_chip"] .plot .bars .point path', force=True)
     page.wait_for_selector(".hoverlayer .hovertext")
+    assert "P10-P90" in page.inner_text(".hoverlayer .hovertext")
     shot(page, "compare")
     set_field(page, "output", "512")
     updated(page, "output_tok_s_per_chip", before)

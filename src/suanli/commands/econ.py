@@ -108,8 +108,10 @@ def cost(
               f"output {w['output']}")
     out.print(f"Throughput {_f(r['output_tok_s'])} output tok/s ({_f(r['output_tok_s_per_chip'])} per chip), "
               f"TTFT {_f(r['ttft_ms'], 1)} ms, TPOT {_f(r['tpot_ms'])} ms")
+    band = r["intervals"].get("usd_per_mtok_blended")
     out.print(f"[bold]$ per million tokens[/]: input {_f(u['input'], 3)}, output {_f(u['output'], 3)}, blended "
-              f"{_f(u['blended'], 3)}")
+              f"{_f(u['blended'], 3)}" + (f" (P10-P90 {_f(band['p10'], 3)}-{_f(band['p90'], 3)}, from the "
+                                          "throughput band)" if band else ""))
     out.print(f"[bold]Energy[/] (IT): {_f(r['joules_per_token'], 3)} J/token = {_f(r['tokens_per_joule'])} tokens/J; "
               f"prefill {_f(j['prefill_per_input_token'], 3)} J per input token, decode "
               f"{_f(j['decode_per_output_token'], 3)} J per output token; at the wall x PUE {p['pue']:g}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,6 +51,13 @@ def plan(
                                                  "one), local, or an address such as ray://head:10001")] = None,
     workers: Annotated[int | None, typer.Option(help="processes of the local pool (default: one per core; 1 runs "
                                                      "in this process)")] = None,
+    confidence: Annotated[float | None, typer.Option(help="size so the SLOs hold and the load is carried at this "
+                                                        "confidence (0.5 to 0.9), on the pessimistic side of the "
+                                                        "prediction intervals; default: on the predictions")] = None,
+    emit: Annotated[str | None, typer.Option("--emit", help="write the chosen deployment's launch files for this "
+                                             "engine (vllm, vllm-ascend, sglang, trt-llm, llama.cpp, mindie) into "
+                                             "--out; plans for that engine, colocated serving only")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="folder for --emit's launch files")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search layouts (TP/PP/EP/DP), precisions, batch limits and prefill:decode splits on each system; confirm the
@@ -60,18 +68,42 @@ def plan(
 
     if pareto:
         plot_path(pareto)  # before the search, not after
+    if emit:  # checked before the search, not after: the engine, the folder, the plan made for that engine
+        from suanli.report.launch import check_emit
+
+        key = check_emit(emit)
+        if not out_dir:
+            raise SuanliError("emit: give --out DIR for the launch files")
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise SuanliError(f"out: {out_dir!r} is a file, not a folder")
+        if engine and engine.split("==")[0].strip().lower() != key:
+            raise SuanliError(f"emit: {key} launch files for a plan made for {engine!r}: plan with --engine {key} "
+                              "(or leave --engine out)")
+        engine = engine or emit.strip()
+        disaggregate = False
+    elif out_dir:
+        raise SuanliError("out: --out is the folder for --emit's launch files; give --emit ENGINE too")
     result = run(model, systems, input=input, output=output, slo=slo, load=load, headroom=headroom,
                  objective=objective, precision=precision, kv_precision=kv_precision, engine=engine,
                  calibration=calibration, max_chips=max_chips, disaggregate=disaggregate, confirm=confirm,
                  runners_up=runners_up, prices=parse_prices(price), workers=workers, ray=ray,
-                 executor="serial" if workers == 1 else "pool")
+                 executor="serial" if workers == 1 else "pool", confidence=confidence)
     written = write_plot(result, pareto) if pareto else None
+    launch = None
+    if emit and any(s["best"] for s in result["systems"]):
+        from suanli.catalog import catalog
+        from suanli.report.launch import emit as write_launch
+
+        launch = write_launch(emit, result, out_dir, catalog().model(model).source if not Path(model).exists()
+                              else "")
     if as_json:
         emit_json(result)
     else:
         render(result)
         if written:
             out.print(f"Pareto fronts written to {written}")
+        if launch:
+            out.print("Launch files for the first system's plan: " + ", ".join(str(p) for p in launch))
     if not any(s["best"] for s in result["systems"]):
         raise SuanliError("no system can serve this: " + " | ".join(
             f"{s['system']}: {s['infeasible_reason']}" for s in result["systems"]))
@@ -119,6 +151,14 @@ def render(r: dict) -> None:
                   f"{_n(b['output_tok_s_per_chip'])} output tok/s per chip, {_n(b['tok_s_per_user'], 1)} tok/s per "
                   f"user; [bold]{b['chips_needed']:,} chips[/] ({unit}, {b['nodes_needed']:,} nodes){busy}"
                   + (f"; {', '.join(econ)}" if econ else ""))
+        if b.get("confidence"):
+            k = b["confidence"]
+            m = ", ".join(f"{name} x{v:.2f}" for name, v in k["margins"].items())
+            out.print(f"  at confidence {k['level']:g} (predicted figures times {m}): {k['extra_chips']:+,} chips "
+                      f"against {k['chips_at_central_prediction']:,} on the central prediction")
+        iv = b.get("intervals", {}).get("output_tok_s_per_chip")
+        if iv:
+            out.print(f"  output tok/s per chip, P10-P90: {_n(iv['p10'])}-{_n(iv['p90'])} ({iv['basis']})")
         if b["simulated"] and b["analytic"]:
             a = b["analytic"]
             out.print(f"  simulated (analytic: TTFT p99 {a['ttft_p99_ms']:.0f} ms, TPOT p99 {a['tpot_p99_ms']:.1f} "

@@ -106,6 +106,13 @@ def render(s: dict) -> None:
         out.print(f"Decode batch: mean {b['mean']:.1f}, p50 {b['p50']}, p90 {b['p90']}, p99 {b['p99']}, max {b['max']};"
                   f" KV cache in use {100 * s['kv_cache_utilization']:.0f}% on average; preemptions "
                   f"{s['preemptions']}; requests in system {s['mean_in_system']:.1f} on average")
+    iv = s.get("intervals") or {}
+    shown = [(label, iv[k]) for label, k in (("TTFT p99 ms", "ttft_ms.p99"), ("TPOT p99 ms", "tpot_ms.p99"),
+                                              ("output tok/s per chip", "throughput.output_tok_s_per_chip")) if k in iv]
+    if shown:
+        out.print("[P10, P90] from held-out errors: " + "; ".join(f"{label} {b['p10']:,.1f}-{b['p90']:,.1f}"
+                                                                  for label, b in shown)
+                  + f" ({shown[0][1]['basis']})")
     if s.get("kv_transfer_ms"):
         out.print(f"KV transfer prefill -> decode: {s['kv_transfer_ms']:.2f} ms for a mean prompt")
     if s.get("engine"):

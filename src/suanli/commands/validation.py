@@ -21,6 +21,8 @@ def validate(
                                                         "hardware, model, engine, source, scenario, metric")] = None,
     calibration: CalOpt = None,
     rows: Annotated[bool, typer.Option("--rows", help="also print every row (predicted, measured, error)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar (none is shown with --json or when "
+                                                        "stderr is not a terminal)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict every row of a measurement file from its setup alone and report the error (APE as a fraction)."""
@@ -34,10 +36,13 @@ def validate(
         if k not in allowed:
             raise SuanliError(f"by: {k!r} is not allowed; allowed: {', '.join(allowed)}")
     cal = load_calibration(calibration) if calibration else None
-    result = run(data, keys, cal)
+    from suanli.report.progress import progress
+
+    result = run(data, keys, cal, progress=None if quiet or as_json else progress)
     if as_json:
-        emit_json({"rows": [{k: r[k] for k in ("id", "metric", "measured", "predicted", "ape", "skipped_reason",
-                                               "hardware", "model", "engine", "scenario", "assumptions")}
+        emit_json({"rows": [{k: r[k] for k in ("id", "metric", "measured", "predicted", "p10", "p90", "ape",
+                                               "skipped_reason", "hardware", "model", "engine", "scenario",
+                                               "assumptions")}
                             for r in result["rows"]],
                    "summary": result["summary"], "wall_s": result["wall_s"], "calibration": result["calibration"]})
         return
@@ -60,15 +65,18 @@ def render(result: dict, keys: list[str], show_rows: bool) -> None:
                       "-" if r["predicted"] is None else f"{r['predicted']:.4g}", err)
         out.print(t)
     t = Table(title=f"Predicted vs measured ({result['calibration']}), {result['wall_s']:.1f} s")
-    for col in ("kind", "group", "rows", "predicted", "skipped", "MAPE", "median APE", "bias"):
+    for col in ("kind", "group", "rows", "predicted", "skipped", "MAPE", "median APE", "bias", "in P10-P90",
+                "band width"):
         t.add_column(col, justify="left" if col in ("kind", "group") else "right")
     for kind, st in s["overall"].items():
-        t.add_row(kind, "all", str(st["rows"]), str(st["predicted"]), str(st["skipped"]), _pct(st["mape"]),
-                  _pct(st["median_ape"]), _pct(st["bias"]))
-        for g, gs in s["groups"].get(kind, {}).items():
-            t.add_row("", g, str(gs["rows"]), str(gs["predicted"]), str(gs["skipped"]), _pct(gs["mape"]),
-                      _pct(gs["median_ape"]), _pct(gs["bias"]))
+        for g, gs in [("all", st), *s["groups"].get(kind, {}).items()]:
+            t.add_row(kind if g == "all" else "", g, str(gs["rows"]), str(gs["predicted"]), str(gs["skipped"]),
+                      _pct(gs["mape"]), _pct(gs["median_ape"]), _pct(gs["bias"]), _pct(gs["coverage"]),
+                      _pct(gs["median_width"]))
     out.print(t)
+    out.print("in P10-P90: share of measured values inside the prediction's interval band; band width: its median "
+              "(P90 - P10) / predicted. The bundled bands were drawn from the held-out errors of the bundled data, "
+              "so on those files this is their own fit; `suanli calibrate --loso` reports it per source held out.")
     for kind, worst in s["worst"].items():
         if worst:
             out.print(f"Worst {kind} rows: " + "; ".join(
@@ -89,13 +97,26 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from dataclasses import replace
     from pathlib import Path
 
+    import yaml
+
     from suanli.perf.factors import bundled_calibration
+    from suanli.perf.intervals import build_table
     from suanli.schema import SuanliError
     from suanli.schema.files import output_path, write_atomic
     from suanli.validate.data import load_rows
     from suanli.validate.first_token import fit_first_token
     from suanli.validate.first_token import leave_one_source_out as latency_loso
-    from suanli.validate.fit import fit, leave_one_source_out, to_yaml
+    from suanli.validate.fit import fit, to_yaml
+    from suanli.validate.intervals import (
+        coverage,
+        coverage_doubly_nested,
+        fit_levels,
+        held_out,
+        held_path,
+        read_held,
+        samples,
+        write_held,
+    )
     from suanli.validate.ops import best_gemm_fractions, is_ops_file, measured_factors
     from suanli.validate.run import predict_rows
 
@@ -104,6 +125,8 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     if not out_path:
         raise SuanliError("calibrate --data: give --out FILE for the fitted calibration (e.g. --out calib.yaml)")
     output_path(out_path, "calibrate --out", force=force)  # before minutes of fitting, not after
+    if loso:
+        output_path(held_path(out_path), "calibrate --out (its held-out residuals)", force=force)
     t0 = time.perf_counter()
     paths = [p.strip() for p in data.split(",") if p.strip()]
     for p in paths:
@@ -173,7 +196,8 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                             "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
                            for f in result.families]}
     if loso:
-        per = leave_one_source_out(every, prior, best=best)  # fits on the others' fitted rows, predicts all of its own
+        # every row predicted without its source: the throughput fit and the front ends refitted without it
+        held, per = held_out(rows, prior, fitted, best=best)
         report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]), "skipped": _skipped(v["records"])}
                           for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]
@@ -182,6 +206,19 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         report["latency_loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]),
                                         "skipped": _skipped(v["records"])} for src, v in lat.items()}
         report["latency_loso_mape"] = _mape([rec for v in lat.values() for rec in v["records"]])
+        report["latency_held_out_mape"] = _mape([r for r in held if r["kind"] == "latency"])
+        # the residuals written beside the file and read back (the bands are rebuilt from exactly what is
+        # shipped), the interval bands from them written into the file; their coverage scored nested (each
+        # source's rows against bands drawn from the other sources only)
+        write_held(held, held_path(target))
+        shipped = read_held(held_path(target))
+        levels = fit_levels(shipped)  # the tail level per metric at which held-out bands cover 80% of a source
+        table = build_table(samples(shipped), levels)
+        report["intervals"] = {"classes": len(table), "levels": levels, "coverage": coverage_doubly_nested(shipped),
+                               "coverage_nested": coverage(shipped, levels=levels),
+                               "coverage_in_sample": coverage(shipped, table)}
+        write_atomic(target, text + yaml.safe_dump({"intervals": table}, sort_keys=True))
+        load_calibration(str(target))
     report["wall_s"] = time.perf_counter() - t0
     if as_json:
         emit_json(report)
@@ -212,7 +249,15 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         for src, v in report["latency_loso"].items():
             console.print(f"  latency, held out {src[:60]}: {v['rows']} rows ({v['skipped']} skipped), "
                           f"MAPE {_pct(v['mape'])}")
-        console.print(f"Leave-one-source-out latency MAPE: {_pct(report['latency_loso_mape'])}")
+        console.print(f"Leave-one-source-out latency MAPE: {_pct(report['latency_loso_mape'])} (front ends held "
+                      f"out); {_pct(report['latency_held_out_mape'])} with the chip factors held out too")
+        iv = report["intervals"]
+        for metric, c in iv["coverage"].items():
+            console.print(f"Interval [P10, P90] coverage, {metric}: {_pct(c['covered'])} of {c['rows']} held-out rows "
+                          f"(bands and their level drawn without each row's source), median width "
+                          f"{_pct(c['median_width'])} of the prediction")
+        console.print(f"{iv['classes']} interval classes (tail levels {iv['levels']}) written to {out_path}; the "
+                      f"residuals to {held_path(out_path).name}")
 
 
 def _mape(recs: list[dict]) -> float | None:

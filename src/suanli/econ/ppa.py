@@ -60,4 +60,16 @@ def workload_ppa(ask: Ask, chip: Chip, chips: int = 8, price: float | None = Non
             "chip_power_w": watts, "tok_s_per_w": _ratio(per_chip, watts),
             "tok_s_per_mm2": _ratio(per_chip, chip.die_area_mm2),
             "tok_s_per_kusd": _ratio(per_chip * 1e3, price_usd),
+            "intervals": _scaled(p.intervals.get("output_tok_s_per_chip"), per_chip, {
+                "output_tok_s_per_chip": per_chip, "tok_s_per_w": _ratio(per_chip, watts),
+                "tok_s_per_mm2": _ratio(per_chip, chip.die_area_mm2),
+                "tok_s_per_kusd": _ratio(per_chip * 1e3, price_usd)}),
             "assumptions": led.as_dict()}
+
+
+def _scaled(band: dict | None, per_chip: float, figures: dict[str, float | None]) -> dict:
+    """Per-chip ratios inherit the throughput band (their denominators are fixed figures)."""
+    if not band or not per_chip:
+        return {}
+    lo, hi = band["p10"] / per_chip, band["p90"] / per_chip
+    return {k: {"p10": v * lo, "p90": v * hi, "basis": band["basis"]} for k, v in figures.items() if v is not None}

@@ -122,7 +122,18 @@ def cost_report(ask: Ask, system: str, k: Knobs, chips: int | None = None) -> di
     sys_ = cat.system(system)
     run = run_on(ask, cat.chips[sys_.chip], sys_, chips)
     _, econ = economics(run, k)
-    return {**run_summary(run), **econ}
+    return {**run_summary(run), **econ, "intervals": cost_intervals(run, econ)}
+
+
+def cost_intervals(run: Run, econ: dict) -> dict:
+    """The prediction's intervals, and $/Mtok's: the same hourly cost over the throughput band (inverse to it)."""
+    p = run.prediction
+    iv = {k: v for k, v in p.intervals.items() if k in ("output_tok_s", "output_tok_s_per_chip", "tpot_ms")}
+    t, usd = p.intervals.get("output_tok_s"), (econ.get("usd_per_mtok") or {}).get("blended")
+    if t and usd:
+        iv["usd_per_mtok_blended"] = {"p10": usd * p.output_tok_s / t["p90"], "p90": usd * p.output_tok_s / t["p10"],
+                                      "basis": t["basis"] + "; $/Mtok at the same hourly cost, inverse to throughput"}
+    return iv
 
 
 def _unit(name: str) -> tuple[System | None, int, str]:

@@ -37,6 +37,12 @@ class Stack:
     asked: str = ""  # the text it was resolved from
 
     @property
+    def nearest(self) -> bool:
+        """The engine or version asked for has no profile of its own: a neighbour's features stand in (an older
+        or newer release than those profiled, or the generic tuned stack for an unknown engine)."""
+        return any(w in self.note for w in ("has no profile", "is older than", "is newer than"))
+
+    @property
     def id(self) -> str:
         return self.profile.id
 

@@ -59,12 +59,18 @@ def compare_units(arch: Arch, model_id: str, units: list[tuple[System, Chip]], b
                      **{k: d[k] for k in ("tpot_ms", "tok_s_per_user", "output_tok_s",
                                           "output_tok_s_per_chip", "total_tok_s", "total_tok_s_per_chip")},
                      "memory_gb_per_chip": d["memory_gb_per_chip"], "notes": "; ".join(d["notes"]),
-                     "factors": d["factors"], "engine": d["engine"]})
+                     "factors": d["factors"], "engine": d["engine"], "intervals": _bands(d["intervals"])})
     key, high = RANK_KEYS[rank_by]
     ok = sorted((r for r in rows if "error" not in r), key=lambda r: r[key], reverse=high)
     for i, r in enumerate(ok, 1):
         r["rank"] = i
     return ok + [r for r in rows if "error" in r]
+
+
+def _bands(iv: dict) -> dict:
+    """The prediction's intervals under this row's names (its TTFT is that of one request joining the batch)."""
+    names = {"ttft_loaded_ms": "ttft_ms", "ttft_ms": "ttft_batch_ms"}
+    return {names.get(k, k): v for k, v in iv.items()}
 
 
 def _single_stream(choice, wl: Workload) -> dict:

@@ -148,6 +148,7 @@ class Deployed:
                                                  self.stack.tuned_for(chip.family))
         self.factors = self._paths(replace(factors, memory_utilization=feats.memory_utilization), chip, dep)
         self.calibration_source = cal.source
+        self.interval_table = cal.intervals
         self.hw: Hardware = hardware_of(chip, system, self.factors)
         chips = self.layout.chips
         # replicas that share nothing (dp without expert parallelism across them) may sit in separate systems

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from suanli.perf.intervals import check_table
 from suanli.schema import SuanliError
 from suanli.schema.files import text_of
 
@@ -95,10 +96,13 @@ class Calibration:
     # an engine family's costs on the first-token path outside its steps (request_ms, prompt_host_us): the same
     # front end on every chip, fitted on low-load TTFT rows (suanli.validate.first_token)
     first_token: dict[str, dict[str, float]] = field(default_factory=dict)
+    # bands of measured / predicted per class of prediction, from held-out residuals (suanli.perf.intervals)
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def prior(self) -> Calibration:
         """The same file without its fitted factors: what a new fit starts from."""
-        return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, source="priors")
+        return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, intervals={},
+                       source="priors")
 
     def resolve(self, family: str, engine: str | None, tuned: bool = True) -> tuple[Factors, str]:
         """Factors for a chip family and an engine's factor key (`Stack.factor_key`), and a note on where they
@@ -189,6 +193,7 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         physical=_table(raw, "physical", str(p)),
         untuned=_table({"u": {"untuned": raw.get("untuned") or {}}}, "u", str(p)).get("untuned", {}),
         first_token=_table(raw, "first_token", str(p)),
+        intervals=check_table(_mapping(raw, "intervals", p.name), f"calibration: {p.name}"),
     )
     for fam in cal.families:  # every factor set must be usable on its own
         cal.resolve(fam, None)

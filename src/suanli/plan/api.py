@@ -19,6 +19,7 @@ from suanli.engines import resolve_engine
 from suanli.model.resolve import model_arch
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.plan import explain
+from suanli.plan.confidence import bands, check_confidence, instances_for, margins
 from suanli.plan.confirm import confirm_batch
 from suanli.plan.executor import describe, run_map, workers_default
 from suanli.plan.load import Load, check_headroom, parse_load
@@ -48,14 +49,17 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
          disaggregate: bool = True, confirm: int = 3, runners_up: int = 3, prices: dict[str, float] | None = None,
          executor: str = "pool", workers: int | None = None, ray: str | None = None,
          batches: tuple[int, ...] = BATCHES, budgets: tuple[int, ...] = BUDGETS,
-         ratios: tuple[tuple[int, int], ...] = RATIOS) -> dict:
+         ratios: tuple[tuple[int, int], ...] = RATIOS, confidence: float | None = None) -> dict:
     """Plan deployments; `load` is a string ("20req/s", "30T tok/day"), requests per second, or a Load.
 
     `executor`: "pool" (default), "serial" or "ray" (also chosen by giving `ray`: "local", "auto" or an address).
-    `confirm`: structures per system checked with the serving simulator (0: analytic figures only)."""
+    `confirm`: structures per system checked with the serving simulator (0: analytic figures only).
+    `confidence` (0.5 to 0.9): size so that the SLOs hold and the load is carried at that confidence, on the
+    pessimistic side of the interval bands (`plan.confidence`); None sizes on the predictions themselves."""
     t0 = time.perf_counter()
     ask, names, load_ = _ask(model, systems, input, output, slo, load, headroom, objective, precision, kv_precision,
                              engine, calibration, max_chips, disaggregate, batches, budgets, ratios, confirm)
+    ask = replace(ask, confidence=check_confidence(confidence))
     backend = "ray" if ray else executor
     if backend not in ("pool", "serial", "ray"):
         raise SuanliError(f"executor: {executor!r} is not allowed; allowed: pool, serial, ray")
@@ -76,6 +80,9 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
             continue
         items += [(sid, (lay.tp, lay.pp, lay.ep, lay.dp))
                   for lay in layouts_of(arch, system, limits[sid], ask.modes, stacks[sid].features)]
+    families = {sid: cat.chips[cat.system(sid).chip].family for sid in names}
+    ask = replace(ask, margins={sid: margins(ask.calibration, families[sid], st, ask.confidence)
+                                for sid, st in stacks.items() if not isinstance(st, str)})
     n_batches = 1 if backend == "serial" else min(len(items), 4 * workers)
     batches_ = [items[i::n_batches] for i in range(n_batches)] if items else []
     results: list[ItemResult] = [r for batch in run_map(evaluate_batch, ask, econ, batches_, backend, workers, ray)
@@ -92,6 +99,9 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
             out_systems[-1]["infeasible_reason"] = stacks[sid]
         else:
             out_systems[-1]["engine"] = stacks[sid].to_dict()
+            add_bands(out_systems[-1], ask, families[sid], stacks[sid])
+            for c in [out_systems[-1]["best"], *out_systems[-1]["runners_up"]] if out_systems[-1]["best"] else []:
+                c["memory_utilization"] = stacks[sid].features.memory_utilization  # the share the plan assumed
         pts = front([p for r in rs for p in r.pareto])
         pareto.append({"system": sid, "points": [point(p) for p in pts]})
     counts: dict[str, int] = {}
@@ -105,7 +115,7 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
         "load": None if load_ is None else {"text": load_.text, "requests_s": load_.requests_s,
                                             "output_tok_s": load_.output_tok_s, "total_tok_s": load_.total_tok_s,
                                             "described": load_.describe()},
-        "headroom": ask.headroom, "objective": ask.objective,
+        "headroom": ask.headroom, "objective": ask.objective, "confidence": ask.confidence,
         "systems": out_systems, "pareto": pareto,
         "search": {"candidates": evaluated, "by_status": dict(sorted(counts.items())),
                    "step_evaluations": sum(r.steps for r in results), "work_items": len(items),
@@ -289,6 +299,27 @@ def candidate_dict(r: Eval, system) -> dict:
             "chips_needed": r.analytic.chips_needed},
         "simulation_runs": (r.sim or {}).get("runs"),
     }
+
+
+def add_bands(row: dict, ask: Ask, family: str, stack) -> None:
+    """Intervals on each candidate's figures and, at a confidence, what it costs in chips against the central
+    prediction (the same deployment sized on its predicted throughput)."""
+    for c in [row["best"], *row["runners_up"]] if row["best"] else []:
+        mode = "disaggregated" if c["disaggregated"] else "colocated"
+        found = bands(ask.calibration, family, stack, mode)
+        c["intervals"] = {}
+        for name, metric in (("output_tok_s_per_chip", "throughput"), ("ttft_p99_ms", "ttft"),
+                             ("tpot_p99_ms", "tpot")):
+            if metric in found and c[name]:
+                key, band = found[metric]
+                c["intervals"][name] = {"p10": c[name] * band["p10"], "p90": c[name] * band["p90"],
+                                        "basis": f"held-out residuals of {int(band['rows'])} rows, class {key}"}
+        if ask.confidence is not None and ask.load_out_tok_s:
+            central = instances_for(ask.load_out_tok_s, ask.headroom, c["unit_output_tok_s"])
+            at_central = central * c["chips_needed"] // max(1, c["instances"])
+            c["confidence"] = {"level": ask.confidence, "margins": ask.margins.get(row["system"], {}).get(mode, {}),
+                               "chips_at_central_prediction": at_central,
+                               "extra_chips": c["chips_needed"] - at_central}
 
 
 def _packed(instances: int, chips_each: int, per_box: int) -> int:

@@ -67,7 +67,7 @@ def sys_econ(system: System, chip: Chip, prices: dict[str, float] | None = None)
 
 def size_and_score(rec: Eval, ask: Ask, econ: SysEcon | None) -> Eval:
     """Fill instances, chips_needed, usd_per_mtok, tokens_per_joule and the objective score of a feasible record."""
-    cap = rec.out_tok_s
+    cap = rec.out_tok_s * ask.margin(rec.system, rec.mode, "throughput")  # 1 unless a confidence is asked
     if ask.load_out_tok_s:
         rec.instances = max(1, ceil(ask.load_out_tok_s * (1 + ask.headroom) / cap - 1e-9))
         served = ask.load_out_tok_s

@@ -55,6 +55,11 @@ class Ask:
     ratios: tuple[tuple[int, int], ...] = RATIOS
     modes: tuple[str, ...] = MODES
     max_chips: int | None = None
+    confidence: float | None = None  # plan for the pessimistic side of the bands (plan.confidence)
+    margins: dict = field(default_factory=dict)  # system -> mode -> metric -> multiplier at that confidence
+
+    def margin(self, system: str, mode: str, metric: str) -> float:
+        return self.margins.get(system, {}).get(mode, {}).get(metric, 1.0)
 
 
 @dataclass(slots=True)

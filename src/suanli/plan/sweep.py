@@ -44,6 +44,8 @@ def slo_check(rec: Eval, ask: Ask) -> Eval:
         name, stat = key.split("_")
         hi = stat in ("p90", "p99")
         ttft, tpot = (rec.ttft_p99, rec.tpot_p99) if hi else (rec.ttft_mean, rec.tpot_mean)
+        ttft *= ask.margin(rec.system, rec.mode, "ttft")  # 1 unless a confidence is asked
+        tpot *= ask.margin(rec.system, rec.mode, "tpot")
         value = {"ttft": ttft, "tpot": tpot, "e2e": ttft + (ask.output_len - 1) * tpot}[name]
         if value / limit > worst:
             worst, metric = value / limit, name

@@ -42,6 +42,13 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
                   f"({_f(1 / p.tpot_s)} tok/s per user)   end-to-end {_f(p.e2e_s, 2)} s")
     console.print(f"Throughput: output {_f(p.output_tok_s)} tok/s ({_f(p.output_tok_s / p.chips)} per chip), total "
                   f"{_f(p.total_tok_s)} tok/s ({_f(p.total_tok_s / p.chips)} per chip)")
+    bands = [(label, p.intervals[k], digits) for label, k, digits in (
+        ("TTFT ms (one request joining)", "ttft_loaded_ms", 1), ("TPOT ms", "tpot_ms", 2),
+        ("output tok/s per chip", "output_tok_s_per_chip", 1)) if k in p.intervals]
+    if bands:
+        console.print("[P10, P90] from held-out errors: " + "; ".join(
+            f"{label} {_f(b['p10'], d)}-{_f(b['p90'], d)}" for label, b, d in bands))
+        console.print(f"  basis: {bands[-1][1]['basis']}")
     t = Table(title="Where the time goes (one step, per chip)", show_lines=False)
     for col in ("op class", "prefill ms", "bound", "decode ms", "bound", "decode share"):
         t.add_column(col, justify="right" if "ms" in col or "share" in col else "left")
@@ -84,26 +91,33 @@ def engine_line(e: dict) -> str:
 def render_compare(rows: list[dict], console: Console, title: str) -> None:
     t = Table(title=title)
     for col in ("#", "system", "chips", "layout", "batch", "TTFT ms", "TPOT ms", "output tok/s", "tok/s/chip",
-                "1 user: prefill tok/s", "decode tok/s"):
+                "P10-P90", "1 user: prefill tok/s", "decode tok/s"):
         t.add_column(col, justify="right" if col not in ("system", "layout") else "left",
                      no_wrap=col in ("system", "layout"))
     notes = []
     for i, r in enumerate(rows, 1):
         if r.get("error"):
-            t.add_row("-", r["system"], "", "", "", "", "", "", "see below", "", "")
+            t.add_row("-", r["system"], "", "", "", "", "", "", "see below", "", "", "")
             notes.append(f"{r['system']}: {r['error']}")
             continue
         lay = f"tp{r['tp']} pp{r['pp']} ep{r['ep']} dp{r['dp']}"
         t.add_row(str(i), r["system"], str(r["chips"]), lay, str(r["batch"]), _f(r["ttft_ms"]), _f(r["tpot_ms"], 2),
-                  _f(r["output_tok_s"]), _f(r["output_tok_s_per_chip"]), _f(r["prefill_tok_s"]),
-                  _f(r["decode_tok_s"]))
+                  _f(r["output_tok_s"]), _f(r["output_tok_s_per_chip"]), _band(r, "output_tok_s_per_chip"),
+                  _f(r["prefill_tok_s"]), _f(r["decode_tok_s"]))
         if r.get("notes"):
             notes.append(f"{r['system']}: {r['notes']}")
     console.print(t)
     console.print("TTFT: one request joining the running batch; TPOT: mean decode step at that batch; "
+                  "P10-P90: tok/s/chip times the 10th and 90th percentiles of measured / predicted on held-out "
+                  "rows of its class; "
                   "1 user: a single request alone (prompt tokens/s while prefilling, tokens/s while decoding).")
     for n in notes:
         console.print(f"  {n}")
+
+
+def _band(row: dict, key: str) -> str:
+    b = (row.get("intervals") or {}).get(key)
+    return f"{_f(b['p10'])}-{_f(b['p90'])}" if b else ""
 
 
 def chip_row(c: Chip) -> dict:

@@ -30,14 +30,17 @@ def output_path(path: str | Path, what: str, *, force: bool = True) -> Path:
     return p
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename: readers see the old file or
-    the new one, never a part."""
+def write_atomic(path: str | Path, text: str | bytes) -> None:
+    """Write `text` (or bytes) to `path` through a temporary file in the same folder and a rename: readers see the
+    old file or the new one, never a part."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes) else
+              os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
             fh.write(text)
+        # a temporary file is private (0600); the result keeps the mode of the file it replaces, else 0644
+        os.chmod(tmp, p.stat().st_mode & 0o777 if p.exists() else 0o644)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -56,7 +56,9 @@ PRECISIONS: dict[str, Precision] = {
         _P("w4a16", 4 + 20 / 128, "bf16", ("fp16",), "int4 weights (AWQ/GPTQ, group 128), 16-bit activations"),
         _P("w4a8", 4 + 20 / 128, "fp8", ("int8", "bf16", "fp16"), "int4 weights, fp8/int8 activations"),
         _P("fp4", 4.5, "fp4", ("fp8", "bf16", "fp16"), "NVFP4: e2m1 with e4m3 scales per 16"),
-        _P("mxfp4", 4.25, "fp4", ("fp8", "bf16", "fp16"), "OCP MXFP4: e2m1 with e8m0 scales per 32"),
+        # where a chip has no 4-bit matrix unit the engines keep activations in 16 bits and widen the weights in
+        # the kernel (PRECISION_SOURCES["mxfp4"]): W4A16, not W4A8
+        _P("mxfp4", 4.25, "fp4", ("bf16", "fp16", "fp8"), "OCP MXFP4: e2m1 with e8m0 scales per 32"),
         _P("q4_0", 4.5, "fp16", ("bf16", "fp32"), "GGUF q4_0: 18 bytes per 32 weights"),
         _P("q4_k_m", 4.89, "fp16", ("bf16", "fp32"), "GGUF q4_k_m (mix of q4_k and q6_k)"),
         _P("q5_k_m", 5.70, "fp16", ("bf16", "fp32"), "GGUF q5_k_m (mix of q5_k and q6_k)"),
@@ -89,7 +91,10 @@ PRECISION_SOURCES = {
     "fp8-ue8m0": "https://github.com/deepseek-ai/DeepGEMM (UE8M0 scale format for SM100)",
     "fp4": "https://docs.nvidia.com/cuda/cublas/#d-block-scaling-factors-layout (NVFP4: 16-element blocks, e4m3 scale)",
     "mxfp4": "https://www.opencompute.org/documents/ocp-microscaling-formats-mx-v1-0-spec-final-pdf "
-             "(32-element blocks)",
+             "(32-element blocks); without FP4 matrix units (Hopper, MI300X) vLLM and SGLang run MXFP4 experts "
+             "through triton_kernels matmul_ogs or Marlin with BF16 activations, FP8 x FP4 MMA only on Blackwell "
+             "(vllm/model_executor/layers/quantization/mxfp4.py, get_mxfp4_backend; "
+             "https://docs.vllm.ai/projects/recipes/en/latest/OpenAI/GPT-OSS.html)",
     # The first and last layers' FFNs also stay bf16 (modules_to_not_convert of the checkpoints' config.json);
     # suanli counts them at fp8, 2 of 126 layers for 405B (+0.8% of its weights).
     "fp8-meta": "https://arxiv.org/abs/2407.21783 (The Llama 3 Herd of Models, sec. 6.2: FP8 quantization of the "

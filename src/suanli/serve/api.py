@@ -71,7 +71,31 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
     summary.update({"model": dep.model_id, "system": dep.system.id, "chips": chips,
                     "deployment": dep_spec.model_dump(), "disaggregate": list(split) if split else None,
                     "factors": dep.factors_note, "engine": dep.stack.to_dict(), "max_seqs": cfg.max_seqs})
+    closed = not trace and kind == "concurrency"
+    summary["intervals"] = _bands(dep, summary, engines, bool(split), closed)
     return summary, result
+
+
+def _bands(dep: Deployed, summary: dict, engines: int, split: bool, closed: bool) -> dict:
+    """Intervals on the latency percentiles (and on throughput in a closed loop, where it follows the speed; at an
+    offered rate the engine keeps up with, throughput is that rate, not a prediction)."""
+    from suanli.perf.intervals import Case, interval, load_class
+
+    per_rank = (summary.get("batch_size") or {}).get("mean", 1.0) / max(1, engines)
+    chip = "calibrated" if dep.factors_note.startswith("calibrated") else "borrowed"
+    engine = "nearest" if dep.stack.nearest else "profiled"
+    serving = "disaggregated" if split else "colocated"
+    out: dict = {}
+    figures = [(f"{m}.{stat}", m.split("_")[0], v) for m in ("ttft_ms", "tpot_ms")
+               for stat, v in (summary.get(m) or {}).items()]
+    if closed:
+        figures += [(f"throughput.{k}", "throughput", v) for k, v in (summary.get("throughput") or {}).items()
+                    if "tok_s" in k]
+    for name, metric, value in figures:
+        iv = interval(dep.interval_table, Case(metric, chip, engine, load_class(per_rank), serving), value)
+        if iv:
+            out[name] = iv
+    return out
 
 
 def _bounded(name: str, value: int, lo: int, hi: int) -> None:

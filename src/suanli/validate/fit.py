@@ -350,7 +350,7 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
             fams |= {f for r in rest if fittable(r) and not _tuned(r) and (f := family_of(r))}
         fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps, best=best).calibration
         recs = predict_rows(held, fitted)
-        out[src] = {"rows": len(held), "records": recs}
+        out[src] = {"rows": len(held), "records": recs, "calibration": fitted}
     return out
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
-from suanli.perf.factors import Calibration
+from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.schema import SuanliError
 from suanli.validate.data import Row, load_rows
 from suanli.validate.scenarios import Point, predict_setup
@@ -21,8 +22,9 @@ from suanli.validate.sources import setup_of
 
 
 def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = False,
-                 frozen: dict[Setup, tuple] | None = None) -> list[dict]:
-    """Predict every row; `fast` and `frozen` (a layout per setup) are for calibration fits (see fit.py)."""
+                 frozen: dict[Setup, tuple] | None = None, tick: Callable[[int], None] | None = None) -> list[dict]:
+    """Predict every row; `fast` and `frozen` (a layout per setup) are for calibration fits (see fit.py); `tick`
+    is called once per row (a progress bar)."""
     cache: dict[Setup, Point | Skip] = {}
     out = []
     for row in rows:
@@ -50,17 +52,23 @@ def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = F
         except Skip as e:
             rec["skipped_reason"] = str(e)
         out.append(rec)
+        if tick:
+            tick(1)
     return out
 
 
 def _group_stats(recs: list[dict]) -> dict:
     done = [r for r in recs if r["predicted"] is not None]
     apes = [r["ape"] for r in done]
+    banded = [r for r in done if r.get("p10") is not None]
     return {
         "rows": len(recs), "predicted": len(done), "skipped": len(recs) - len(done),
         "mape": statistics.fmean(apes) if apes else None,
         "median_ape": statistics.median(apes) if apes else None,
         "bias": statistics.fmean(r["signed"] for r in done) if done else None,
+        # share of measured values inside the [P10, P90] band, and the band's median width over the prediction
+        "coverage": statistics.fmean(r["p10"] <= r["measured"] <= r["p90"] for r in banded) if banded else None,
+        "median_width": statistics.median((r["p90"] - r["p10"]) / r["predicted"] for r in banded) if banded else None,
     }
 
 
@@ -87,9 +95,27 @@ def summarize(recs: list[dict], by: list[str]) -> dict:
     return summary
 
 
-def validate(path: str | Path, by: list[str] | None = None, cal: Calibration | None = None) -> dict:
+def add_intervals(recs: list[dict], cal: Calibration) -> None:
+    """`p10` and `p90` beside each prediction, from the calibration's interval bands (None where it has none)."""
+    from suanli.perf.intervals import interval
+    from suanli.validate.intervals import case_of
+
+    for r in recs:
+        case = case_of(r, cal) if r["predicted"] is not None and cal.intervals else None
+        iv = interval(cal.intervals, case, r["predicted"]) if case else None
+        r["p10"], r["p90"] = (iv["p10"], iv["p90"]) if iv else (None, None)
+
+
+def validate(path: str | Path, by: list[str] | None = None, cal: Calibration | None = None,
+             progress: Callable | None = None) -> dict:
+    """`progress(label, total)`: a context manager yielding tick(n) (the CLI's bar), or None."""
     t0 = time.perf_counter()
     rows = load_rows(path)
-    recs = predict_rows(rows, cal)
+    if progress is None:
+        recs = predict_rows(rows, cal)
+    else:
+        with progress(f"predicting {Path(path).name}", len(rows)) as tick:
+            recs = predict_rows(rows, cal, tick=tick)
+    add_intervals(recs, cal or bundled_calibration())
     return {"rows": recs, "summary": summarize(recs, by or []), "wall_s": time.perf_counter() - t0,
             "calibration": cal.source if cal else "bundled calibration"}

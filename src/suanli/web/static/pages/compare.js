@@ -35,6 +35,19 @@ export function explain(r) {
   return lines.join('\n');
 }
 
+// [P10, P90] of a row's figure: its own interval, or for tok/s/W and $/Mtok the throughput band (the power and
+// cost per hour stay, so tok/s/W moves with throughput and $/Mtok against it)
+export function bandOf(r, key) {
+  const iv = r.intervals || {};
+  if (iv[key]) return [iv[key].p10, iv[key].p90];
+  const t = iv.output_tok_s_per_chip;
+  if (!t || r[key] === null || r[key] === undefined || !r.output_tok_s_per_chip) return null;
+  const lo = t.p10 / r.output_tok_s_per_chip, hi = t.p90 / r.output_tok_s_per_chip;
+  if (key === 'tok_s_per_w') return [r[key] * lo, r[key] * hi];
+  if (key === 'usd_blended') return [r[key] / hi, r[key] / lo];
+  return null;
+}
+
 function whatifOf(text) {
   if (!text) return undefined;
   const i = text.indexOf('|');
@@ -98,9 +111,14 @@ export default {
       const order = sorted.filter((r) => r[key] !== null && r[key] !== undefined).map((r) => r.system);
       const traces = Object.keys(GROUPS).map((g) => {
         const mine = sorted.filter((r) => r.group === g && r[key] !== null && r[key] !== undefined);
+        const bands = mine.map((r) => bandOf(r, key));
         return { type: 'bar', name: GROUPS[g], x: mine.map((r) => r.system), y: mine.map((r) => r[key]),
           marker: { color: COLORS[g], pattern: { shape: mine.map((r) => (r.whatif ? '/' : '')) } },
-          customdata: mine.map((r) => esc(explain(r)).replace(/\n/g, '<br>')),
+          error_y: { type: 'data', symmetric: false, color: '#444', thickness: 1,
+            array: mine.map((r, i) => (bands[i] ? bands[i][1] - r[key] : 0)),
+            arrayminus: mine.map((r, i) => (bands[i] ? r[key] - bands[i][0] : 0)) },
+          customdata: mine.map((r, i) => esc((bands[i] ? `P10-P90 ${fmt(bands[i][0])}-${fmt(bands[i][1])} ${unit}\n` : '')
+            + explain(r)).replace(/\n/g, '<br>')),
           hovertemplate: `<b>%{x}</b>: %{y:.4g} ${unit}<br>%{customdata}<extra></extra>` };
       }).filter((t) => t.x.length);
       const missing = ok.filter((r) => r[key] === null || r[key] === undefined).map((r) => r.system);

@@ -57,6 +57,8 @@ export default {
     { name: 'engine', label: 'engine (blank: best-known)', list: 'dl-engines', placeholder: 'vllm==0.9.2' },
     { name: 'slo', label: 'SLO', value: 'ttft_p99=2s,tpot_p99=50ms' },
     { name: 'load', label: 'load', value: '20req/s' },
+    { name: 'confidence', label: 'confidence (0.5-0.9; blank: on the predictions)', type: 'number', placeholder: '0.9',
+      help: 'size so the SLOs hold and the load is carried at this confidence, on the pessimistic side of the prediction intervals' },
     { name: 'x', label: 'x axis (blank: auto)' }, { name: 'y', label: 'y axis (blank: auto)' },
   ],
   async mount(ui) {
@@ -79,7 +81,8 @@ export default {
     }
     if (running) running.cancel();
     const body = { model: v.model, systems: v.systems, input: num(v.input), output: num(v.output),
-      precision: v.precision, engine: v.engine || undefined, slo: v.slo || undefined, load: v.load || undefined };
+      precision: v.precision, engine: v.engine || undefined, slo: v.slo || undefined, load: v.load || undefined,
+      confidence: num(v.confidence) };
     const mine = job('plan', body, (s) => {
       if (ui.busy()) return;
       ui.status.innerHTML = `<div class="row"><span>${esc(s.message || s.status)} (${Math.round(100 * s.progress)}%)</span>
@@ -115,7 +118,12 @@ export default {
       detail(ui, s.system, pts[j]);
     });
     const best = systems.filter((s) => s.best);
-    kpis(ui.kpis, best.map((s) => [s.system, `${fmt(s.best.chips_needed)} chips needed`]));
+    kpis(ui.kpis, best.map((s) => {
+      const iv = (s.best.intervals || {}).output_tok_s_per_chip, k = s.best.confidence;
+      const tip = [iv ? `output tok/s per chip ${fmt(s.best.output_tok_s_per_chip)}, P10-P90 ${fmt(iv.p10)}-${fmt(iv.p90)} (${iv.basis})` : '',
+        k ? `at confidence ${k.level}: ${k.extra_chips >= 0 ? '+' : ''}${k.extra_chips} chips against ${k.chips_at_central_prediction} on the central prediction` : ''].filter(Boolean).join('\n');
+      return [s.system, `${fmt(s.best.chips_needed)} chips needed` + (k ? ` (${k.extra_chips >= 0 ? '+' : ''}${k.extra_chips} for confidence ${k.level})` : ''), tip];
+    }));
     if (best.length) {
       const cols = [...new Set(best.flatMap((s) => flat(s.best).map(([k]) => k)))].slice(0, 14);
       table(ui.out, 'best', 'Best deployment per system', [{ key: 'system', label: 'system', fmt: (r) => r.system },

@@ -102,11 +102,15 @@ export default {
     }
     if (ui.busy()) return;
     message(ui.status, error);
+    const iv = d.intervals || {};
+    const band = (k) => (iv[k] ? ` (P10-P90 ${fmt(iv[k].p10)}-${fmt(iv[k].p90)})` : '');
+    const basis = (k) => (iv[k] ? `P10-P90 from ${iv[k].basis}` : 'no interval band for this prediction');
     kpis(ui.kpis, [
-      ['TTFT (batch prefill)', `${fmt(d.ttft_ms)} ms`, 'prefill of the whole batch'],
-      ['TTFT (joining a running batch)', `${fmt(d.ttft_loaded_ms)} ms`],
-      ['TPOT', `${fmt(d.tpot_ms)} ms`], ['output tok/s', fmt(d.output_tok_s)],
-      ['tok/s per chip', fmt(d.output_tok_s_per_chip)], ['chips', `${d.chips} x ${d.chip}`],
+      ['TTFT (batch prefill)', `${fmt(d.ttft_ms)} ms`, 'prefill of the whole batch; ' + basis('ttft_ms')],
+      ['TTFT (joining a running batch)', `${fmt(d.ttft_loaded_ms)} ms${band('ttft_loaded_ms')}`, basis('ttft_loaded_ms')],
+      ['TPOT', `${fmt(d.tpot_ms)} ms${band('tpot_ms')}`, basis('tpot_ms')], ['output tok/s', fmt(d.output_tok_s)],
+      ['tok/s per chip', `${fmt(d.output_tok_s_per_chip)}${band('output_tok_s_per_chip')}`, basis('output_tok_s_per_chip')],
+      ['chips', `${d.chips} x ${d.chip}`],
       ['fits', d.fits ? 'yes' : 'no'], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(/[:;]/)[0], d.factors],
       ['engine', engineLabel(d.engine), engineTip(d.engine)],
     ]);

@@ -1,0 +1,136 @@
+"""`suanli plan --emit ENGINE --out DIR` (issue 24): launch files whose settings are the plan's, in flags each engine
+documents for the version named."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from suanli.engines.flags import flag_table
+from suanli.report.launch import EMITTERS, emit, hf_repo
+from suanli.schema import SuanliError
+
+SOURCE = "https://huggingface.co/meta-llama/Llama-3.1-70B/blob/main/config.json"
+
+
+def plan_of(engine: str, version: str | None, **best) -> dict:
+    b = {"label": "tp=2 pp=1 fp8, kv fp8", "tp": 2, "pp": 1, "ep": 1, "dp": 2, "precision": "fp8",
+         "kv_precision": "fp8", "max_batch": 512, "token_budget": 8192, "disaggregated": False,
+         "output_tok_s_per_chip": 1234.0, "ttft_p99_ms": 900.0, "tpot_p99_ms": 30.0, "instances": 3,
+         "unit_chips": 4, "memory_utilization": 0.9, **best}
+    return {"model": "llama-3.1-70b", "input": 2000, "output": 500,
+            "systems": [{"system": "dgx-h100", "chip": "h100-sxm", "best": b,
+                         "engine": {"id": engine, "name": engine, "version": version, "as_of": version}}]}
+
+
+def args_of(script: str) -> dict[str, str | None]:
+    """The flags of the script's `args=( ... )` array: flag -> value (None for a switch)."""
+    body = script.split("args=(", 1)[1].split("\n)", 1)[0]
+    words = shlex.split(body, comments=True)
+    out, i = {}, 0
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if nxt is not None and not nxt.startswith("-"):
+            out[w], i = nxt, i + 2
+        else:
+            out[w], i = None, i + 1
+    return out
+
+
+@pytest.mark.parametrize("engine", ["vllm", "vllm-ascend", "sglang", "trt-llm", "llama.cpp"])
+def test_every_emitted_flag_is_documented_for_its_version(engine, tmp_path: Path):
+    version = None
+    plan = plan_of(engine, version)
+    paths = emit(engine, plan, tmp_path, SOURCE)
+    script = (tmp_path / "launch.sh").read_text()
+    table = flag_table(engine, version)
+    flags = args_of(script)
+    assert flags, script
+    for flag in flags:
+        assert table.has(flag), f"{engine} {table.version}: {flag} is not documented"
+    assert table.docs in script and "plan.json" in {p.name for p in paths}
+    assert json.loads((tmp_path / "plan.json").read_text())["model"] == "llama-3.1-70b"
+
+
+def test_vllm_settings_equal_the_plan(tmp_path: Path):
+    plan = plan_of("vllm", "0.11.0", dp=1, max_batch=256)
+    emit("vllm", plan, tmp_path, SOURCE)
+    a = args_of((tmp_path / "launch.sh").read_text())
+    b = plan["systems"][0]["best"]
+    assert a["--tensor-parallel-size"] == str(b["tp"]) and a["--pipeline-parallel-size"] == str(b["pp"])
+    assert a["--max-num-seqs"] == str(b["max_batch"]) and a["--max-num-batched-tokens"] == str(b["token_budget"])
+    assert a["--gpu-memory-utilization"] == str(b["memory_utilization"]) and a["--kv-cache-dtype"] == "fp8"
+    assert "meta-llama/Llama-3.1-70B" in (tmp_path / "launch.sh").read_text()
+
+
+def test_sglang_and_trtllm_attention_dp(tmp_path: Path):
+    plan = plan_of("sglang", None, tp=1, dp=8, ep=8, max_batch=1024)
+    emit("sglang", plan, tmp_path / "s", SOURCE)
+    a = args_of((tmp_path / "s" / "launch.sh").read_text())
+    assert a["--tp-size"] == "8" and a["--dp-size"] == "8" and "--enable-dp-attention" in a
+    emit("trt-llm", plan_of("trt-llm", None, tp=1, dp=8, ep=8, max_batch=1024), tmp_path / "t", SOURCE)
+    a = args_of((tmp_path / "t" / "launch.sh").read_text())
+    assert a["--tp_size"] == "8" and a["--ep_size"] == "8" and a["--max_batch_size"] == "128"
+    extra = yaml.safe_load((tmp_path / "t" / "extra_llm_api_options.yaml").read_text())
+    assert extra["enable_attention_dp"] is True and extra["kv_cache_config"]["dtype"] == "fp8"
+
+
+def test_mindie_config_keys_are_documented(tmp_path: Path):
+    plan = plan_of("mindie", None, tp=8, dp=1, max_batch=200)
+    emit("mindie", plan, tmp_path, SOURCE)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    table = flag_table("mindie", None)
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from leaves(v, f"{prefix}{k}.")
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                for i, item in enumerate(v):
+                    yield from leaves(item, f"{prefix}{k}[{i}].")
+            else:
+                yield f"{prefix}{k}", v
+
+    found = dict(leaves(cfg))
+    assert found, cfg
+    for key in found:
+        assert table.has(key), f"mindie {table.version}: {key} is not documented"
+    assert 200 in found.values() and 8 in found.values()
+
+
+def test_refusals(tmp_path: Path):
+    with pytest.raises(SuanliError, match="emit"):
+        emit("ollama", plan_of("vllm", None), tmp_path, SOURCE)
+    with pytest.raises(SuanliError, match="disaggregated"):
+        emit("vllm", plan_of("vllm", None, disaggregated=True), tmp_path, SOURCE)
+    with pytest.raises(SuanliError, match="made for"):
+        emit("vllm", plan_of("sglang", None), tmp_path, SOURCE)
+    assert set(EMITTERS) >= {"vllm", "sglang", "trt-llm", "llama.cpp", "mindie"}
+    assert hf_repo(SOURCE) == "meta-llama/Llama-3.1-70B" and hf_repo("local.json") == ""
+
+
+def test_plan_emit_end_to_end(cli, tmp_path: Path):
+    out = tmp_path / "d"
+    r = cli("plan", "--model", "llama-3.1-8b", "--systems", "dgx-h100", "--load", "50req/s", "--slo",
+            "ttft_p99=2s,tpot_p99=60ms", "--confirm", "0", "--emit", "vllm", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    best = next(s["best"] for s in plan["systems"] if s["best"])
+    a = args_of((out / "launch.sh").read_text())
+    assert a["--tensor-parallel-size"] == str(best["tp"]) and a["--pipeline-parallel-size"] == str(best["pp"])
+    assert int(a["--max-num-seqs"]) == best["max_batch"] // best["dp"]
+    assert a["--max-num-batched-tokens"] == str(best["token_budget"])
+    assert float(a["--gpu-memory-utilization"]) == best["memory_utilization"]
+    assert a["--kv-cache-dtype"] == ("fp8" if best["kv_precision"].startswith("fp8") else "auto")
+    assert re.search(r"^exec vllm serve ", (out / "launch.sh").read_text(), re.M)
+    # refused before any search: an engine without launch files, --out without --emit
+    r = cli("plan", "--model", "llama-3.1-8b", "--systems", "dgx-h100", "--emit", "ollama", "--out", str(out))
+    assert r.returncode == 2 and "emit" in r.stderr and "Traceback" not in r.stderr
+    r = cli("plan", "--model", "llama-3.1-8b", "--systems", "dgx-h100", "--out", str(out))
+    assert r.returncode == 2 and "--emit" in r.stderr
