@@ -143,7 +143,7 @@ def test_compare(page):
     assert page.locator('[data-id="output_tok_s_per_chip"] .plot .errorbar').count() >= 5
     page.hover('[data-id="output_tok_s_per_chip"] .plot .bars .point path', force=True)
     page.wait_for_selector(".hoverlayer .hovertext")
-    assert "P10-P90" in page.inner_text(".hoverlayer .hovertext")
+    assert "P10-P90" in (page.text_content(".hoverlayer .hovertext") or "")
     shot(page, "compare")
     set_field(page, "output", "512")
     updated(page, "output_tok_s_per_chip", before)
@@ -271,3 +271,29 @@ def test_api_docs(page):
         return
     page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI, served locally, on the OpenAPI schema
     assert page.locator(".opblock").count() >= 20
+
+
+def test_cli_report_opens_offline_with_every_chart(browser, tmp_path):
+    """`suanli report ... --out r.html`: one file; opened from disk with the network cut, every chart renders."""
+    out = tmp_path / "r.html"
+    r = subprocess.run([shutil.which("suanli") or str(Path(sys.executable).parent / "suanli"), "report", "--model",
+                        "deepseek-r1", "--systems", "dgx-h200,cloudmatrix-384,gb200-nvl72,mi355x-8", "--input", "4096",
+                        "--output", "1024", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ctx = browser.new_context(offline=True)
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    requests: list[str] = []
+    pg.on("request", lambda q: requests.append(q.url) if not q.url.startswith(("file:", "data:")) else None)
+    pg.goto(out.as_uri())
+    figs = pg.locator(".fig")
+    assert figs.count() >= 5
+    pg.wait_for_function("[...document.querySelectorAll('.fig')].every(f => f.querySelector('.main-svg'))",
+                         timeout=30_000)
+    assert pg.locator(".fig .errorbar").count() >= 4  # the P10-P90 bars of tok/s per chip
+    text = pg.inner_text("body")
+    for words in ("Ranking", "Export-control", "Sources", "Validation", "cloudmatrix-384", "$ per million"):
+        assert words in text, words
+    assert not errors and not requests, (errors, requests)
+    ctx.close()

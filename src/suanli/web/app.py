@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from suanli.report.html import plotly_path
 from suanli.schema import SuanliError
 
 STATIC = Path(__file__).parent / "static"
@@ -203,17 +204,6 @@ def create_app(datasets: str | Path | None = None, hosts: set[str] | None = None
         app.mount("/docs-assets", StaticFiles(directory=swagger), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def plotly_path() -> Path:
-    """plotly.min.js bundled in the installed `plotly` Python package (found without importing it)."""
-    spec = find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise SuanliError("plotly: the `plotly` package is not installed; pip install 'suanli[web]'")
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
-    if not path.exists():
-        raise SuanliError(f"plotly: {path.name} is missing from the installed plotly package")
-    return path
 
 
 def swagger_path() -> Path | None:
