@@ -58,6 +58,8 @@ def plan(
                                              "engine (vllm, vllm-ascend, sglang, trt-llm, llama.cpp, mindie) into "
                                              "--out; plans for that engine, colocated serving only")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="folder for --emit's launch files")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar on stderr (none is shown when stderr is "
+                                                        "not a terminal)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search layouts (TP/PP/EP/DP), precisions, batch limits and prefill:decode splits on each system; confirm the
@@ -65,6 +67,7 @@ def plan(
     from suanli.econ.report import parse_prices
     from suanli.plan import plan as run
     from suanli.plan.pareto import plot_path, write_plot
+    from suanli.report.progress import progress
 
     if pareto:
         plot_path(pareto)  # before the search, not after
@@ -87,7 +90,8 @@ def plan(
                  objective=objective, precision=precision, kv_precision=kv_precision, engine=engine,
                  calibration=calibration, max_chips=max_chips, disaggregate=disaggregate, confirm=confirm,
                  runners_up=runners_up, prices=parse_prices(price), workers=workers, ray=ray,
-                 executor="serial" if workers == 1 else "pool", confidence=confidence)
+                 executor="serial" if workers == 1 else "pool", confidence=confidence,
+                 progress=None if quiet else progress)
     written = write_plot(result, pareto) if pareto else None
     launch = None
     if emit and any(s["best"] for s in result["systems"]):

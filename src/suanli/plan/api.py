@@ -10,6 +10,8 @@ system with no feasible deployment (`explain`); collect the Pareto fronts (`pare
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import replace
 from math import ceil
 from pathlib import Path
@@ -49,13 +51,15 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
          disaggregate: bool = True, confirm: int = 3, runners_up: int = 3, prices: dict[str, float] | None = None,
          executor: str = "pool", workers: int | None = None, ray: str | None = None,
          batches: tuple[int, ...] = BATCHES, budgets: tuple[int, ...] = BUDGETS,
-         ratios: tuple[tuple[int, int], ...] = RATIOS, confidence: float | None = None) -> dict:
+         ratios: tuple[tuple[int, int], ...] = RATIOS, confidence: float | None = None,
+         progress: Callable | None = None) -> dict:
     """Plan deployments; `load` is a string ("20req/s", "30T tok/day"), requests per second, or a Load.
 
     `executor`: "pool" (default), "serial" or "ray" (also chosen by giving `ray`: "local", "auto" or an address).
     `confirm`: structures per system checked with the serving simulator (0: analytic figures only).
     `confidence` (0.5 to 0.9): size so that the SLOs hold and the load is carried at that confidence, on the
-    pessimistic side of the interval bands (`plan.confidence`); None sizes on the predictions themselves."""
+    pessimistic side of the interval bands (`plan.confidence`); None sizes on the predictions themselves.
+    `progress(label, total)`: a context manager yielding tick(n), for a progress bar (the CLI's), or None."""
     t0 = time.perf_counter()
     ask, names, load_ = _ask(model, systems, input, output, slo, load, headroom, objective, precision, kv_precision,
                              engine, calibration, max_chips, disaggregate, batches, budgets, ratios, confirm)
@@ -85,8 +89,9 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
                                 for sid, st in stacks.items() if not isinstance(st, str)})
     n_batches = 1 if backend == "serial" else min(len(items), 4 * workers)
     batches_ = [items[i::n_batches] for i in range(n_batches)] if items else []
-    results: list[ItemResult] = [r for batch in run_map(evaluate_batch, ask, econ, batches_, backend, workers, ray)
-                                 for r in batch]
+    with (progress or _silent)("searching deployments", len(batches_)) as tick:
+        results: list[ItemResult] = [r for batch in run_map(evaluate_batch, ask, econ, batches_, backend, workers,
+                                                            ray, tick) for r in batch]
     sweep_s = time.perf_counter() - t0
     by_sys = {sid: [r for r in results if r.system == sid] for sid in names}
     tops = {sid: _structure_tops(rs) for sid, rs in by_sys.items()}
@@ -122,6 +127,11 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
                    "sweep_s": sweep_s, "candidates_per_s": evaluated / sweep_s if sweep_s > 0 else None,
                    "total_s": time.perf_counter() - t0, "executor": describe(backend, workers, ray)},
     }
+
+
+@contextmanager
+def _silent(label: str, total: int):
+    yield lambda n=1: None
 
 
 def _ask(model, systems, input, output, slo, load, headroom, objective, precision, kv_precision, engine,

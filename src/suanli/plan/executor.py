@@ -33,20 +33,26 @@ def describe(backend: str, workers: int, ray_address: str | None = None) -> str:
 
 
 def run_map(fn: Callable, ask: Any, extra: Any, batches: list, backend: str = "pool", workers: int | None = None,
-            ray_address: str | None = None) -> list:
+            ray_address: str | None = None, tick: Callable[[int], None] | None = None) -> list:
+    """`tick(1)` is called as each batch finishes (a progress bar), in whatever order they finish."""
+    tick = tick or (lambda n=1: None)
     if not batches:
         return []
     if backend == "ray":
-        return _ray_map(fn, ask, extra, batches, ray_address or "local")
+        return _ray_map(fn, ask, extra, batches, ray_address or "local", tick)
     workers = workers or workers_default()
     if backend == "serial" or workers <= 1 or len(batches) <= 1:
-        return [fn(ask, extra, b) for b in batches]
+        out = []
+        for b in batches:
+            out.append(fn(ask, extra, b))
+            tick(1)
+        return out
     if backend != "pool":
         raise SuanliError(f"executor: {backend!r} is not allowed; allowed: serial, pool, ray")
-    return _pool_map(fn, ask, extra, batches, workers)
+    return _pool_map(fn, ask, extra, batches, workers, tick)
 
 
-def _pool_map(fn: Callable, ask: Any, extra: Any, batches: list, workers: int) -> list:
+def _pool_map(fn: Callable, ask: Any, extra: Any, batches: list, workers: int, tick: Callable) -> list:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -58,16 +64,24 @@ def _pool_map(fn: Callable, ask: Any, extra: Any, batches: list, workers: int) -
             ctx.set_forkserver_preload(_POOL_PRELOAD)
     else:
         ctx = mp.get_context("spawn")
+    from concurrent.futures import as_completed
+
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=ctx) as ex:
         futures = [ex.submit(fn, ask, extra, b) for b in batches]
+        for _ in as_completed(futures):
+            tick(1)
         return [f.result() for f in futures]
 
 
-def _ray_map(fn: Callable, ask: Any, extra: Any, batches: list, address: str) -> list:
+def _ray_map(fn: Callable, ask: Any, extra: Any, batches: list, address: str, tick: Callable) -> list:
     ray = ray_init(address)
     remote = ray.remote(fn)
     ask_ref, extra_ref = ray.put(ask), ray.put(extra)
     refs = [remote.remote(ask_ref, extra_ref, b) for b in batches]
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        tick(len(done))
     return ray.get(refs)
 
 
