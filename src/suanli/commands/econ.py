@@ -171,15 +171,19 @@ def ppa(
         return
     if ask:
         t = Table(title=f"{model}, {precision}, input {input}, output {output}: per chip")
-        for col in ("chip", "chips", "tok/s", "W", "tok/s/W", "tok/s/mm2", "tok/s per $1k", "TPP"):
+        for col in ("chip", "chips", "tok/s", "P10-P90", "W", "tok/s/W", "tok/s/mm2", "tok/s per $1k", "TPP"):
             t.add_column(col, justify="left" if col == "chip" else "right")
         for r in rows:
             if "error" in r:
-                t.add_row(r["id"], "", f"[red]{r['error']}[/]", "", "", "", "", _f(r["tpp"]))
+                t.add_row(r["id"], "", f"[red]{r['error']}[/]", "", "", "", "", "", _f(r["tpp"]))
                 continue
-            t.add_row(r["id"], str(r["chips"]), _f(r["output_tok_s_per_chip"], 1), _f(r["chip_power_w"], 0),
+            b = r.get("intervals", {}).get("output_tok_s_per_chip")
+            t.add_row(r["id"], str(r["chips"]), _f(r["output_tok_s_per_chip"], 1),
+                      f"{_f(b['p10'], 1)}-{_f(b['p90'], 1)}" if b else "", _f(r["chip_power_w"], 0),
                       _f(r["tok_s_per_w"], 3), _f(r["tok_s_per_mm2"], 3), _f(r["tok_s_per_kusd"], 2), _f(r["tpp"]))
         out.print(t)
+        out.print("P10-P90: tok/s per chip times the band of held-out errors of its class (the per-W, per-mm2 and "
+                  "per-$ figures scale with it; `--json` has each)")
     t = Table(title="Datasheet: dense TFLOPS (TOPS) per W of TDP and per mm^2 of die")
     dts = ("fp32", "bf16", "fp8", "int8", "fp4")
     for col in ("chip", "TDP W", "die mm2", *(f"{d}/W" for d in dts), *(f"{d}/mm2" for d in dts)):

@@ -124,8 +124,9 @@ def validate(params: dict, report: Report = _quiet) -> dict:
 
 
 def _validate_file(path: Path, keys: list[str], report: Report) -> dict:
+    from suanli.perf.factors import bundled_calibration
     from suanli.validate.data import load_rows
-    from suanli.validate.run import predict_rows, summarize
+    from suanli.validate.run import add_intervals, predict_rows, summarize
 
     t0 = time.perf_counter()
     rows = load_rows(path)
@@ -134,8 +135,9 @@ def _validate_file(path: Path, keys: list[str], report: Report) -> dict:
     for i in range(0, len(rows), step):
         report(i / len(rows), f"predicting rows {i + 1:,}-{min(i + step, len(rows)):,} of {len(rows):,}")
         recs += predict_rows(rows[i:i + step])
-    keep = ("id", "metric", "measured", "predicted", "ape", "skipped_reason", "hardware", "model", "engine",
-            "scenario", "assumptions")
+    add_intervals(recs, bundled_calibration())
+    keep = ("id", "metric", "measured", "predicted", "p10", "p90", "ape", "skipped_reason", "hardware", "model",
+            "engine", "scenario", "assumptions")
     fam = _families({r["hardware"] for r in recs})
     out_rows = [{**{k: r[k] for k in keep}, "kind": r["kind"], "signed": r.get("signed"),
                  "family": fam.get(r["hardware"], "unknown"), "engine_family": _engine_family(r["engine"])}

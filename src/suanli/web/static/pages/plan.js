@@ -102,8 +102,13 @@ export default {
     const traces = systems.map((s, i) => {
       const pts = pointsOf(s).filter((p) => typeof get(p, xk) === 'number' && typeof get(p, yk) === 'number')
         .sort((a, b) => get(a, xk) - get(b, xk));
+      // the throughput band of the system's class (the best deployment's) as relative error bars on per-chip figures
+      const b = s.best && (s.best.intervals || {}).output_tok_s_per_chip;
+      const rel = b && s.best.output_tok_s_per_chip && /tok_s/.test(yk) ? [b.p10 / s.best.output_tok_s_per_chip, b.p90 / s.best.output_tok_s_per_chip] : null;
       return { type: 'scatter', mode: 'lines+markers', name: s.system || `system ${i + 1}`, x: pts.map((p) => get(p, xk)),
         y: pts.map((p) => get(p, yk)), line: { shape: 'hv' },
+        error_y: rel ? { type: 'data', symmetric: false, thickness: 1, array: pts.map((p) => get(p, yk) * (rel[1] - 1)),
+          arrayminus: pts.map((p) => get(p, yk) * (1 - rel[0])) } : undefined,
         marker: { size: 9, color: PALETTE[i % PALETTE.length], symbol: pts.map((p) => (p.meets_slo === false ? 'circle-open' : 'circle')) },
         customdata: pts.map((_, j) => [i, j]),
         hovertemplate: `<b>${esc(s.system || '')}</b><br>${esc(xk)} %{x:.4g}<br>${esc(yk)} %{y:.4g}<extra>click for details</extra>` };

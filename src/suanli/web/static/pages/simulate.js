@@ -64,9 +64,14 @@ export default {
     running = null;
     message(ui.status, '');
     const th = s.throughput;
+    const iv = s.intervals || {};
+    const band = (k) => (iv[k] ? ` (P10-P90 ${fmt(iv[k].p10)}-${fmt(iv[k].p90)})` : '');
+    const basis = (k) => (iv[k] ? `P10-P90 of the p99 from ${iv[k].basis}` : 'no interval band for this prediction');
     kpis(ui.kpis, [
-      ['completed', `${s.completed} / ${s.requests}`], ['TTFT p50 / p99', `${fmt(s.ttft_ms.p50)} / ${fmt(s.ttft_ms.p99)} ms`],
-      ['TPOT p50 / p99', `${fmt(s.tpot_ms.p50)} / ${fmt(s.tpot_ms.p99)} ms`], ['req/s', fmt(th.requests_s)],
+      ['completed', `${s.completed} / ${s.requests}`],
+      ['TTFT p50 / p99', `${fmt(s.ttft_ms.p50)} / ${fmt(s.ttft_ms.p99)} ms${band('ttft_ms.p99')}`, basis('ttft_ms.p99')],
+      ['TPOT p50 / p99', `${fmt(s.tpot_ms.p50)} / ${fmt(s.tpot_ms.p99)} ms${band('tpot_ms.p99')}`, basis('tpot_ms.p99')],
+      ['req/s', fmt(th.requests_s)],
       ['output tok/s', fmt(th.output_tok_s)], ['goodput req/s', fmt(s.goodput_requests_s)],
       ['SLO', s.slo_met === null ? 'none given' : (s.slo_met ? `met (${fmt(100 * s.slo_attainment)}%)` : `missed (${fmt(100 * s.slo_attainment)}%)`)],
       ['simulated / wall', `${fmt(s.simulated_s)} s in ${fmt(s.wall_s)} s`],

@@ -68,14 +68,20 @@ export default {
     const rows = res.rows.filter((r) => !v.kind || r.kind === v.kind);
     const done = rows.filter((r) => r.predicted !== null && r.predicted > 0);
     const mape = done.length ? done.reduce((a, r) => a + r.ape, 0) / done.length : null;
+    const banded = done.filter((r) => r.p10 !== null && r.p10 !== undefined);
+    const inside = banded.filter((r) => r.p10 <= r.measured && r.measured <= r.p90).length;
     kpis(ui.kpis, [['rows', rows.length], ['predicted', done.length], ['skipped', rows.length - done.length],
-      ['MAPE', mape === null ? '?' : `${fmt(100 * mape)}%`], ['source', upload && !v.dataset ? upload.name : v.dataset]]);
+      ['MAPE', mape === null ? '?' : `${fmt(100 * mape)}%`],
+      ['in P10-P90', banded.length ? `${fmt(100 * inside / banded.length)}%` : '-',
+        'share of measured values inside the interval band of their prediction (the bundled bands; on the bundled files this is their own fit)'],
+      ['source', upload && !v.dataset ? upload.name : v.dataset]]);
     const fams = [...new Set(done.map((r) => r.family))];
     const traces = fams.map((f, i) => {
       const mine2 = done.filter((r) => r.family === f);
       return { type: 'scatter', mode: 'markers', name: f, x: mine2.map((r) => r.measured), y: mine2.map((r) => r.predicted),
         marker: { size: 7, color: PALETTE[i % PALETTE.length], symbol: mine2.map((r) => (r.kind === 'latency' ? 'diamond' : 'circle')), opacity: 0.8 },
-        customdata: mine2.map((r) => `${esc(r.id)}: ${esc(r.hardware)} ${esc(r.model)} ${esc(r.engine || '')}<br>${esc(r.metric)}, error ${fmt(100 * r.signed)}%`),
+        customdata: mine2.map((r) => `${esc(r.id)}: ${esc(r.hardware)} ${esc(r.model)} ${esc(r.engine || '')}<br>${esc(r.metric)}, error ${fmt(100 * r.signed)}%`
+          + (r.p10 ? `<br>P10-P90 of the measured value ${fmt(r.p10)}-${fmt(r.p90)}` : '')),
         hovertemplate: 'measured %{x:.4g}, predicted %{y:.4g}<br>%{customdata}<extra></extra>' };
     });
     const vals = done.flatMap((r) => [r.measured, r.predicted]);
