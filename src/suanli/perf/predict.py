@@ -51,7 +51,26 @@ class Prediction:
     notes: list[str] = field(default_factory=list)
     engine: dict = field(default_factory=dict)  # the stack assumed: profile, version, kernel paths, sources
     ttft_parts: TtftParts | None = None  # the loaded TTFT by part
-    intervals: dict[str, dict] = field(default_factory=dict)  # figure -> {p10, p90, basis} (perf.intervals)
+    # what the intervals are drawn from: (band table, chip class, engine class, sequences per attention rank)
+    interval_basis: tuple = ()
+
+    @property
+    def intervals(self) -> dict[str, dict]:
+        """figure -> {p10, p90, basis} (perf.intervals); computed when asked, off the hot path of searches."""
+        if not self.interval_basis:
+            return {}
+        table, chip, engine, per_rank = self.interval_basis
+        out = {}
+        for name, metric, value in (
+                ("ttft_ms", "ttft", self.ttft_s * 1e3), ("ttft_loaded_ms", "ttft", self.ttft_loaded_s * 1e3),
+                ("tpot_ms", "tpot", self.tpot_s * 1e3), ("output_tok_s", "throughput", self.output_tok_s),
+                ("output_tok_s_per_chip", "throughput", self.output_tok_s / self.chips),
+                ("total_tok_s", "throughput", self.total_tok_s),
+                ("total_tok_s_per_chip", "throughput", self.total_tok_s / self.chips)):
+            iv = interval(table, Case(metric, chip, engine, load_class(per_rank)), value)
+            if iv:
+                out[name] = iv
+        return out
 
     @property
     def fits(self) -> bool:
@@ -157,31 +176,11 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     fewest = None
     if not mem.fits and with_fit_search:
         fewest = fewest_chips_to_fit(dep, wl)
-    p = Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
-                   prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, parts.total,
-                   fewest, notes, dep.stack.to_dict(), parts)
-    p.intervals = intervals_of(dep, wl.batch / lay.dp, {
-        "ttft_ms": ("ttft", p.ttft_s * 1e3), "ttft_loaded_ms": ("ttft", p.ttft_loaded_s * 1e3),
-        "tpot_ms": ("tpot", p.tpot_s * 1e3), "output_tok_s": ("throughput", p.output_tok_s),
-        "output_tok_s_per_chip": ("throughput", p.output_tok_s / p.chips), "total_tok_s": ("throughput", p.total_tok_s),
-        "total_tok_s_per_chip": ("throughput", p.total_tok_s / p.chips)})
-    return p
-
-
-def case_of(dep: Deployed, per_rank: float, metric: str, serving: str = "colocated") -> Case:
-    """The interval class of a prediction on this deployment with `per_rank` sequences per attention rank."""
-    return Case(metric, "calibrated" if dep.factors_note.startswith("calibrated") else "borrowed",
-                "nearest" if dep.stack.nearest else "profiled", load_class(per_rank), serving)
-
-
-def intervals_of(dep: Deployed, per_rank: float, figures: dict[str, tuple[str, float]]) -> dict[str, dict]:
-    """{figure: {p10, p90, basis}} for (metric, value) figures; figures with no band are left out."""
-    out = {}
-    for name, (metric, value) in figures.items():
-        iv = interval(dep.interval_table, case_of(dep, per_rank, metric), value)
-        if iv:
-            out[name] = iv
-    return out
+    basis = (dep.interval_table, "calibrated" if dep.factors_note.startswith("calibrated") else "borrowed",
+             "nearest" if dep.stack.nearest else "profiled", wl.batch / lay.dp)
+    return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
+                      prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, parts.total,
+                      fewest, notes, dep.stack.to_dict(), parts, basis)
 
 
 def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:
