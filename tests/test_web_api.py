@@ -387,3 +387,20 @@ def test_huge_prompts_are_refused_fast_and_the_server_keeps_answering(client):
         r = client.post("/api/predict", json=body)
         assert r.status_code == 422 and time.perf_counter() - t < 1.0
     assert client.get("/api/health").status_code == 200
+
+
+def test_plan_emit_files_and_refusals(client):
+    plan = {"model": "llama-3.1-8b", "input": 512, "output": 128, "systems": [{
+        "system": "1xh100-sxm", "chip": "h100-sxm", "engine": {"id": "vllm", "name": "vLLM", "version": None},
+        "best": {"label": "tp=1 pp=1 fp8, kv fp8", "tp": 1, "pp": 1, "ep": 1, "dp": 1, "precision": "fp8",
+                 "kv_precision": "fp8", "max_batch": 256, "token_budget": 8192, "disaggregated": False,
+                 "output_tok_s_per_chip": 9000.0, "ttft_p99_ms": 200.0, "tpot_p99_ms": 20.0, "instances": 2,
+                 "unit_chips": 1, "memory_utilization": 0.9}}]}
+    r = client.post("/api/plan/emit", json={"engine": "vllm", "plan": plan})
+    assert r.status_code == 200, r.text
+    files = r.json()["files"]
+    assert "--max-num-seqs 256" in files["launch.sh"] and "plan.json" in files
+    one_line_422(client.post("/api/plan/emit", json={"engine": "ollama", "plan": plan}), "emit")
+    one_line_422(client.post("/api/plan/emit", json={"engine": "vllm", "plan": {"systems": "x"}}), "plan")
+    one_line_422(client.post("/api/plan/emit", json={"engine": "vllm", "plan": {"model": "llama-3.1-8b",
+                                                                                "systems": [{"best": {}}]}}), "plan")

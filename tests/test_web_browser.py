@@ -199,7 +199,8 @@ def test_simulate(page):
 
 
 def test_plan(page):
-    page.goto(page.base + "/#/plan?model=llama-3.1-8b&systems=1xh100-sxm,1xh200&input=512&output=128&load=5req/s")
+    page.goto(page.base + "/#/plan?model=llama-3.1-8b&systems=1xh100-sxm,1xh200&input=512&output=128&load=5req/s"
+                          "&engine=vllm")
     from suanli.web.planning import missing
 
     if missing():
@@ -211,6 +212,10 @@ def test_plan(page):
     page.click('[data-id="pareto"] .plot .scatterlayer .trace:first-child .points path', force=True)
     page.wait_for_selector('[data-id="point"] tbody tr')
     assert "chips" in page.inner_text('[data-id="point"]')
+    with page.expect_download() as dl:  # the plan's launch files (suanli plan --emit), one download per file
+        page.click("#emit")
+    assert dl.value.suggested_filename in ("plan.json", "launch.sh")
+    page.wait_for_function("document.querySelector('[data-id=\"launch\"] .files').textContent.includes('launch.sh')")
     shot(page, "plan")
     set_field(page, "output", "256")
     updated(page, "pareto", before, 120_000)

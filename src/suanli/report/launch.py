@@ -144,6 +144,23 @@ def emit(engine: str, plan: dict, out_dir: str | Path, model_source: str, system
     whole). Returns the paths written."""
     from suanli.schema.files import write_atomic
 
+    files = launch_files(engine, plan, model_source, system)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SuanliError(f"emit --out: {str(out)!r} is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        p = out / name
+        write_atomic(p, text)
+        if name.endswith(".sh"):
+            p.chmod(0o755)
+        written.append(p)
+    return written
+
+
+def launch_files(engine: str, plan: dict, model_source: str, system: str | None = None) -> dict[str, str]:
+    """{file name: text} of the plan's chosen deployment for `engine` (the web's Plan page downloads them)."""
     key = check_emit(engine)
     rows = [s for s in plan["systems"] if s.get("best") and (system is None or s["system"] == system)]
     if not rows:
@@ -164,10 +181,6 @@ def emit(engine: str, plan: dict, out_dir: str | Path, model_source: str, system
               f"planned with the profile of {eng.get('name', key)} "
               + (f"{eng['version']}" if eng.get("version") else f"as of {eng.get('as_of') or 'its base'} "
                  "(version not stated: the launch flags are those of the newest release transcribed)")]
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SuanliError(f"emit --out: {str(out)!r} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {"plan.json": json.dumps(plan, indent=1, default=str)}
     model = f'"${{MODEL:-{repo}}}"'
     if key in ("vllm", "vllm-ascend"):
@@ -187,14 +200,7 @@ def emit(engine: str, plan: dict, out_dir: str | Path, model_source: str, system
         from suanli.report.mindie import mindie_config
 
         files["config.json"], files["config.notes.txt"] = mindie_config(table, best, plan, repo, header)
-    written = []
-    for name, text in files.items():
-        p = out / name
-        write_atomic(p, text)
-        if name.endswith(".sh"):
-            p.chmod(0o755)
-        written.append(p)
-    return written
+    return files
 
 
 def _trtllm_yaml(table: FlagTable, extra: dict) -> str:

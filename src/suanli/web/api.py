@@ -272,6 +272,25 @@ def plan(body: dict[str, Any]) -> J:
     return J(tasks.plan(body))
 
 
+@router.post("/plan/emit", tags=["plan"], responses=ERRORS)
+def plan_emit(body: dict[str, Any]) -> J:
+    """`suanli plan --emit ENGINE`: the launch files of a plan's chosen deployment, as {"files": {name: text}}.
+    Body: {"engine": "vllm", "plan": <the /api/plan result>, "system": optional}."""
+    from suanli.catalog import catalog
+    from suanli.report.launch import launch_files
+
+    engine, plan_ = body.get("engine"), body.get("plan")
+    if not isinstance(engine, str) or not isinstance(plan_, dict) or not isinstance(plan_.get("systems"), list):
+        raise SuanliError("emit: give engine (e.g. vllm) and plan (a /api/plan result)")
+    model = str(plan_.get("model", ""))
+    source = catalog().model(guard.model_name(model) or model).source
+    try:
+        files = launch_files(engine, plan_, source, body.get("system"))
+    except (KeyError, TypeError) as e:
+        raise SuanliError(f"plan: not a /api/plan result ({type(e).__name__}: {e})") from None
+    return J({"files": files})
+
+
 @router.post("/jobs/{kind}", tags=["jobs"], responses=ERRORS, status_code=202)
 def submit(kind: str, body: dict[str, Any], request: Request) -> J:
     """Run simulate, validate or plan in the background; poll GET /api/jobs/{id}, cancel with POST .../cancel."""

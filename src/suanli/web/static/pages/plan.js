@@ -1,6 +1,6 @@
 // Plan: the planner's Pareto front per system (throughput per chip against speed per user); clicking a point
 // shows its deployment and the chips the load needs. When the planner is not in this build, says so.
-import { PRECISIONS, api, chart, datalists, esc, fmt, job, kpis, message, num, table } from '../ui.js';
+import { PRECISIONS, api, chart, datalists, download, esc, fmt, job, kpis, message, num, table } from '../ui.js';
 
 const POINT_KEYS = ['pareto', 'front', 'frontier', 'points', 'candidates', 'configs', 'deployments'];
 const X_PREF = ['tok_s_per_user', 'interactivity_tok_s', 'tok_s_user', 'tpot_p99_ms', 'tpot_ms'];
@@ -42,6 +42,33 @@ function detail(ui, system, p) {
   table(ui.out, 'point', `Chosen point on ${system}: deployment and chips for the load`,
     [{ key: 'k', label: 'field', fmt: (r) => r.k }, { key: 'v', label: 'value', fmt: (r) => (typeof r.v === 'number' ? fmt(r.v) : String(r.v)) }],
     rows).classList.add('full');
+}
+
+const EMIT = ['vllm', 'vllm-ascend', 'sglang', 'trt-llm', 'llama.cpp', 'mindie'];
+
+// Launch files of the first system's plan for the engine it was planned for (`suanli plan --emit`)
+function launchCard(ui, res, first) {
+  let c = ui.out.querySelector('[data-id="launch"]');
+  if (!c) {
+    c = document.createElement('section');
+    c.className = 'card full';
+    c.dataset.id = 'launch';
+    ui.out.appendChild(c);
+  }
+  const planned = (first.engine || {}).id;
+  const ok = EMIT.includes(planned);
+  c.innerHTML = `<div class="card-head"><h3>Launch files for ${esc(first.system)}</h3></div><div class="card-body">
+    ${ok ? `<button type="button" class="btn" id="emit">Download ${esc(planned)} launch files</button>`
+      : `<p>Planned for ${esc(planned || 'an unnamed stack')}: launch files are written for ${EMIT.join(', ')}; set the engine field and plan again.</p>`}
+    <div class="files"></div></div>`;
+  if (!ok) return;
+  c.querySelector('#emit').onclick = async () => {
+    try {
+      const out = await api('/api/plan/emit', { engine: planned, plan: res, system: first.system });
+      for (const [name, text] of Object.entries(out.files)) download(name, text, 'text/plain');
+      c.querySelector('.files').textContent = `written: ${Object.keys(out.files).join(', ')}`;
+    } catch (e) { message(c.querySelector('.files'), e.message); }
+  };
 }
 
 export default {
@@ -134,6 +161,7 @@ export default {
       table(ui.out, 'best', 'Best deployment per system', [{ key: 'system', label: 'system', fmt: (r) => r.system },
         ...cols.map((k) => ({ key: k, label: k, fmt: (r) => { const x = get(r.best, k); return typeof x === 'number' ? fmt(x) : String(x ?? ''); } }))],
       best, (r) => detail(ui, r.system, r.best)).classList.add('full');
+      launchCard(ui, res, best[0]);
     }
   },
 };
