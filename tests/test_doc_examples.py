@@ -109,3 +109,11 @@ def test_fragments_are_not_taken_for_commands():
     cmds = commands(doc)
     assert any(c.startswith("suanli predict --model llama-3.1-70b") for c in cmds)
     assert not any("..." in c for c in cmds)
+
+
+def test_quoted_outputs_are_current():
+    """Outputs the docs quote are what the code prints now (`python benchmarks/doc_figures.py` regenerates them)."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "doc_figures.py"), "--check"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "output of: suanli" in (ROOT / "docs" / "econ.md").read_text()
