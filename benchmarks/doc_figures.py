@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = doc.read_text(encoding="utf-8")
 
-        def fresh(m: re.Match) -> str:
+        def fresh(m: re.Match, name: str = doc.name) -> str:
             now = output_of(m.group(1))
             if now != m.group(2):
-                stale.append(f"{doc.name}: {m.group(1)}")
+                stale.append(f"{name}: {m.group(1)}")
             return f"<!-- output of: {m.group(1)} -->\n```text\n{now}```"
 
         new = MARK.sub(fresh, text)
