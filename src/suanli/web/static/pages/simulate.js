@@ -1,6 +1,6 @@
 // Simulate: a request stream through a simulated engine, as a background job with progress and cancel.
 // Latency CDFs (TTFT, TPOT, end-to-end), and throughput and queue length over time.
-import { PRECISIONS, chart, datalists, fmt, job, kpis, message, num } from '../ui.js';
+import { PRECISIONS, chart, datalists, esc, fmt, job, kpis, message, num } from '../ui.js';
 
 let running = null;
 let trace = null; // {name, text}: an uploaded trace CSV, kept in memory only
@@ -12,10 +12,17 @@ function progress(ui, s) {
   ui.status.querySelector('#cancel').onclick = () => { if (running) running.cancel(); message(ui.status, 'cancelled', 'info'); };
 }
 
-function cdf(ui, id, title, c, unit, color) {
-  chart(ui.out, id, title, [{ type: 'scatter', mode: 'lines', name: title, x: c.x, y: c.y, line: { color, width: 2 },
-    hovertemplate: `%{x:.4g} ${unit}: %{y:.1%} of requests<extra></extra>` }],
-  { xaxis: { title: { text: unit } }, yaxis: { title: { text: 'share of requests' }, tickformat: '.0%', range: [0, 1.02] }, showlegend: false });
+// `band`: the P10-P90 interval of the p99 (held-out errors of its class), drawn as an error bar at the 99th percentile
+function cdf(ui, id, title, c, unit, color, p99, band) {
+  const data = [{ type: 'scatter', mode: 'lines', name: title, x: c.x, y: c.y, line: { color, width: 2 },
+    hovertemplate: `%{x:.4g} ${unit}: %{y:.1%} of requests<extra></extra>` }];
+  if (band && p99) {
+    data.push({ type: 'scatter', mode: 'markers', name: 'p99, P10-P90', x: [p99], y: [0.99], marker: { color: '#1d2530', size: 7 },
+      error_x: { type: 'data', symmetric: false, array: [band.p90 - p99], arrayminus: [p99 - band.p10], color: '#1d2530' },
+      hovertemplate: `p99 %{x:.4g} ${unit}; P10-P90 ${fmt(band.p10)}-${fmt(band.p90)} ${unit}<br>${esc(band.basis)}<extra></extra>` });
+  }
+  chart(ui.out, id, title, data,
+    { xaxis: { title: { text: unit } }, yaxis: { title: { text: 'share of requests' }, tickformat: '.0%', range: [0, 1.02] }, showlegend: false });
 }
 
 export default {
@@ -77,8 +84,8 @@ export default {
       ['simulated / wall', `${fmt(s.simulated_s)} s in ${fmt(s.wall_s)} s`],
     ]);
     const ser = s.series;
-    cdf(ui, 'cdf-ttft', 'TTFT CDF', ser.cdf.ttft_ms, 'ms', '#2f6fba');
-    cdf(ui, 'cdf-tpot', 'TPOT CDF', ser.cdf.tpot_ms, 'ms', '#e08a2c');
+    cdf(ui, 'cdf-ttft', 'TTFT CDF', ser.cdf.ttft_ms, 'ms', '#2f6fba', s.ttft_ms.p99, iv['ttft_ms.p99']);
+    cdf(ui, 'cdf-tpot', 'TPOT CDF', ser.cdf.tpot_ms, 'ms', '#e08a2c', s.tpot_ms.p99, iv['tpot_ms.p99']);
     cdf(ui, 'cdf-e2e', 'End-to-end latency CDF', ser.cdf.e2e_s, 's', '#2e9b5f');
     chart(ui.out, 'throughput', 'Throughput over time', [
       { type: 'scatter', mode: 'lines', name: 'output tok/s', x: ser.time_s, y: ser.output_tok_s, line: { color: '#2f6fba' } },
