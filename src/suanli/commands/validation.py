@@ -197,7 +197,11 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                            for f in result.families]}
     if loso:
         # every row predicted without its source: the throughput fit and the front ends refitted without it
-        held, per = held_out(rows, prior, fitted, best=best)
+        from suanli.report.progress import progress
+
+        sources = len({r.source for r in rows if r.kind == "throughput"})
+        with progress("refitting without each source", sources, as_json) as tick:
+            held, per = held_out(rows, prior, fitted, best=best, tick=tick)
         report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]), "skipped": _skipped(v["records"])}
                           for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]

@@ -334,8 +334,9 @@ def untuned_losses(cal: Calibration, pairs: set[str]) -> dict[str, float]:
 
 
 def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
-                         best: dict[str, float] | None = None) -> dict[str, dict]:
-    """For each source: fit on all other sources, predict this one. Returns per-source errors."""
+                         best: dict[str, float] | None = None, tick=None) -> dict[str, dict]:
+    """For each source: fit on all other sources, predict this one. Returns per-source errors; `tick(1)` after
+    each source (a progress bar)."""
     sources = sorted({r.source for r in rows})
     out = {}
     for src in sources:
@@ -351,6 +352,8 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
         fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps, best=best).calibration
         recs = predict_rows(held, fitted)
         out[src] = {"rows": len(held), "records": recs, "calibration": fitted}
+        if tick:
+            tick(1)
     return out
 
 

@@ -46,14 +46,14 @@ def case_of(rec: dict, cal: Calibration) -> Case | None:
 
 
 def held_out(rows: list[Row], prior: Calibration, fitted: Calibration, best: dict[str, float] | None = None,
-             ) -> tuple[list[dict], dict[str, dict]]:
+             tick=None) -> tuple[list[dict], dict[str, dict]]:
     """Every predictable row of `rows` predicted without its source (records with their `case`), and the
     throughput leave-one-source-out fits ({source: {rows, records, calibration}})."""
     from suanli.validate.first_token import _fit, _points
     from suanli.validate.run import predict_rows
 
     thr = [r for r in rows if r.kind == "throughput"]
-    per = leave_one_source_out(thr, prior, best=best)
+    per = leave_one_source_out(thr, prior, best=best, tick=tick)
     out = []
     for v in per.values():
         for rec in v["records"]:
