@@ -16,7 +16,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, predict_deployed
 from suanli.perf.stacks import stack_rows
-from suanli.schema import Deployment, SuanliError, Workload
+from suanli.schema import Chip, Deployment, SuanliError, Workload
 from suanli.schema.errors import validated
 from suanli.schema.precision import default_precision
 from suanli.serve import api as serving
@@ -39,15 +39,43 @@ def deploy(model: str, system: str, deployment: Deployment, calibration: Calibra
     return Deployed(arch, cat.chips[sys_.chip], sys_, deployment, model_id, calibration)
 
 
+# A figure the catalog lacks, taken as costing nothing: the prediction is then a bound, and says so (`bounded`)
+FREE_TFLOPS, FREE_GB_S = 1e9, 1e9
+
+
+def bounded(chip: Chip) -> tuple[Chip, dict[str, str]]:
+    """The chip with an unknown compute rate or memory bandwidth taken as free, and which figures are then bounds:
+    with no compute rate the step costs only its memory traffic and overheads (TTFT a lower bound, throughput an
+    upper bound); with no bandwidth only its compute (TPOT a lower bound). Both unknown: nothing to predict."""
+    no_compute, no_bw = not chip.available_dtypes(), not chip.memory.bandwidth_gb_s
+    if no_compute and no_bw:
+        raise SuanliError(f"chip {chip.id}: neither a compute rate nor a memory bandwidth is known, so no prediction "
+                          "can be made (add them to the catalog with a source)")
+    if no_compute:
+        rates = {d: FREE_TFLOPS for d in ("fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4")}
+        return chip.model_copy(update={"matrix_tflops": rates}), {
+            "missing": "matrix_tflops", "ttft_ms": "lower bound", "ttft_loaded_ms": "lower bound",
+            "output_tok_s": "upper bound", "total_tok_s": "upper bound", "prefill_tok_s": "upper bound"}
+    if no_bw:
+        memory = chip.memory.model_copy(update={"bandwidth_gb_s": FREE_GB_S})
+        return chip.model_copy(update={"memory": memory}), {
+            "missing": "memory.bandwidth_gb_s", "tpot_ms": "lower bound", "output_tok_s": "upper bound",
+            "total_tok_s": "upper bound", "decode_tok_s": "upper bound"}
+    return chip, {}
+
+
 def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
             calibration: str | Calibration | None = None) -> Prediction:
     """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
-    (`default_precision`), said in the notes."""
+    (`default_precision`), said in the notes. A chip whose compute rate or memory bandwidth the catalog lacks is
+    predicted with that figure taken as free (`bounded`): the figures it bounds are named in `bounds`."""
     chosen = None
+    cat = catalog()
+    sys_ = cat.system(system)
+    chip, bounds = bounded(cat.chips[sys_.chip])
     if precision is None:
-        chip = catalog().chips[catalog().system(system).chip]
         precision = default_precision(chip.available_dtypes())
         if precision != "bf16":
             chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
@@ -55,9 +83,16 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
                                      engine=engine), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
-    p = predict_deployed(deploy(model, system, dep, _calibration(calibration)), wl)
+    model_id, arch = model_arch(model)
+    p = predict_deployed(Deployed(arch, chip, sys_, dep, model_id, _calibration(calibration)), wl)
     if chosen:
         p.notes.insert(0, chosen)
+    if bounds:
+        p.bounds = bounds
+        p.interval_basis = ()  # a bound has no interval: the held-out errors are of full predictions
+        p.notes.insert(0, f"chip {chip.id}: {bounds['missing']} is not in the catalog, so it is taken as free: "
+                          + ", ".join(f"{k} is {'an' if v.startswith('upper') else 'a'} {v}"
+                                      for k, v in bounds.items() if k != "missing"))
     return p
 
 

@@ -53,6 +53,7 @@ class Prediction:
     ttft_parts: TtftParts | None = None  # the loaded TTFT by part
     # what the intervals are drawn from: (band table, chip class, engine class, sequences per attention rank)
     interval_basis: tuple = ()
+    bounds: dict[str, str] = field(default_factory=dict)  # figures that are bounds (a chip figure unknown): api
 
     @property
     def intervals(self) -> dict[str, dict]:
@@ -133,7 +134,7 @@ class Prediction:
             "breakdown": breakdown,
             "by_class": {"prefill": self.by_class("prefill"), "decode": self.by_class("decode")},
             "factors": self.factors_note, "calibration": self.calibration, "notes": self.notes,
-            "engine": self.engine, "intervals": self.intervals,
+            "engine": self.engine, "intervals": self.intervals, "bounds": self.bounds,
         }
 
 

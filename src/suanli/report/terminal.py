@@ -35,12 +35,15 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
     parts = p.ttft_parts
     split = (f": front end {_f(parts.host * 1e3)} + waiting for the running step {_f(parts.admission * 1e3)} + its "
              f"prefill {_f(parts.prefill * 1e3)}" if parts else "")
-    console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms (prefill of the whole batch and the engine's front end; "
+    mark = {k: f" ({v})" for k, v in p.bounds.items() if k != "missing"}
+    console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms{mark.get('ttft_ms', '')} (prefill of the whole batch and the "
+                  "engine's front end; "
                   f"{_f(p.ttft_loaded_s * 1e3)} ms for one "
                   f"request joining the running batch{split})")
-    console.print(f"TPOT {_f(p.tpot_s * 1e3, 2)} ms mean over the generation "
+    console.print(f"TPOT {_f(p.tpot_s * 1e3, 2)} ms{mark.get('tpot_ms', '')} mean over the generation "
                   f"({_f(1 / p.tpot_s)} tok/s per user)   end-to-end {_f(p.e2e_s, 2)} s")
-    console.print(f"Throughput: output {_f(p.output_tok_s)} tok/s ({_f(p.output_tok_s / p.chips)} per chip), total "
+    console.print(f"Throughput{mark.get('output_tok_s', '')}: output {_f(p.output_tok_s)} tok/s "
+                  f"({_f(p.output_tok_s / p.chips)} per chip), total "
                   f"{_f(p.total_tok_s)} tok/s ({_f(p.total_tok_s / p.chips)} per chip)")
     bands = [(label, p.intervals[k], digits) for label, k, digits in (
         ("TTFT ms (one request joining)", "ttft_loaded_ms", 1), ("TPOT ms", "tpot_ms", 2),
