@@ -51,3 +51,17 @@ def test_nothing_known_is_refused_and_compare_does_not_rank_bounds(cli):
             "--output", "64", "--json")
     rows = json.loads(r.stdout)["systems"]
     assert [x for x in rows if x["system"] == f"1x{chip.id}"][0].get("error")  # a ranking is never built on a bound
+
+
+def test_unknown_capacity_predicts_without_a_fit_verdict(cli):
+    chip = next((c for c in catalog().chips.values() if c.memory.capacity_gb is None
+                 and (c.available_dtypes() or c.memory.bandwidth_gb_s)), None)
+    if chip is None:
+        pytest.skip("every catalog chip has its capacity now")
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", f"1x{chip.id}", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["fits"] is None and d["bounds"]["fits"] == "not checked" and "capacity" not in d["memory_gb_per_chip"]
+    assert "memory.capacity_gb" in d["bounds"]["missing"]
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", f"1x{chip.id}")
+    assert r.returncode == 0 and "fit is not checked" in r.stdout

@@ -39,29 +39,40 @@ def deploy(model: str, system: str, deployment: Deployment, calibration: Calibra
     return Deployed(arch, cat.chips[sys_.chip], sys_, deployment, model_id, calibration)
 
 
-# A figure the catalog lacks, taken as costing nothing: the prediction is then a bound, and says so (`bounded`)
-FREE_TFLOPS, FREE_GB_S = 1e9, 1e9
+# A figure the catalog lacks, taken as costing nothing (or, for capacity, as enough): the prediction is then a bound,
+# and says so (`bounded`)
+FREE_TFLOPS, FREE_GB_S, ENOUGH_GB = 1e9, 1e9, 1e6
 
 
 def bounded(chip: Chip) -> tuple[Chip, dict[str, str]]:
     """The chip with an unknown compute rate or memory bandwidth taken as free, and which figures are then bounds:
     with no compute rate the step costs only its memory traffic and overheads (TTFT a lower bound, throughput an
-    upper bound); with no bandwidth only its compute (TPOT a lower bound). Both unknown: nothing to predict."""
+    upper bound); with no bandwidth only its compute (TPOT a lower bound); with no memory capacity (a phone's RAM is
+    the device's, not the chip's) the fit is not checked. Compute and bandwidth both unknown: nothing to predict."""
     no_compute, no_bw = not chip.available_dtypes(), not chip.memory.bandwidth_gb_s
     if no_compute and no_bw:
         raise SuanliError(f"chip {chip.id}: neither a compute rate nor a memory bandwidth is known, so no prediction "
                           "can be made (add them to the catalog with a source)")
+    missing, marks, update, memory = [], {}, {}, {}
     if no_compute:
-        rates = {d: FREE_TFLOPS for d in ("fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4")}
-        return chip.model_copy(update={"matrix_tflops": rates}), {
-            "missing": "matrix_tflops", "ttft_ms": "lower bound", "ttft_loaded_ms": "lower bound",
-            "output_tok_s": "upper bound", "total_tok_s": "upper bound", "prefill_tok_s": "upper bound"}
+        missing.append("matrix_tflops")
+        update["matrix_tflops"] = {d: FREE_TFLOPS for d in ("fp32", "bf16", "fp16", "fp8", "int8", "fp4", "int4")}
+        marks.update({"ttft_ms": "lower bound", "ttft_loaded_ms": "lower bound", "output_tok_s": "upper bound",
+                      "total_tok_s": "upper bound", "prefill_tok_s": "upper bound"})
     if no_bw:
-        memory = chip.memory.model_copy(update={"bandwidth_gb_s": FREE_GB_S})
-        return chip.model_copy(update={"memory": memory}), {
-            "missing": "memory.bandwidth_gb_s", "tpot_ms": "lower bound", "output_tok_s": "upper bound",
-            "total_tok_s": "upper bound", "decode_tok_s": "upper bound"}
-    return chip, {}
+        missing.append("memory.bandwidth_gb_s")
+        memory["bandwidth_gb_s"] = FREE_GB_S
+        marks.update({"tpot_ms": "lower bound", "output_tok_s": "upper bound", "total_tok_s": "upper bound",
+                      "decode_tok_s": "upper bound"})
+    if chip.memory.capacity_gb is None:
+        missing.append("memory.capacity_gb")
+        memory["capacity_gb"] = ENOUGH_GB
+        marks["fits"] = "not checked"
+    if not missing:
+        return chip, {}
+    if memory:
+        update["memory"] = chip.memory.model_copy(update=memory)
+    return chip.model_copy(update=update), {"missing": ", ".join(missing), **marks}
 
 
 def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
@@ -90,9 +101,10 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
     if bounds:
         p.bounds = bounds
         p.interval_basis = ()  # a bound has no interval: the held-out errors are of full predictions
-        p.notes.insert(0, f"chip {chip.id}: {bounds['missing']} is not in the catalog, so it is taken as free: "
-                          + ", ".join(f"{k} is {'an' if v.startswith('upper') else 'a'} {v}"
-                                      for k, v in bounds.items() if k != "missing"))
+        p.notes.insert(0, f"chip {chip.id}: {bounds['missing']} not in the catalog, so taken as free (capacity: as "
+                          "enough): " + ", ".join(f"{k} is {'an' if v.startswith('upper') else 'a'} {v}"
+                                                 if k != "fits" else "the memory fit is not checked"
+                                                 for k, v in bounds.items() if k != "missing"))
     return p
 
 

@@ -135,7 +135,12 @@ class Prediction:
             "by_class": {"prefill": self.by_class("prefill"), "decode": self.by_class("decode")},
             "factors": self.factors_note, "calibration": self.calibration, "notes": self.notes,
             "engine": self.engine, "intervals": self.intervals, "bounds": self.bounds,
-        }
+        } | (self._unchecked_fit() if "fits" in self.bounds else {})
+
+    def _unchecked_fit(self) -> dict:
+        """A chip of unknown capacity: what the model needs, no capacity, free or verdict (api.bounded)."""
+        m = self.memory.as_gb()
+        return {"fits": None, "memory_gb_per_chip": {k: m[k] for k in ("weights", "kv_cache", "activations")}}
 
 
 def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) -> Prediction:

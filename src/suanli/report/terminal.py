@@ -24,9 +24,13 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
                   f", batch {w.batch}, input {w.input_len}, output {w.output_len}")
     m = p.memory.as_gb()
     verdict = "[green]fits[/]" if p.fits else "[red]does not fit[/]"
-    console.print(f"Memory per chip (GB): weights {m['weights']:.2f}, KV cache {m['kv_cache']:.2f}, activations "
-                  f"{m['activations']:.2f}, runtime reserve {m['reserve']:.2f}, free {m['free']:.2f} of "
-                  f"{m['capacity']:.1f} -> {verdict}")
+    if "fits" in p.bounds:
+        console.print(f"Memory per chip (GB): weights {m['weights']:.2f}, KV cache {m['kv_cache']:.2f}, activations "
+                      f"{m['activations']:.2f}; the chip's capacity is unknown, so the fit is not checked")
+    else:
+        console.print(f"Memory per chip (GB): weights {m['weights']:.2f}, KV cache {m['kv_cache']:.2f}, activations "
+                      f"{m['activations']:.2f}, runtime reserve {m['reserve']:.2f}, free {m['free']:.2f} of "
+                      f"{m['capacity']:.1f} -> {verdict}")
     if not p.fits:
         need = m["weights"] + m["kv_cache"] + m["activations"] + m["reserve"]
         console.print(f"  needs {need:.1f} GB per chip, has {m['capacity']:.1f}; " + (

@@ -43,7 +43,12 @@ function memoryChart(ui, d) {
     marker: { color: c }, hovertemplate: `${k.replace('_', ' ')}: %{x:.2f} GB<extra></extra>` }));
   if (m.free > 0) traces.push({ type: 'bar', orientation: 'h', name: 'free', y: [d.chip], x: [m.free],
     marker: { color: '#d5dde6' }, hovertemplate: 'free: %{x:.2f} GB<extra></extra>' });
-  const used = m.weights + m.kv_cache + m.activations + m.reserve;
+  const used = m.weights + m.kv_cache + m.activations + (m.reserve || 0);
+  if (m.capacity === undefined) {  // the chip's capacity is not in the catalog: what the model needs, no verdict
+    chart(ui.out, 'memory', `Memory of one chip: ${fmt(used)} GB needed; capacity unknown, fit not checked`,
+      traces.filter((t) => t.x[0] !== undefined), { barmode: 'stack', xaxis: { title: { text: 'GB per chip' } } });
+    return;
+  }
   chart(ui.out, 'memory', `Memory of one chip: ${fmt(used)} of ${fmt(m.capacity)} GB` + (d.fits ? ' (fits)' : ' (does not fit)'),
     traces, { barmode: 'stack', xaxis: { title: { text: 'GB per chip' } },
       shapes: [{ type: 'line', x0: m.capacity, x1: m.capacity, y0: -0.5, y1: 0.5, line: { color: '#d0453b', width: 3 } }],
@@ -111,7 +116,7 @@ export default {
       ['TPOT', `${fmt(d.tpot_ms)} ms${band('tpot_ms')}`, basis('tpot_ms')], ['output tok/s', fmt(d.output_tok_s)],
       ['tok/s per chip', `${fmt(d.output_tok_s_per_chip)}${band('output_tok_s_per_chip')}`, basis('output_tok_s_per_chip')],
       ['chips', `${d.chips} x ${d.chip}`],
-      ['fits', d.fits ? 'yes' : 'no'], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(/[:;]/)[0], d.factors],
+      ['fits', d.fits === null ? 'not checked (capacity unknown)' : (d.fits ? 'yes' : 'no')], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(/[:;]/)[0], d.factors],
       ['engine', engineLabel(d.engine), engineTip(d.engine)],
     ]);
     memoryChart(ui, d);
