@@ -7,7 +7,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SUANLI_SHARED", ROOT.parent / "shared"))
+
+
+def _shared() -> Path:
+    """The project's shared/ folder; without one (a fresh clone alone), a stand-in holding the measurement files
+    the package ships (suanli.validate.bundled), so no test skips for want of data."""
+    given = Path(os.environ.get("SUANLI_SHARED", ROOT.parent / "shared"))
+    if (given / "groundtruth" / "public.csv").exists():
+        return given
+    import gzip
+    import tempfile
+
+    stand_in = Path(tempfile.mkdtemp(prefix="suanli-shared-"))
+    gt = stand_in / "groundtruth"
+    gt.mkdir()
+    bundled = ROOT / "src" / "suanli" / "validate" / "measurements"
+    for f in bundled.glob("*.csv.gz"):
+        (gt / f.name[:-3]).write_bytes(gzip.decompress(f.read_bytes()))
+    (gt / "README.md").write_text((bundled / "README.md").read_text())
+    return stand_in
+
+
+SHARED = _shared()
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

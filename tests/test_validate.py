@@ -112,3 +112,17 @@ def test_rate_rows_are_scored_over_the_whole_run(tmp_path):
     assert rate(_deployments(heavy, cal), heavy, cal).out_tok_s <= 1.02 * capacity
     offered = light.rate * light.output_len
     assert rate(_deployments(light, cal), light, cal).out_tok_s == pytest.approx(offered, rel=0.2)
+
+
+def test_bundled_measurements_are_the_shared_files(tmp_path, monkeypatch):
+    """The package's copies (validate --data public, serving, edge, ops) are byte for byte the project's files."""
+    import gzip
+    from pathlib import Path
+
+    from suanli.validate.bundled import HERE, SETS, data_path
+
+    monkeypatch.setenv("SUANLI_HOME", str(tmp_path))
+    for name, file in SETS.items():
+        shipped = gzip.decompress((HERE / f"{file}.gz").read_bytes())
+        assert Path(data_path(name)).read_bytes() == shipped
+        assert (SHARED / "groundtruth" / file).read_bytes() == shipped, f"{file}: re-copy it into {HERE}"

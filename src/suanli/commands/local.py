@@ -191,8 +191,9 @@ def calibrate(
     from_probe: Annotated[bool, typer.Option("--from-probe", help="fit this machine's factors on its recorded real "
                                                                   "runs (from `suanli probe` and `suanli run`)")
                           ] = False,
-    data: Annotated[str | None, typer.Option("--data", help="fit on published measurements in this file (see "
-                                                            "docs/validation.md)")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="fit on published measurements in these files, "
+                                                            "comma-separated (see docs/validation.md), or the "
+                                                            "bundled sets: public, serving, edge, ops")] = None,
     out_file: Annotated[str | None, typer.Option("--out", help="where to write the calibration YAML (default for "
                                                                "--from-probe: this machine's, which `run` reads)")
                         ] = None,

@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 
 def validate(
     data: Annotated[str, typer.Option("--data", help="CSV of measurements in the ground-truth format (see "
-                                                     "docs/validation.md)")],
+                                                     "docs/validation.md), or a bundled set: public, serving, "
+                                                     "edge, ops")],
     by: Annotated[str | None, typer.Option("--by", help="group the summary by these columns, comma-separated: "
                                                         "hardware, model, engine, source, scenario, metric")] = None,
     calibration: CalOpt = None,
@@ -37,8 +38,9 @@ def validate(
             raise SuanliError(f"by: {k!r} is not allowed; allowed: {', '.join(allowed)}")
     cal = load_calibration(calibration) if calibration else None
     from suanli.report.progress import progress
+    from suanli.validate.bundled import data_path
 
-    result = run(data, keys, cal, progress=None if quiet or as_json else progress)
+    result = run(data_path(data), keys, cal, progress=None if quiet or as_json else progress)
     if as_json:
         emit_json({"rows": [{k: r[k] for k in ("id", "metric", "measured", "predicted", "p10", "p90", "ape",
                                                "skipped_reason", "hardware", "model", "engine", "scenario",
@@ -128,10 +130,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     if loso:
         output_path(held_path(out_path), "calibrate --out (its held-out residuals)", force=force)
     t0 = time.perf_counter()
-    paths = [p.strip() for p in data.split(",") if p.strip()]
-    for p in paths:
-        if not Path(p).exists():
-            raise SuanliError(f"calibrate --data: file {p!r} not found")
+    from suanli.validate.bundled import data_path
+
+    paths = [data_path(p.strip(), "calibrate --data") for p in data.split(",") if p.strip()]
     ops_paths = [p for p in paths if is_ops_file(p)]
     rows = [r for p in paths if p not in ops_paths for r in load_rows(p)]
     if not rows:
