@@ -48,6 +48,13 @@ class Case:
         return (f"{self.metric}, {self.chip} chip, {self.engine} engine, {self.load} load, {self.serving}")
 
 
+def chip_and_engine(factors_note: str, stack) -> tuple[str, str]:
+    """The chip and engine classes of a prediction: from the note of its factors (`Calibration.resolve`) and its
+    stack (`Stack.nearest`)."""
+    return ("calibrated" if factors_note.startswith("calibrated") else "borrowed",
+            "nearest" if stack.nearest else "profiled")
+
+
 def load_class(per_rank: float, at_limit: bool = False) -> str:
     """single: one sequence per replica; heavy: HEAVY or more per attention rank, or a run at the engine's limit
     (offline, or a server at the most load its latency limits allow); batch: in between."""

@@ -20,7 +20,7 @@ from math import ceil
 
 from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed, TimedOp
-from suanli.perf.intervals import Case, interval, load_class
+from suanli.perf.intervals import Case, chip_and_engine, interval, load_class
 from suanli.perf.memory import GB, MemoryUse
 from suanli.schema import Deployment, SuanliError, Workload
 from suanli.serve.analytic import TtftParts, host_ttft
@@ -182,8 +182,7 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     fewest = None
     if not mem.fits and with_fit_search:
         fewest = fewest_chips_to_fit(dep, wl)
-    basis = (dep.interval_table, "calibrated" if dep.factors_note.startswith("calibrated") else "borrowed",
-             "nearest" if dep.stack.nearest else "profiled", wl.batch / lay.dp)
+    basis = (dep.interval_table, *chip_and_engine(dep.factors_note, dep.stack), wl.batch / lay.dp)
     return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
                       prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, parts.total,
                       fewest, notes, dep.stack.to_dict(), parts, basis)

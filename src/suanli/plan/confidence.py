@@ -13,7 +13,7 @@ from math import ceil
 
 from suanli.engines.resolve import Stack
 from suanli.perf.factors import Calibration, bundled_calibration
-from suanli.perf.intervals import Case, band_of
+from suanli.perf.intervals import Case, band_of, chip_and_engine
 from suanli.schema import SuanliError
 
 LOWEST, HIGHEST = 0.5, 0.9
@@ -38,8 +38,7 @@ def quantile_at(band: dict[str, float], q: float) -> float:
 
 def case_for(cal: Calibration, family: str, stack: Stack, metric: str, mode: str) -> Case:
     _, note = cal.resolve(family, stack.factor_key, stack.tuned_for(family))
-    return Case(metric, "calibrated" if note.startswith("calibrated") else "borrowed",
-                "nearest" if stack.nearest else "profiled", HEAVY_LOAD,
+    return Case(metric, *chip_and_engine(note, stack), HEAVY_LOAD,
                 "disaggregated" if mode == "disaggregated" else "colocated")
 
 

@@ -79,11 +79,10 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
 def _bands(dep: Deployed, summary: dict, engines: int, split: bool, closed: bool) -> dict:
     """Intervals on the latency percentiles (and on throughput in a closed loop, where it follows the speed; at an
     offered rate the engine keeps up with, throughput is that rate, not a prediction)."""
-    from suanli.perf.intervals import Case, interval, load_class
+    from suanli.perf.intervals import Case, chip_and_engine, interval, load_class
 
     per_rank = (summary.get("batch_size") or {}).get("mean", 1.0) / max(1, engines)
-    chip = "calibrated" if dep.factors_note.startswith("calibrated") else "borrowed"
-    engine = "nearest" if dep.stack.nearest else "profiled"
+    chip, engine = chip_and_engine(dep.factors_note, dep.stack)
     serving = "disaggregated" if split else "colocated"
     out: dict = {}
     figures = [(f"{m}.{stat}", m.split("_")[0], v) for m in ("ttft_ms", "tpot_ms")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from suanli.engines import resolve_engine
 from suanli.perf.factors import Calibration
-from suanli.perf.intervals import Case, build_table, interval, load_class, metric_class
+from suanli.perf.intervals import Case, build_table, chip_and_engine, interval, load_class, metric_class
 from suanli.validate.data import Row
 from suanli.validate.fit import leave_one_source_out
 from suanli.validate.setup import Setup
@@ -40,8 +40,8 @@ def case_of(rec: dict, cal: Calibration) -> Case | None:
     # no stated concurrency outside the limit scenarios (open arrivals at a rate): a batch of unknown size
     per_rank = setup.concurrency / ranks if setup.concurrency else 2.0
     at_limit = setup.scenario in LIMIT_SCENARIOS
-    return Case(metric=metric, chip="calibrated" if note.startswith("calibrated") else "borrowed",
-                engine="nearest" if stack.nearest else "profiled",
+    chip, engine = chip_and_engine(note, stack)
+    return Case(metric=metric, chip=chip, engine=engine,
                 load=load_class(per_rank, at_limit), serving="disaggregated" if setup.disagg else "colocated")
 
 
@@ -136,15 +136,7 @@ def fit_levels(recs: list[dict]) -> dict[str, float]:
 def coverage_doubly_nested(recs: list[dict]) -> dict[str, dict]:
     """Coverage of bands whose level and quantiles were both drawn without the scored source: what a source suanli
     has not seen should expect."""
-    by_src: dict[str, list[dict]] = {}
-    for r in recs:
-        by_src.setdefault(r["source"], []).append(r)
-    scored: list[dict] = []
-    for src, mine in by_src.items():
-        rest = [r for r in recs if r["source"] != src]
-        table = build_table(samples(rest), fit_levels(rest))
-        scored += [{**r, "_table": table} for r in mine]
-    return _score(scored)
+    return _per_source(recs, lambda rest: build_table(samples(rest), fit_levels(rest)))
 
 
 def coverage(recs: list[dict], table: dict | None = None, levels: dict[str, float] | None = None,
@@ -152,21 +144,27 @@ def coverage(recs: list[dict], table: dict | None = None, levels: dict[str, floa
     """Share of measured values inside [P10, P90] and median relative width (P90 - P10) / predicted, per metric.
     Without `table`, nested: each source's rows get bands built (at `levels`) from the other sources' residuals
     only, so a band is never scored on the rows it was drawn from."""
+    if table is not None:
+        return _score([(r, table) for r in recs])
+    return _per_source(recs, lambda rest: build_table(samples(rest), levels))
+
+
+def _per_source(recs: list[dict], bands_without) -> dict[str, dict]:
+    """Each source's rows scored against the bands `bands_without(the other sources' rows)` draws."""
     by_src: dict[str, list[dict]] = {}
     for r in recs:
         by_src.setdefault(r["source"], []).append(r)
-    scored: list[dict] = []
+    scored = []
     for src, mine in by_src.items():
-        bands = table if table is not None else build_table(samples([r for r in recs if r["source"] != src]),
-                                                            levels)
-        scored += [{**r, "_table": bands} for r in mine]
+        table = bands_without([r for r in recs if r["source"] != src])
+        scored += [(r, table) for r in mine]
     return _score(scored)
 
 
-def _score(scored: list[dict]) -> dict[str, dict]:
+def _score(scored: list[tuple[dict, dict]]) -> dict[str, dict]:
     hits: dict[str, list[tuple[bool, float]]] = {}
-    for r in scored:
-        iv = interval(r["_table"], r["case"], r["predicted"])
+    for r, table in scored:
+        iv = interval(table, r["case"], r["predicted"])
         if iv is None:
             continue
         inside = iv["p10"] <= r["measured"] <= iv["p90"]
