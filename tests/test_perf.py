@@ -196,3 +196,22 @@ def test_replicas_may_span_systems_without_a_network():
     with pytest.raises(SuanliError, match="talk to each other"):
         Deployed(moe, cat.chips["mi325x"], system, Deployment(precision="fp8", tp=1, dp=16, ep=8), "mixtral-8x7b",
                  None)
+
+
+def test_all_reduce_leaves_the_engines_kernel_at_its_buffer_size():
+    """Llama-3.1-70B TP 8 on dgx-h100: one more decode row past the engine's custom all-reduce buffer (8 MB in
+    TensorRT-LLM, 8 MiB in vLLM) moves every all-reduce to the NCCL ring, which costs its fill time on each of the
+    model's 2 x 80 all-reduces; an engine with a larger buffer has no step there (hand count, not a fitted offset)."""
+    from suanli.api import deploy
+
+    dep = Deployment(tp=8, precision="fp8", engine="trt-llm 1.2")
+    d = deploy("llama-3.1-70b", "dgx-h100", dep)
+    rows = 8e6 / (8192 * 2)  # 8 MB of bf16 activations, hidden 8192: 488.3 rows
+    below, above = d.step_time(d.decode_shape(488, 2048)), d.step_time(d.decode_shape(489, 2048))
+    assert d.ar_threshold == pytest.approx(rows)
+    jump = 2 * 80 * d.factors.comm_ring_us * 1e-6
+    assert above - below == pytest.approx(jump, rel=0.05)
+    vllm = deploy("llama-3.1-70b", "dgx-h100", dep.model_copy(update={"engine": "vllm 0.11.0"}))
+    assert vllm.ar_threshold == pytest.approx(8.389e6 / (8192 * 2))  # 8 MiB: 512 rows
+    old = deploy("llama-3.1-70b", "dgx-h100", dep.model_copy(update={"engine": "vllm 0.3.0"}))  # before the kernel was on
+    assert old.ar_threshold == 0

@@ -49,6 +49,10 @@ class Features(BaseModel):
     applies_sliding_window: bool = Field(True, description="a model's uniform sliding window is applied")
     pads_heads: bool = Field(False, description="pads attention heads to a multiple of TP: any TP runs")
     kv_fp8_with_fp8_weights: bool = Field(False, description="its fp8/fp4 recipes quantize the KV cache to fp8")
+    # an engine's own one-/two-shot all-reduce kernels take messages up to a buffer size; larger ones go to the
+    # collective library's rings (NCCL, RCCL), whose pipeline fill is a real step in the time of a step
+    custom_ar_max_mb: float = Field(8.0, ge=0, le=4096, description="largest all-reduce (MB) its own kernels take; "
+                                    "0 = every all-reduce runs the library's ring")
     # admission waits some schedulers offer (TensorRT-LLM's PyTorch executor), off unless a launch sets them:
     # prompts are held while the step would carry fewer than `batch_wait_tokens` x the token budget, for at most
     # `batch_wait_iters` steps; with attention data parallelism, until every rank has a prompt, for at most

@@ -10,10 +10,13 @@ one-/two-shot algorithms inference engines use for small messages; one hop throu
 group's diameter on a torus or ring, where a message reaches the farthest chip only link by link) + algorithm
 bytes / (link bandwidth x efficiency), with the
 ring volumes 2(n-1)/n x S for all-reduce, (n-1) x S for all-gather of S per chip, S for all-to-all (S already
-counts only what leaves the chip), S for point-to-point. All-reduces larger than `comm_small_mb` run as NCCL
+counts only what leaves the chip), S for point-to-point. All-reduces larger than the engine's own one-/two-shot
+kernels take (feature `custom_ar_max_mb`: 8 MiB in vLLM and SGLang, 8 MB in TensorRT-LLM at TP > 2) run as NCCL
 rings, whose achieved bandwidth ramps with size (pipeline fill): measured busbw on 8 B200s is 36% of peak at
 32 MB, 63% at 128 MB, 80% at 1 GB (ops.csv, all_reduce_bench), which a fixed fill time of about 60 us on top of
 the bandwidth term reproduces. It is charged to steps whose message exceeds the threshold (feature `ar_large`).
+The step in step time this makes is the engines' own: at 8 MB the same curve takes 116 us, several times its
+bandwidth term, where the engine's kernel had been bandwidth-bound.
 
 `OpCost` turns an op into per-feature seconds, so that a step's time is two dot products and a maximum per op.
 """

@@ -200,7 +200,8 @@ class Deployed:
         self._cm = np.vstack([self._c * self._count[:, None], self._m * self._count[:, None]])
         self._fixed_count = self._fixed * self._count
         self._n_ops = n_ops
-        self.ar_threshold = self.factors.comm_small_mb * 1e6 / (arch.hidden * self.numerics.act_bytes)
+        # tokens per step past which the all-reduce leaves the engine's own kernels for the library's ring
+        self.ar_threshold = feats.custom_ar_max_mb * 1e6 / (arch.hidden * self.numerics.act_bytes)
         self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m,
                                     self.ar_threshold, self.moe_path)
         self.static: StaticGraph | None = None

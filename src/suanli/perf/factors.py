@@ -47,8 +47,8 @@ class Factors:
     comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
     comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric
     scaleout_latency_us: float = 10.0  # latency of one collective phase across nodes
-    comm_small_mb: float = 8.0  # all-reduces up to this size use the engines' one-/two-shot kernels
-    comm_ring_us: float = 60.0  # larger ones run NCCL rings, whose pipeline fill costs this much: see cost.py
+    comm_ring_us: float = 60.0  # all-reduces past the engine's own kernels (custom_ar_max_mb) run NCCL rings,
+    #                             whose pipeline fill costs this much: see cost.py
     kernel_us: float = 2.0  # fixed cost per kernel (launch gaps, tails, synchronisation)
     step_overhead_ms: float = 0.5  # host work per engine step (scheduling, launching the step)
     seq_overhead_us: float = 0.0  # host work per sequence per step (scheduling, sampling, detokenising each one)
