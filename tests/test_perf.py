@@ -212,6 +212,7 @@ def test_all_reduce_leaves_the_engines_kernel_at_its_buffer_size():
     jump = 2 * 80 * d.factors.comm_ring_us * 1e-6
     assert above - below == pytest.approx(jump, rel=0.05)
     vllm = deploy("llama-3.1-70b", "dgx-h100", dep.model_copy(update={"engine": "vllm 0.11.0"}))
-    assert vllm.ar_threshold == pytest.approx(8.389e6 / (8192 * 2))  # 8 MiB: 512 rows
-    old = deploy("llama-3.1-70b", "dgx-h100", dep.model_copy(update={"engine": "vllm 0.3.0"}))  # before the kernel was on
+    assert vllm.ar_threshold == pytest.approx(8.388607e6 / (8192 * 2))  # under 8 MiB: 511 rows at most
+    # before the kernel was on by default: every all-reduce on NCCL
+    old = deploy("llama-3.1-70b", "dgx-h100", dep.model_copy(update={"engine": "vllm 0.3.0"}))
     assert old.ar_threshold == 0

@@ -359,3 +359,10 @@ def test_cli_text_and_errors(cli):
     assert bad.returncode == 2 and bad.stderr.startswith("error: load:") and len(bad.stderr.strip().splitlines()) == 1
     none = cli("plan", "-m", "llama-3.1-405b", "--systems", "dgx-h100", "--max-chips", "2", "--confirm", "0")
     assert none.returncode == 2 and "memory:" in none.stderr and "Traceback" not in none.stderr
+
+
+def test_confirmations_are_estimated_before_they_start():
+    with pytest.raises(SuanliError, match=r"confirm: simulating \d+ structures is about .* over the 0 s allowed"):
+        plan("llama-3.1-8b", ["1xh100-sxm"], input=1024, output=128, load="5req/s", max_work_s=1e-3)
+    out = plan("llama-3.1-8b", ["1xh100-sxm"], input=1024, output=128, load="5req/s", confirm=0, max_work_s=1e-3)
+    assert out["systems"][0]["best"] is not None  # analytic figures only: no simulation to estimate

@@ -139,3 +139,19 @@ def test_burst_throughput_is_scored_over_the_makespan(tmp_path):
     assert s["throughput"]["requests_s"] == pytest.approx(500 / s["simulated_s"], rel=1e-9)
     # prefill-bound: 500 x 467 prompt tokens cannot go faster than the bf16 peak allows (2 x 8e9 FLOPs a token)
     assert 500 * 467 * 2 * 8.0e9 / s["simulated_s"] < 989.4e12
+
+
+def test_work_is_estimated_before_it_starts(cli):
+    """A run estimated past the limit is refused in one line before any work (the CLI's --force lifts it); the
+    estimate scales with requests and instances (0.5 ms + 2.5 us per instance per request, measured)."""
+    from suanli.serve.api import work_estimate_s
+
+    assert work_estimate_s(20_000, 1) == pytest.approx(10.05)
+    assert work_estimate_s(20_000, 1024) == pytest.approx(61.2)
+    with pytest.raises(SuanliError, match="about 1 s of simulation, over the 0 s allowed"):
+        simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=2000, max_work_s=0.5)
+    summary, _ = simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=20, max_work_s=0.5)
+    assert summary["completed"] == 20
+    r = cli("simulate", "-m", "llama-3.1-8b", "-s", "1024xh100-sxm", "--dp", "1024", "--requests", "200000",
+            "--rate", "1000")
+    assert r.returncode == 2 and "about 612 s" in r.stderr and "--force" in r.stderr and not r.stdout

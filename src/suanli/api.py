@@ -31,6 +31,27 @@ def _calibration(calibration: str | Calibration | None) -> Calibration | None:
         load_calibration(calibration)
 
 
+_DEPLOYED: dict[tuple, Deployed] = {}  # the newest deployments built by `predict`, for repeated queries
+
+
+def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration | None) -> Deployed:
+    """A Deployed for `predict`, kept while its inputs are the same objects: catalog ids (a config.json path is
+    read again each time), the catalog's chip and system, the calibration object."""
+    key = None
+    if "/" not in model and not model.endswith(".json"):
+        key = (model, id(system), id(chip), id(cal), tuple(dep.model_dump().values()))
+        hit = _DEPLOYED.get(key)
+        if hit is not None and hit.chip is chip and hit.system is system:
+            return hit
+    model_id, arch = model_arch(model)
+    d = Deployed(arch, chip, system, dep, model_id, cal)
+    if key is not None:
+        if len(_DEPLOYED) >= 64:
+            _DEPLOYED.pop(next(iter(_DEPLOYED)), None)
+        _DEPLOYED[key] = d
+    return d
+
+
 def deploy(model: str, system: str, deployment: Deployment, calibration: Calibration | None = None) -> Deployed:
     """A model (catalog id, alias or config.json path) deployed on a system (id or `<n>x<chip>`)."""
     cat = catalog()
@@ -94,8 +115,7 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
                                      engine=engine), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
-    model_id, arch = model_arch(model)
-    p = predict_deployed(Deployed(arch, chip, sys_, dep, model_id, _calibration(calibration)), wl)
+    p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration)), wl)
     if chosen:
         p.notes.insert(0, chosen)
     if bounds:

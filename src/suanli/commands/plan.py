@@ -60,6 +60,7 @@ def plan(
     out_dir: Annotated[str | None, typer.Option("--out", help="folder for --emit's launch files")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar on stderr (none is shown when stderr is "
                                                         "not a terminal)")] = False,
+    force: Annotated[bool, typer.Option(help="run confirmations estimated at more than 300 s of simulation")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Search layouts (TP/PP/EP/DP), precisions, batch limits and prefill:decode splits on each system; confirm the
@@ -68,6 +69,7 @@ def plan(
     from suanli.plan import plan as run
     from suanli.plan.pareto import plot_path, write_plot
     from suanli.report.progress import progress
+    from suanli.serve.api import WORK_LIMIT_S
 
     if pareto:
         plot_path(pareto)  # before the search, not after
@@ -91,7 +93,7 @@ def plan(
                  calibration=calibration, max_chips=max_chips, disaggregate=disaggregate, confirm=confirm,
                  runners_up=runners_up, prices=parse_prices(price), workers=workers, ray=ray,
                  executor="serial" if workers == 1 else "pool", confidence=confidence,
-                 progress=None if quiet else progress)
+                 progress=None if quiet else progress, max_work_s=float("inf") if force else WORK_LIMIT_S)
     written = write_plot(result, pareto) if pareto else None
     launch = None
     if emit and any(s["best"] for s in result["systems"]):

@@ -53,13 +53,17 @@ def simulate(
     per_request: Annotated[str | None, typer.Option("--per-request", help="write one CSV row per request here")
                            ] = None,
     calibration: CalOpt = None,
+    force: Annotated[bool, typer.Option(help="run a simulation estimated at more than 300 s of work")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate serving under load: TTFT/TPOT/end-to-end percentiles (ms, s), throughput, goodput, KV use."""
+    from math import inf
+
     from suanli.api import simulate as run
     from suanli.api import write_requests
     from suanli.perf.factors import load_calibration
     from suanli.schema.files import output_path
+    from suanli.serve.api import WORK_LIMIT_S
 
     cal = load_calibration(calibration) if calibration else None
     if per_request:
@@ -68,7 +72,7 @@ def simulate(
                           engine=engine, arrival=arrival, rate=rate, cv=cv, concurrency=concurrency, input=input,
                           output=output, trace=trace, requests=requests, seed=seed, slo=slo,
                           disaggregate=disaggregate, router=router, prefix_hit=prefix_hit, max_seqs=max_seqs,
-                          max_tokens=max_tokens, calibration=cal)
+                          max_tokens=max_tokens, calibration=cal, max_work_s=inf if force else WORK_LIMIT_S)
     if per_request:
         write_requests(result, per_request)
     if as_json:

@@ -20,6 +20,8 @@ def web(
     datasets: Annotated[str | None, typer.Option(help="directory whose *.csv measurement files the Validation page "
                                                       "offers by name")] = None,
     workers: Annotated[int, typer.Option(help="background jobs (simulations, validation, plans) run at once")] = 1,
+    budget: Annotated[float, typer.Option(help="seconds a synchronous simulate, validate or plan request may run "
+                                               "before it is stopped (503); background jobs have no budget")] = 60.0,
 ) -> None:
     """Serve the web UI (Compare, Predict, Simulate, Plan, Catalog, Validation, Silicon and policy) and the JSON API
     (OpenAPI docs at /docs). Opens no browser; stop with Ctrl-C."""
@@ -38,10 +40,13 @@ def web(
         raise SuanliError(f"port: {port} is not allowed; give 1-65535")
     if workers < 1:
         raise SuanliError(f"workers: {workers} is not allowed; give 1 or more")
+    if not 1 <= budget <= 3600:
+        raise SuanliError(f"budget: {budget} is not allowed; give 1-3600 seconds")
     if datasets is not None and not Path(datasets).is_dir():
         raise SuanliError(f"datasets: {datasets!r} is not a directory")
     hosts = {"127.0.0.1", "localhost", "::1"} if host in LOOPBACK else None
-    app = create_app(datasets, hosts, workers)
+    app = create_app(datasets, hosts, workers, budget)
     shown = f"[{host}]" if ":" in host else host
     sys.stderr.write(f"suanli web: http://{shown}:{port}  (API docs at /docs; Ctrl-C stops)\n")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # on SIGTERM or Ctrl-C: requests in flight get 3 s, then the work in the worker processes is stopped
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=3)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from suanli.econ.defaults import ASSUMPTION, Ledger, load
 from suanli.schema import SuanliError
 
@@ -35,7 +37,12 @@ def dies_per_wafer(die_area_mm2: float, wafer_diameter_mm: float = 300.0, edge_e
     d = wafer_diameter_mm - 2 * edge_exclusion_mm
     if not 0 < d < math.inf:
         raise SuanliError(f"edge-exclusion: {edge_exclusion_mm:g} mm leaves no wafer of {wafer_diameter_mm:g} mm")
-    return max(0.0, math.pi * (d / 2) ** 2 / die_area_mm2 - math.pi * d / math.sqrt(2 * die_area_mm2))
+    return float(gross_dies(die_area_mm2, d))
+
+
+def gross_dies(area, d: float):
+    """The dies-per-wafer formula for checked inputs; numpy arrays of die areas too (`suanli explore`)."""
+    return np.maximum(0.0, np.pi * (d / 2) ** 2 / area - np.pi * d / np.sqrt(2 * area))
 
 
 def yields(die_area_mm2: float, d0_per_cm2: float, alpha: float = 2.0) -> dict[str, float]:
@@ -45,9 +52,20 @@ def yields(die_area_mm2: float, d0_per_cm2: float, alpha: float = 2.0) -> dict[s
     if not 0 < alpha < math.inf:
         raise SuanliError(f"alpha: {alpha:g} is not allowed; the clustering parameter must be > 0")
     ad = die_area_mm2 / 100.0 * d0_per_cm2
-    murphy = 1.0 if ad == 0 else ((1 - math.exp(-ad)) / ad) ** 2
-    return {"poisson": math.exp(-ad), "murphy": murphy, "seeds": 1 / (1 + ad),
-            "negative-binomial": (1 + ad / alpha) ** -alpha}
+    return {m: float(yield_of(m, ad, alpha)) for m in YIELD_MODELS}
+
+
+def yield_of(model: str, ad, alpha: float):
+    """Yield of one model at A x D (die area in cm^2 x defects per cm^2); numpy arrays too."""
+    ad = np.asarray(ad, dtype=float)
+    if model == "poisson":
+        return np.exp(-ad)
+    if model == "murphy":
+        safe = np.where(ad == 0, 1.0, ad)
+        return np.where(ad == 0, 1.0, ((1 - np.exp(-safe)) / safe) ** 2)
+    if model == "seeds":
+        return 1 / (1 + ad)
+    return (1 + ad / alpha) ** -alpha
 
 
 def node_key(node: str | float) -> tuple[str, str]:

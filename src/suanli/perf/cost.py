@@ -41,11 +41,15 @@ PEAK_FALLBACK = {
 
 def peak_for(hw: Hardware, dtype: str) -> float:
     """FLOP/s for a dtype, falling back to the nearest wider type the chip has."""
+    return hw.peak[peak_key(hw, dtype)]
+
+
+def peak_key(hw: Hardware, dtype: str) -> str:
+    """The dtype whose rate a `dtype` op runs at: itself, the nearest wider type the chip has, else its fastest."""
     for d in PEAK_FALLBACK.get(dtype, (dtype, "bf16", "fp16", "fp32")):
-        p = hw.peak.get(d)
-        if p:
-            return p
-    return max(hw.peak.values())
+        if hw.peak.get(d):
+            return d
+    return max(hw.peak, key=hw.peak.get)
 
 
 def k_penalty(op: LinOp, k0: float) -> float:

@@ -21,6 +21,7 @@ from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
+from suanli.perf.steps import StepPlan, step_plan
 from suanli.schema import Chip, Deployment, SuanliError, System, get_precision
 from suanli.schema.precision import matrix_dtype_for
 
@@ -198,6 +199,7 @@ class Deployed:
         self._n = self.factors.roofline_n
         # fast path: compute and memory rows stacked, counts folded in (count > 0 commutes with max)
         self._cm = np.vstack([self._c * self._count[:, None], self._m * self._count[:, None]])
+        self._cm_t = np.ascontiguousarray(self._cm.T)
         self._fixed_count = self._fixed * self._count
         self._n_ops = n_ops
         # tokens per step past which the all-reduce leaves the engine's own kernels for the library's ring
@@ -205,6 +207,9 @@ class Deployed:
         self.writer = FeatureWriter(self.feature_index, self.windows, self.moe, lay, self.factors.gemm_tile_m,
                                     self.ar_threshold, self.moe_path)
         self.static: StaticGraph | None = None
+        self._plans: dict[tuple, tuple[StepPlan, np.ndarray]] = {}
+        self._memory: dict[tuple, MemoryUse] = {}
+        self.engine_dict = self.stack.to_dict()  # the stack as predictions report it
 
     def _paths(self, f, chip: Chip, dep: Deployment):
         """The engine's slower kernel paths on top of the chip's factors (`engines/data/paths.yaml`)."""
@@ -248,6 +253,36 @@ class Deployed:
         n = self._n_ops
         return float(combine(y[:n], y[n:], self._n).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
 
+    def times_of(self, x: np.ndarray) -> np.ndarray:
+        """`time_of` for several steps at once (one row of features per step)."""
+        y = x @ self._cm_t
+        n = self._n_ops
+        return combine(y[:, :n], y[:, n:], self._n).sum(axis=1) + (x[:, self._active] > 0) @ self._fixed_count \
+            + self.overhead_s
+
+    def plan_for(self, b: float, n_in: int, n_out: int) -> tuple[StepPlan, np.ndarray]:
+        """The steps of a prediction and their features, kept per workload (a repeated query recomputes only the
+        arithmetic over them)."""
+        key = (b, n_in, n_out)
+        hit = self._plans.get(key)
+        if hit is None:
+            from suanli.serve.analytic import host_ttft  # serve builds on perf
+
+            plan = step_plan(self, b, n_in, n_out, host_ttft(self.factors, n_in))
+            hit = plan, np.stack([self.features(s) for s in plan.shapes])
+            if len(self._plans) >= 256:
+                self._plans.pop(next(iter(self._plans)), None)
+            self._plans[key] = hit
+        return hit
+
+    def plan_times(self, plan: StepPlan, x: np.ndarray) -> np.ndarray:
+        """Step times of a plan. A fixed-shape engine runs its decode steps on the compiled graph; its prefill and
+        mid-generation breakdown steps are costed as submitted (as `timed` reports them)."""
+        if not self.static:
+            return self.times_of(x)
+        return np.array([self.time_of(x[i]) if i in (0, 3) else self.step_time(s)
+                         for i, s in enumerate(plan.shapes)])
+
     def step_time(self, shape: StepShape) -> float:
         if self.static:
             return self.static_time(shape.prefill.seqs, shape.prefill.tokens, shape.decode.seqs,
@@ -286,15 +321,29 @@ class Deployed:
         return StepShape.decode_of(batch, context, self.windows)
 
     # --- memory --------------------------------------------------------------------------------------------
-    def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
+    def memory_of(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float) -> MemoryUse:
+        """`memory`, kept per question (MemoryUse is not changed by its readers)."""
+        key = (seqs_per_rank, tokens_per_seq, step_tokens)
+        hit = self._memory.get(key)
+        if hit is None:
+            hit = self.memory(*key)
+            if len(self._memory) >= 256:
+                self._memory.pop(next(iter(self._memory)), None)
+            self._memory[key] = hit
+        return hit
+
+    def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float, capacity=None) -> MemoryUse:
+        """What one chip holds; `capacity` (bytes, a number or a numpy array of design points) replaces the
+        chip's."""
         f = self.factors
-        cap = self.hw.capacity
+        cap = self.hw.capacity if capacity is None else capacity
         # an engine caps weights + KV + activations at a share of the whole memory (slack: a share of the
         # capacity), or loads the weights and gives the KV cache a share of what is left (`memory_policy`)
         if self.stack.features.memory_policy == "whole_device":
             reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * cap
         else:
-            left = max(0.0, cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes)
+            left = cap - f.runtime_reserve_gb * 1e9 - self.weight_bytes
+            left = np.maximum(0.0, left) if isinstance(left, np.ndarray) else max(0.0, left)
             reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * left
         kv = seqs_per_rank * kv_bytes_per_seq(self.arch, self.layout, self.numerics, tokens_per_seq)
         act = activation_bytes(self.arch, self.layout, self.numerics, step_tokens, seqs_per_rank)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from suanli.perf.factors import Factors
 from suanli.schema import Chip, SuanliError, System
 
@@ -61,13 +63,17 @@ STATIC_SHARE = 0.2  # share of the full-power part's budget that does not scale 
 def power_cap(chip: Chip, f: Factors) -> float:
     """Fraction of its rated peak a power-limited part sustains under full compute load (PCIe/NVL cards run the
     SXM die at half its power). Derived from the family's full-power part; 1 where nothing is known."""
-    ref_w, ref_tf = f.power_ref_w, f.power_ref_tflops
     rated = chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
-    if not (ref_w and ref_tf and chip.tdp_w and rated):
+    if not (f.power_ref_w and f.power_ref_tflops and chip.tdp_w and rated):
         return 1.0
-    static = STATIC_SHARE * ref_w
-    sustained = ref_tf / (ref_w - static) * max(chip.tdp_w - static, 0.0)
-    return max(0.05, min(1.0, sustained / rated))
+    return float(sustained_share(chip.tdp_w, rated, f))
+
+
+def sustained_share(tdp_w, rated_tflops, f: Factors):
+    """`power_cap` for known figures; takes numpy arrays too (design-space exploration varies TDP and peak)."""
+    static = STATIC_SHARE * f.power_ref_w
+    sustained = f.power_ref_tflops / (f.power_ref_w - static) * np.maximum(tdp_w - static, 0.0)
+    return np.clip(sustained / rated_tflops, 0.05, 1.0)
 
 
 def hardware_of(chip: Chip, system: System, f: Factors) -> Hardware:

@@ -16,16 +16,16 @@ the step stays on one side of its roofline and closely otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import ceil
 
-from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed, TimedOp
 from suanli.perf.intervals import Case, chip_and_engine, interval, load_class
 from suanli.perf.memory import GB, MemoryUse
+from suanli.perf.steps import TOKEN_BUDGET, loaded_chunks
 from suanli.schema import Deployment, SuanliError, Workload
-from suanli.serve.analytic import TtftParts, host_ttft
+from suanli.serve.analytic import TtftParts
 
-TOKEN_BUDGET = 8192  # tokens per step an engine's chunked prefill takes (vLLM / TRT-LLM default order)
 CLASSES = ("gemm", "attention", "moe", "elementwise", "comm", "overhead")
 
 
@@ -41,8 +41,7 @@ class Prediction:
     tpot_s: float
     cycle_s: float
     memory: MemoryUse
-    prefill_ops: list[TimedOp]
-    decode_ops: list[TimedOp]
+    timed_from: tuple  # (Deployed, prefill shape, mid-generation decode shape): the op breakdown, when asked
     overhead_s: float
     factors_note: str
     calibration: str
@@ -54,6 +53,16 @@ class Prediction:
     # what the intervals are drawn from: (band table, chip class, engine class, sequences per attention rank)
     interval_basis: tuple = ()
     bounds: dict[str, str] = field(default_factory=dict)  # figures that are bounds (a chip figure unknown): api
+
+    @cached_property
+    def prefill_ops(self) -> list[TimedOp]:
+        """The prefill step op by op (computed when asked: a search never needs it)."""
+        return self.timed_from[0].timed(self.timed_from[1])
+
+    @cached_property
+    def decode_ops(self) -> list[TimedOp]:
+        """The decode step at mid-generation op by op."""
+        return self.timed_from[0].timed(self.timed_from[2])
 
     @property
     def intervals(self) -> dict[str, dict]:
@@ -149,30 +158,10 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
         raise SuanliError(f"batch={wl.batch} must be a multiple of dp={lay.dp} (sequences are split over replicas)")
     b = wl.batch / lay.dp
     n_in, n_out = wl.input_len, wl.output_len
-    f = dep.factors
-    prefill_shape = dep.prefill_shape(b, n_in)
-    prefill_ops = dep.timed(prefill_shape)
-    chunks = max(1, ceil(b * n_in / TOKEN_BUDGET))
-    overhead = f.step_overhead_ms * 1e-3
-    prefill_stage = sum(t.seconds for t in prefill_ops) + chunks * overhead
-    host = host_ttft(f, n_in)  # the engine's front end: a served request's first token passes it too
-    ttft = prefill_stage * lay.pp + host
-
-    mb = b / lay.pp if b >= lay.pp else b  # decode micro-batch per stage; fewer sequences than stages cannot fill
-    # the pipeline, so each stage works on all of them in turn (llama.cpp's layer split across GPUs at batch 1)
-    ctx0, ctx1 = n_in, n_in + max(n_out - 1, 0)
-    t0 = dep.step_time(dep.decode_shape(mb, ctx0))
-    t1 = dep.step_time(dep.decode_shape(mb, ctx1))
-    mid = dep.decode_shape(mb, (ctx0 + ctx1) / 2)
-    decode_ops = dep.timed(mid)
-    tm = sum(t.seconds for t in decode_ops) + overhead
-    tpot = (t0 + 4 * tm + t1) / 6 * lay.pp
-    cycle = prefill_stage + (n_out - 1) * tpot
-
-    parts = TtftParts(host=host, admission=tpot / 2 if b > 1 else 0.0,
-                      prefill=loaded_ttft(dep, b, n_in, (ctx0 + ctx1) / 2))
-    step_tokens = min(b * n_in, max(TOKEN_BUDGET, n_in))
-    mem = dep.memory(b, n_in + n_out, step_tokens)
+    plan, x = dep.plan_for(b, n_in, n_out)
+    fig = plan.combine(dep.plan_times(plan, x), dep.overhead_s)
+    parts = TtftParts(host=plan.host, admission=fig["admission"], prefill=fig["loaded_prefill"])
+    mem = dep.memory_of(b, n_in + n_out, min(b * n_in, max(TOKEN_BUDGET, n_in)))
     notes = []
     if dep.factors_note != "calibrated":
         notes.append(dep.factors_note)
@@ -183,29 +172,16 @@ def predict_deployed(dep: Deployed, wl: Workload, with_fit_search: bool = True) 
     if not mem.fits and with_fit_search:
         fewest = fewest_chips_to_fit(dep, wl)
     basis = (dep.interval_table, *chip_and_engine(dep.factors_note, dep.stack), wl.batch / lay.dp)
-    return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, ttft, tpot, cycle, mem,
-                      prefill_ops, decode_ops, overhead, dep.factors_note, dep.calibration_source, parts.total,
-                      fewest, notes, dep.stack.to_dict(), parts, basis)
+    return Prediction(dep.model_id, dep.system.id, dep.chip.id, dep.dep, wl, lay.chips, fig["ttft"], fig["tpot"],
+                      fig["cycle"], mem, (dep, plan.shapes[0], plan.shapes[3]), dep.overhead_s, dep.factors_note,
+                      dep.calibration_source, parts.total, fewest, notes, dict(dep.engine_dict), parts, basis)
 
 
 def loaded_ttft(dep: Deployed, b: float, prompt: int, context: float) -> float:
     """TTFT of one request joining a running batch of b-1 decodes: its prompt goes in token-budget chunks, each
     step also carrying the running decodes (chunked prefill), through all pipeline stages; no queueing."""
-    running = max(b - 1.0, 0.0) / dep.layout.pp
-
-    def chunk_time(done: float, chunk: float) -> float:
-        shape = StepShape.build([(1.0, chunk, done)], [(running, 1.0, context)] if running else [], dep.windows,
-                                logits=running + (1.0 if done + chunk >= prompt else 0.0))
-        return dep.step_time(shape)
-
-    full, rest = divmod(prompt, TOKEN_BUDGET)
-    if full > 16:  # a full chunk's time is linear in the prefix it attends to: the trapezoid is exact, and cheap
-        t = full * (chunk_time(0, TOKEN_BUDGET) + chunk_time((full - 1) * TOKEN_BUDGET, TOKEN_BUDGET)) / 2
-    else:
-        t = sum(chunk_time(i * TOKEN_BUDGET, TOKEN_BUDGET) for i in range(full))
-    if rest:
-        t += chunk_time(full * TOKEN_BUDGET, rest)
-    return t * dep.layout.pp
+    shapes, weights = loaded_chunks(dep, b, prompt, context)
+    return sum(w * dep.step_time(s) for s, w in zip(shapes, weights, strict=True)) * dep.layout.pp
 
 
 def fits_with(dep: Deployed, wl: Workload) -> bool:

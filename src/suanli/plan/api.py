@@ -22,7 +22,7 @@ from suanli.model.resolve import model_arch
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.plan import explain
 from suanli.plan.confidence import bands, check_confidence, instances_for, margins
-from suanli.plan.confirm import confirm_batch
+from suanli.plan.confirm import confirm_batch, work_s
 from suanli.plan.executor import describe, run_map, workers_default
 from suanli.plan.load import Load, check_headroom, parse_load
 from suanli.plan.objective import ranking, size_and_score, sys_econ
@@ -41,6 +41,7 @@ from suanli.plan.space import (
 from suanli.plan.sweep import ItemResult, evaluate_batch
 from suanli.schema import SuanliError, Workload, get_precision
 from suanli.schema.errors import validated
+from suanli.serve.api import WORK_LIMIT_S
 from suanli.serve.workload import parse_slo
 
 
@@ -52,14 +53,16 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
          executor: str = "pool", workers: int | None = None, ray: str | None = None,
          batches: tuple[int, ...] = BATCHES, budgets: tuple[int, ...] = BUDGETS,
          ratios: tuple[tuple[int, int], ...] = RATIOS, confidence: float | None = None,
-         progress: Callable | None = None) -> dict:
+         progress: Callable | None = None, max_work_s: float = WORK_LIMIT_S) -> dict:
     """Plan deployments; `load` is a string ("20req/s", "30T tok/day"), requests per second, or a Load.
 
     `executor`: "pool" (default), "serial" or "ray" (also chosen by giving `ray`: "local", "auto" or an address).
     `confirm`: structures per system checked with the serving simulator (0: analytic figures only).
     `confidence` (0.5 to 0.9): size so that the SLOs hold and the load is carried at that confidence, on the
     pessimistic side of the interval bands (`plan.confidence`); None sizes on the predictions themselves.
-    `progress(label, total)`: a context manager yielding tick(n), for a progress bar (the CLI's), or None."""
+    `progress(label, total)`: a context manager yielding tick(n), for a progress bar (the CLI's), or None.
+    `max_work_s`: confirmations estimated to take longer than this (spread over the workers) are refused before
+    they start (the CLI's --force lifts it)."""
     t0 = time.perf_counter()
     ask, names, load_ = _ask(model, systems, input, output, slo, load, headroom, objective, precision, kv_precision,
                              engine, calibration, max_chips, disaggregate, batches, budgets, ratios, confirm)
@@ -95,7 +98,7 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     sweep_s = time.perf_counter() - t0
     by_sys = {sid: [r for r in results if r.system == sid] for sid in names}
     tops = {sid: _structure_tops(rs) for sid, rs in by_sys.items()}
-    _confirm(ask, econ, tops, confirm, backend, workers, ray)
+    _confirm(ask, econ, tops, confirm, backend, workers, ray, max_work_s)
     out_systems, pareto = [], []
     for sid in names:
         rs = by_sys[sid]
@@ -196,7 +199,7 @@ def _structure_tops(results: list[ItemResult]) -> list[Eval]:
 
 
 def _confirm(ask: Ask, econ: dict, tops: dict[str, list[Eval]], n: int, backend: str, workers: int,
-             ray: str | None) -> None:
+             ray: str | None, max_work_s: float) -> None:
     """Simulate the best `n` structures of each system (a second round of `n` where none passes)."""
     if n <= 0:
         return
@@ -205,6 +208,11 @@ def _confirm(ask: Ask, econ: dict, tops: dict[str, list[Eval]], n: int, backend:
                 for r in _distinct([x for x in rs if x.sim is None], n)]
         if not todo:
             return
+        est = sum(work_s(ask, r) for r in todo) / (1 if backend == "serial" else workers)
+        if est > max_work_s:
+            raise SuanliError(f"confirm: simulating {len(todo)} structures is about {est:,.0f} s of work, over the "
+                              f"{max_work_s:,.0f} s allowed here; give --confirm 1 (or 0: analytic figures only), "
+                              "fewer systems, or on the CLI add --force")
         nb = 1 if backend == "serial" else min(len(todo), 2 * workers)
         batches = [todo[i::nb] for i in range(nb)]
         done = run_map(confirm_batch, ask, None, batches, backend, workers, ray)

@@ -23,6 +23,20 @@ from suanli.serve.workload import Arrivals, LengthDist
 
 MIN_REQUESTS, MAX_REQUESTS = 600, 100_000
 UP, DOWN = 1.25, 0.8
+RUNS = 4  # simulations a confirmation runs at most: the offered rate, then up twice or down three times (<= 4 as a
+#           rule: a step down that passes ends it)
+
+
+def work_s(ask: Ask, rec: Eval) -> float:
+    """Seconds the confirmation of `rec` is expected to take at most (`serve.api.work_estimate_s` per run)."""
+    from suanli.serve.api import work_estimate_s
+
+    e2e = rec.ttft_mean + (ask.output_len - 1) * rec.tpot_mean
+    n = 6 * rec.out_tok_s / ask.output_len * e2e + 400
+    if n > MAX_REQUESTS:
+        return 0.0  # not simulated (see confirm)
+    engines = rec.prefill + rec.decode if rec.mode == "disaggregated" else rec.dp
+    return RUNS * work_estimate_s(int(max(MIN_REQUESTS, n)), engines)
 
 
 def confirm_batch(ask: Ask, _extra: object, recs: list[Eval]) -> list[dict]:

@@ -52,10 +52,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {422: {"description": "a user mistake:
 
 
 @router.get("/health", tags=["meta"])
-def health() -> J:
+def health(request: Request) -> J:
     from suanli.web.planning import missing
 
-    return J({"ok": True, "planner": missing() is None})
+    return J({"ok": True, "planner": missing() is None, "workers": request.app.state.workers.view()})
 
 
 @router.post("/predict", tags=["perf"], responses=ERRORS)
@@ -212,11 +212,19 @@ def catalog_show(entry: str) -> J:
     raise SuanliError(f"entry: unknown id {entry!r}")
 
 
+async def _work(request: Request, task: str, params: dict) -> Any:
+    """Run a task in a warm worker process within the server's budget (`pool.Workers`): stopped, not abandoned,
+    when it runs over or the client leaves."""
+    return await request.app.state.workers.run(task, params, request.is_disconnected)
+
+
 @router.post("/simulate", tags=["serve"], responses=ERRORS)
-def simulate(req: SimulateIn) -> J:
-    """`suanli simulate --json` (with `series`: latency CDFs, throughput and queue length over time). For large
-    runs with progress and cancel, POST the same body to /api/jobs/simulate."""
-    return J(tasks.simulate(req.model_dump()))
+async def simulate(req: SimulateIn, request: Request) -> J:
+    """`suanli simulate --json` (with `series`: latency CDFs, throughput and queue length over time). A run
+    estimated to take longer than the server's budget per request is refused at once (422), one that runs over it
+    is stopped (503): POST the same body to /api/jobs/simulate for progress and cancel instead."""
+    budget = request.app.state.workers.budget_s
+    return J(await _work(request, "simulate", {**req.model_dump(), "_max_work_s": budget}))
 
 
 @router.get("/validate/datasets", tags=["validate"])
@@ -248,9 +256,9 @@ def _validate_params(req: ValidateIn, request: Request) -> dict:
 
 
 @router.post("/validate", tags=["validate"], responses=ERRORS)
-def validate(req: ValidateIn, request: Request) -> J:
+async def validate(req: ValidateIn, request: Request) -> J:
     """`suanli validate --json` on uploaded CSV text or an offered dataset (rows also carry hardware family)."""
-    return J(tasks.validate(_validate_params(req, request)))
+    return J(await _work(request, "validate", _validate_params(req, request)))
 
 
 @router.get("/plan/status", tags=["plan"])
@@ -262,14 +270,14 @@ def plan_status() -> J:
 
 
 @router.post("/plan", tags=["plan"], responses=ERRORS)
-def plan(body: dict[str, Any]) -> J:
+async def plan(body: dict[str, Any], request: Request) -> J:
     """`suanli plan --json` (when the planner is in this build; else 501 with the reason)."""
     from suanli.web.planning import PlannerMissing, missing
 
     why = missing()
     if why:
         raise PlannerMissing(why)
-    return J(tasks.plan(body))
+    return J(await _work(request, "plan", {**body, "_max_work_s": request.app.state.workers.budget_s}))
 
 
 @router.post("/plan/emit", tags=["plan"], responses=ERRORS)

@@ -135,26 +135,33 @@ def one_line(exc: RequestValidationError) -> str:
     return f"field '{'.'.join(loc) or 'body'}' = {shown}: {msg}{more}"
 
 
-def create_app(datasets: str | Path | None = None, hosts: set[str] | None = None, workers: int = 1) -> FastAPI:
+def create_app(datasets: str | Path | None = None, hosts: set[str] | None = None, workers: int = 1,
+               budget_s: float = 60.0) -> FastAPI:
     """The app. `datasets`: a directory whose *.csv files /api/validate offers by name; `hosts`: Host names to
-    accept (None: any); `workers`: background jobs run at once."""
+    accept (None: any); `workers`: background jobs run at once; `budget_s`: the most a synchronous simulate,
+    validate or plan request may run before its worker is stopped."""
+    import threading
+
     from suanli.web import api, econ_api
     from suanli.web.jobs import Jobs
     from suanli.web.planning import PlannerMissing
+    from suanli.web.pool import Left, Overtime, Workers
 
-    jobs = Jobs(workers=workers)
+    jobs, pool = Jobs(workers=workers), Workers(size=2, budget_s=budget_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        threading.Thread(target=pool.warm, daemon=True).start()  # the first request then finds a warm worker
         yield
         jobs.shutdown()
+        pool.shutdown()
 
     app = FastAPI(title="suanli", version="0.1.0", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="How LLMs run on AI accelerators, and what that costs: the HTTP API behind the pages. "
                               "Every endpoint mirrors the CLI command of the same name; mistakes are HTTP 422 with "
                               "one line naming the field, the value and what is allowed.")
     app.state.datasets = Path(datasets) if datasets else None
-    app.state.jobs = jobs
+    app.state.jobs, app.state.workers = jobs, pool
     app.add_middleware(Guard, max_body=MAX_BODY, hosts=hosts)
     app.include_router(api.router)
     app.include_router(econ_api.router)
@@ -166,6 +173,14 @@ def create_app(datasets: str | Path | None = None, hosts: set[str] | None = None
     @app.exception_handler(RequestValidationError)
     async def _schema(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": one_line(exc)}, status_code=422)
+
+    @app.exception_handler(Overtime)
+    async def _overtime(_: Request, exc: Overtime) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(Left)
+    async def _left(_: Request, exc: Left) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=499)  # nobody reads it: the client has gone
 
     @app.exception_handler(PlannerMissing)
     async def _planner(_: Request, exc: PlannerMissing) -> JSONResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
+from math import inf
 from typing import Any
 
 from suanli.schema import SuanliError
@@ -92,6 +93,10 @@ def _check_sizes(params: dict) -> None:
 def run_plan(params: dict, report: Callable[..., None]) -> dict:
     plan = _planner()
     params = dict(params)
+    limit = params.pop("_max_work_s", inf)  # a synchronous request's budget (set by the server); jobs have none
+    for key in ("max_work_s", "progress"):
+        if key in params:
+            raise SuanliError(f"{key}: not allowed over HTTP (the server sets it)")
     guard.model_name(str(params.get("model", "")))
     for key in ("config", "calibration", "trace", "out", "save", "plot"):  # path-taking options are not served
         if params.get(key):
@@ -120,7 +125,7 @@ def run_plan(params: dict, report: Callable[..., None]) -> dict:
         report(i / len(systems), f"planning {s} ({i + 1} of {len(systems)})")
         one = [s] if "systems" in names or ("system" not in names and accepts_any) else s
         key = "systems" if "systems" in names or ("system" not in names and accepts_any) else "system"
-        out = jsonable(plan(**params, **{key: one}))
+        out = jsonable(plan(**params, **{key: one}, max_work_s=limit))
         if not isinstance(out, dict):
             out = {"systems": out if isinstance(out, list) else [out]}
         if not merged:

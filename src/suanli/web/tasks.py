@@ -30,6 +30,8 @@ def _quiet(*_a, **_k) -> None:
 def simulate(params: dict, report: Report = _quiet) -> dict:
     from suanli.api import simulate as run
 
+    params = dict(params)
+    limit = params.pop("_max_work_s", inf)  # a synchronous request's budget; jobs have none
     req = SimulateIn.model_validate(params)
     guard.model_name(req.model)
     guard.resolve("system", req.system)
@@ -37,7 +39,7 @@ def simulate(params: dict, report: Report = _quiet) -> dict:
               engine=req.engine, arrival=req.arrival, rate=req.rate, cv=req.cv, concurrency=req.concurrency,
               input=guard.length_dist(req.input, "input"), output=guard.length_dist(req.output, "output"),
               seed=req.seed, slo=req.slo, disaggregate=req.disaggregate, router=req.router,
-              prefix_hit=req.prefix_hit, max_seqs=req.max_seqs, max_tokens=req.max_tokens)
+              prefix_hit=req.prefix_hit, max_seqs=req.max_seqs, max_tokens=req.max_tokens, max_work_s=limit)
     if req.trace_csv is not None:
         with guard.uploaded(req.trace_csv, "trace") as path:
             return _finish(*run(req.model, req.system, trace=str(path), requests=req.requests, **kw), req)
