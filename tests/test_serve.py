@@ -143,15 +143,16 @@ def test_burst_throughput_is_scored_over_the_makespan(tmp_path):
 
 def test_work_is_estimated_before_it_starts(cli):
     """A run estimated past the limit is refused in one line before any work (the CLI's --force lifts it); the
-    estimate scales with requests and instances (0.5 ms + 2.5 us per instance per request, measured)."""
+    estimate grows with requests, their output tokens and the instances (measured: 0.54 ms per request of 2,000
+    tokens on one instance, about five times that on 1,024)."""
     from suanli.serve.api import work_estimate_s
 
-    assert work_estimate_s(20_000, 1) == pytest.approx(10.05)
-    assert work_estimate_s(20_000, 1024) == pytest.approx(61.2)
+    assert work_estimate_s(20_000, 1, 2000) == pytest.approx(20_000 * 520e-6 * (1 + 1 / 256))
+    assert work_estimate_s(20_000, 1024, 2000) == pytest.approx(52.0)
     with pytest.raises(SuanliError, match="about 1 s of simulation, over the 0 s allowed"):
-        simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=2000, max_work_s=0.5)
+        simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=2000, output="2000", max_work_s=0.5)
     summary, _ = simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=20, max_work_s=0.5)
     assert summary["completed"] == 20
     r = cli("simulate", "-m", "llama-3.1-8b", "-s", "1024xh100-sxm", "--dp", "1024", "--requests", "200000",
-            "--rate", "1000")
-    assert r.returncode == 2 and "about 612 s" in r.stderr and "--force" in r.stderr and not r.stdout
+            "--rate", "1000", "--output", "2000")
+    assert r.returncode == 2 and "about 520 s" in r.stderr and "--force" in r.stderr and not r.stdout

@@ -267,6 +267,18 @@ def test_silicon_and_policy(page):
     assert "die-area" in error_text(page)
 
 
+def test_explore(page):
+    page.goto(page.base + "/#/explore")
+    before = stamp(page, "front")
+    assert "10,800" in page.inner_text(".kpis")  # 60 x 60 design points, 3 batch sizes
+    assert page.locator('[data-id="front-table"] tbody tr').count() >= 1
+    shot(page, "explore")
+    set_field(page, "where", "tpp<4800 and tpot<40ms")
+    updated(page, "front", before)
+    set_field(page, "where", "tpot_p99<40ms")
+    assert "tails" in error_text(page)
+
+
 def test_api_docs(page):
     from importlib.util import find_spec
 

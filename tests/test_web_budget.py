@@ -53,7 +53,7 @@ def test_work_estimated_past_the_budget_is_refused_at_once():
     with TestClient(create_app(budget_s=2)) as c:
         t = time.monotonic()
         r = c.post("/api/simulate", json={"model": "llama-3.1-8b", "system": "1xh100-sxm", "rate": 50,
-                                          "requests": 20000})
+                                          "requests": 20000, "output": 2000})
         assert r.status_code == 422 and "about 10 s" in r.json()["detail"], r.text
         assert time.monotonic() - t < 5
 

@@ -23,8 +23,7 @@ from suanli.serve.workload import Arrivals, LengthDist
 
 MIN_REQUESTS, MAX_REQUESTS = 600, 100_000
 UP, DOWN = 1.25, 0.8
-RUNS = 4  # simulations a confirmation runs at most: the offered rate, then up twice or down three times (<= 4 as a
-#           rule: a step down that passes ends it)
+RUNS = 3  # simulations a confirmation usually runs: the offered rate, then up twice or down until one passes
 
 
 def work_s(ask: Ask, rec: Eval) -> float:
@@ -36,7 +35,7 @@ def work_s(ask: Ask, rec: Eval) -> float:
     if n > MAX_REQUESTS:
         return 0.0  # not simulated (see confirm)
     engines = rec.prefill + rec.decode if rec.mode == "disaggregated" else rec.dp
-    return RUNS * work_estimate_s(int(max(MIN_REQUESTS, n)), engines)
+    return RUNS * work_estimate_s(int(max(MIN_REQUESTS, n)), engines, ask.output_len)
 
 
 def confirm_batch(ask: Ask, _extra: object, recs: list[Eval]) -> list[dict]:

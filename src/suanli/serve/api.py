@@ -22,16 +22,18 @@ MAX_SEQS = 65_536  # running sequences per instance: past any memory's room for 
 MAX_TOKEN_BUDGET = 1_048_576
 MAX_CLIENTS = 1_000_000
 MAX_ENGINES = 1_024  # simulated instances (dp replicas, or prefill + decode)
-# wall time of a simulation, measured 2026-12-06 on the 2-core development machine (llama-3.1-8b, 2,000 output
-# tokens, 20,000 requests): 9.7 s on one instance, 7.5 s on 64, 48 s on 1,024: per request 0.5 ms plus 2.5 us per
-# instance the router and the event loop visit
-WORK_S_PER_REQUEST, WORK_S_PER_INSTANCE = 5e-4, 2.5e-6
+# wall time of a simulation, measured 2026-12-06 on the 2-core development machine (llama-3.1-8b, 20,000
+# requests of 2,000 prompt tokens): 0.54 ms per request of 2,000 output tokens on one instance, 0.04 ms of 200;
+# 0.17 ms of 800 on 8 instances, 0.25 ms on 64, 2.4 ms of 2,000 on 1,024. Decode steps run in blocks that each
+# arrival cuts, so the cost grows with the output length, and the router visits every instance per request.
+WORK_S_PER_REQUEST, WORK_S_PER_TOKEN, INSTANCES_PER_DOUBLING = 20e-6, 0.25e-6, 256
 WORK_LIMIT_S = 300.0  # what the CLI runs without --force
 
 
-def work_estimate_s(requests: int, engines: int) -> float:
-    """Seconds a simulation of `requests` over `engines` instances is expected to take (an upper estimate)."""
-    return requests * (WORK_S_PER_REQUEST + engines * WORK_S_PER_INSTANCE)
+def work_estimate_s(requests: int, engines: int, mean_output: float) -> float:
+    """Seconds a simulation of `requests` of `mean_output` generated tokens over `engines` instances is expected
+    to take at most (the measurements above, with margin)."""
+    return requests * (WORK_S_PER_REQUEST + mean_output * WORK_S_PER_TOKEN) * (1 + engines / INSTANCES_PER_DOUBLING)
 
 
 def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, arrival: str = "poisson",
@@ -71,11 +73,12 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
         cfg.token_budget = max_tokens
     if trace:
         cfg.trace = read_trace(trace)
-    _affordable(len(cfg.trace.arrival_s) if trace else requests, engines, max_work_s)
     if not trace:
         kind = "concurrency" if concurrency and arrival == "poisson" and rate is None else arrival
         cfg.arrivals = arrivals(kind, rate, cv, concurrency)
         cfg.input_dist, cfg.output_dist = parse_dist(input, "input"), parse_dist(output, "output")
+    mean_out = float(cfg.trace.output_tokens.mean()) if trace else cfg.output_dist.mean
+    _affordable(len(cfg.trace.arrival_s) if trace else requests, engines, mean_out, max_work_s)
     make_replica = lambda: build(dep_spec.model_copy(update={"dp": 1}))  # noqa: E731
     result = run(dep, make_replica, cfg)
     chips = dep.layout.chips if not split else sum(split) * dep.layout.tp * dep.layout.pp
@@ -138,8 +141,8 @@ def write_requests(run_: SimRun, path: str | Path) -> None:
     write_atomic(output_path(path, "per-request"), fh.getvalue())
 
 
-def _affordable(requests: int, engines: int, limit_s: float) -> None:
-    est = work_estimate_s(requests, engines)
+def _affordable(requests: int, engines: int, mean_output: float, limit_s: float) -> None:
+    est = work_estimate_s(requests, engines, mean_output)
     if est > limit_s:
         raise SuanliError(f"requests: {requests:,} on {engines:,} instances is about {est:,.0f} s of simulation, "
                           f"over the {limit_s:,.0f} s allowed here; simulate fewer requests (a replica's share of "

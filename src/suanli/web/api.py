@@ -280,6 +280,17 @@ async def plan(body: dict[str, Any], request: Request) -> J:
     return J(await _work(request, "plan", {**body, "_max_work_s": request.app.state.workers.budget_s}))
 
 
+EXPLORE_POINTS_PER_S = 100_000  # a conservative rate (benchmarks/bench_explore.py measures 100,000-450,000)
+
+
+@router.post("/explore", tags=["plan"], responses=ERRORS)
+async def explore(body: dict[str, Any], request: Request) -> J:
+    """`suanli explore --json` (body: the CLI's option names; `vary` a list of FIELD=LO:HI:STEPS), with `sample`,
+    feasible points' objectives for the plot. Spaces the server's budget cannot cover are refused at once."""
+    limit = int(request.app.state.workers.budget_s * EXPLORE_POINTS_PER_S)
+    return J(await _work(request, "explore", {**body, "_max_points": limit}))
+
+
 @router.post("/plan/emit", tags=["plan"], responses=ERRORS)
 def plan_emit(body: dict[str, Any]) -> J:
     """`suanli plan --emit ENGINE`: the launch files of a plan's chosen deployment, as {"files": {name: text}}.

@@ -178,4 +178,53 @@ def plan(params: dict, report: Report = _quiet) -> dict:
     return run_plan(params, report)
 
 
-TASKS: dict[str, Callable[[dict, Report], dict]] = {"simulate": simulate, "validate": validate, "plan": plan}
+def explore(params: dict, report: Report = _quiet) -> dict:
+    """`suanli explore --json` on a space sent as JSON (the CLI's option names), with a sample of the feasible
+    points for the plot. `_max_points` (set by the server) bounds the space of a synchronous request."""
+    from suanli.explore.run import explore as run
+    from suanli.explore.space import from_options
+    from suanli.schema import SuanliError
+
+    p = dict(params)
+    limit = p.pop("_max_points", None)
+    allowed = {"base", "vary", "model", "chips", "tp", "batch", "precision", "engine", "input", "output", "where",
+               "objectives"}
+    unknown = sorted(set(p) - allowed)
+    if unknown:
+        raise SuanliError(f"{unknown[0]}: unknown explore option; allowed: {', '.join(sorted(allowed))}")
+
+    def items(key: str, kind=str) -> list:
+        v = p.get(key)
+        vals = v if isinstance(v, list) else [x for x in str(v or "").split(",") if x.strip()]
+        try:
+            return [kind(x) for x in vals]
+        except (TypeError, ValueError):
+            raise SuanliError(f"{key}: {v!r} is not a list of {kind.__name__}") from None
+
+    vary = [v for v in items("vary") if v.strip()] if isinstance(p.get("vary"), list) else items("vary")
+    model = guard.model_name(str(p.get("model") or ""))
+    space = from_options(str(p.get("base") or ""), vary, models=[m for m in model.split(",") if m],
+                         chips=items("chips", int), tp=items("tp", int) or None, batch=items("batch", int),
+                         precision=items("precision"), input=int(p.get("input") or 2048),
+                         output=int(p.get("output") or 256), engine=p.get("engine") or None)
+    from suanli.explore.run import structures_of
+
+    points = len(structures_of(space)) * space.grid_points
+    if limit is not None and points > limit:
+        raise SuanliError(f"explore: {points:,} points is more than the {limit:,} a request here may take; vary "
+                          "fewer steps, or use `suanli explore` on the command line")
+    sample: dict[str, list] = {}
+
+    def seen(res: dict) -> None:
+        for k, v in res["sample"].items():
+            sample.setdefault(k, []).extend(v)
+
+    result = run(space, where=p.get("where") or None,
+                 goals=p.get("objectives") or "tok_s_per_chip:max,tok_s_per_user:max", on_chunk=seen)
+    result["front"] = result["front"][:2000]
+    result["sample"] = sample
+    return result
+
+
+TASKS: dict[str, Callable[[dict, Report], dict]] = {"simulate": simulate, "validate": validate, "plan": plan,
+                                                    "explore": explore}

@@ -10,9 +10,10 @@ import plan from './pages/plan.js';
 import catalogPage from './pages/catalog.js';
 import validation from './pages/validation.js';
 import silicon from './pages/silicon.js';
+import explore from './pages/explore.js';
 
 
-Object.assign(PAGES, { compare, predict, simulate, plan, catalog: catalogPage, validation, silicon });
+Object.assign(PAGES, { compare, predict, simulate, plan, explore, catalog: catalogPage, validation, silicon });
 // ---------- report ----------
 async function report() {
   const btn = document.getElementById('report');
