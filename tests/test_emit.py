@@ -107,8 +107,8 @@ def test_mindie_config_keys_are_documented(tmp_path: Path):
 def test_refusals(tmp_path: Path):
     with pytest.raises(SuanliError, match="emit"):
         emit("ollama", plan_of("vllm", None), tmp_path, SOURCE)
-    with pytest.raises(SuanliError, match="disaggregated"):
-        emit("vllm", plan_of("vllm", None, disaggregated=True), tmp_path, SOURCE)
+    with pytest.raises(SuanliError, match="disaggregated.*vLLM workers only"):
+        emit("sglang", plan_of("sglang", None, disaggregated=True, prefill_decode_ratio="1:1"), tmp_path, SOURCE)
     with pytest.raises(SuanliError, match="made for"):
         emit("vllm", plan_of("sglang", None), tmp_path, SOURCE)
     assert set(EMITTERS) >= {"vllm", "sglang", "trt-llm", "llama.cpp", "mindie"}
@@ -134,3 +134,45 @@ def test_plan_emit_end_to_end(cli, tmp_path: Path):
     assert r.returncode == 2 and "emit" in r.stderr and "Traceback" not in r.stderr
     r = cli("plan", "--model", "llama-3.1-8b", "--systems", "dgx-h100", "--out", str(out))
     assert r.returncode == 2 and "--emit" in r.stderr
+
+
+def _workers(doc: dict) -> dict:
+    return {k: v for k, v in doc["spec"]["services"].items() if v["componentType"] == "worker"}
+
+
+def test_disaggregated_plan_becomes_a_dynamo_graph(tmp_path: Path):
+    """Prefill and decode pools as Dynamo worker services: replicas = the plan's ratio x its units, GPUs = the
+    worker's tp x pp x dp, every vLLM argument documented for the version, Dynamo's disaggregation mode per pool."""
+    import yaml
+
+    from suanli.engines.flags import flag_table
+
+    plan = plan_of("vllm", "0.11.0", disaggregated=True, prefill_decode_ratio="3:1", tp=4, pp=1, dp=1, instances=2)
+    paths = emit("vllm", plan, tmp_path, SOURCE)
+    assert {p.name for p in paths} == {"plan.json", "dynamo.yaml"}
+    doc = yaml.safe_load((tmp_path / "dynamo.yaml").read_text())
+    assert doc["kind"] == "DynamoGraphDeployment" and doc["apiVersion"] == "nvidia.com/v1alpha1"
+    workers = _workers(doc)
+    assert workers["VllmPrefillWorker"]["replicas"] == 6 and workers["VllmDecodeWorker"]["replicas"] == 2
+    assert workers["VllmPrefillWorker"]["subComponentType"] == "prefill"
+    table = flag_table("vllm", "0.11.0")
+    for name, w in workers.items():
+        assert w["resources"]["limits"]["gpu"] == "4" and "multinode" not in w
+        args = w["extraPodSpec"]["mainContainer"]["args"]
+        assert args[args.index("--tensor-parallel-size") + 1] == "4"
+        assert args[args.index("--disaggregation-mode") + 1] == ("prefill" if "Prefill" in name else "decode")
+        for a in args:
+            if a.startswith("--") and a not in ("--model", "--disaggregation-mode"):
+                assert table.has(a), a
+
+
+def test_unit_past_one_node_spans_nodes(tmp_path: Path):
+    import yaml
+
+    plan = plan_of("vllm", "0.11.0", tp=8, pp=2, dp=1, instances=1, unit_chips=16)  # dgx-h100: 8 per node
+    emit("vllm", plan, tmp_path, SOURCE)
+    (worker,) = _workers(yaml.safe_load((tmp_path / "dynamo.yaml").read_text())).values()
+    assert worker["multinode"]["nodeCount"] == 2 and worker["resources"]["limits"]["gpu"] == "8"
+    args = worker["extraPodSpec"]["mainContainer"]["args"]
+    assert int(args[args.index("--tensor-parallel-size") + 1]) * int(args[args.index("--pipeline-parallel-size")
+                                                                          + 1]) == 16

@@ -23,3 +23,42 @@ def test_no_bar_off_a_terminal(capsys):
     with progress("work", 10) as tick:  # pytest's stderr is not a terminal
         tick(5)
     assert capsys.readouterr().err == ""
+
+
+def test_simulation_reports_every_finished_request():
+    from suanli.api import simulate
+
+    seen = []
+    summary, _ = simulate("llama-3.1-8b", "1xh100-sxm", rate=5, requests=300, on_done=seen.append)
+    assert sum(seen) == summary["completed"] == 300 and len(seen) > 1
+
+
+def test_bars_show_on_a_terminal(tmp_path):
+    """Under a pseudo-terminal, simulate draws its bar on stderr (and nothing of it reaches stdout)."""
+    import os
+    import pty
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = shutil.which("suanli") or str(Path(sys.executable).parent / "suanli")
+    master, slave = pty.openpty()
+    out = tmp_path / "out.txt"
+    with open(out, "w") as fh:
+        proc = subprocess.run([exe, "simulate", "-m", "llama-3.1-8b", "-s", "1xh100-sxm", "--rate", "5", "--requests",
+                               "3000", "--output", "2000"], stdout=fh, stderr=slave, timeout=120,
+                              env={**os.environ, "COLUMNS": "100"})
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"simulating requests" in err and "simulating requests" not in out.read_text()

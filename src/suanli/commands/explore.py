@@ -83,6 +83,12 @@ def explore(
     plot_path = output_path(plot, "explore --plot", force=force) if plot else None
     if plot_path and plot_path.suffix.lower() not in (".html", ".htm"):
         raise SuanliError(f"plot: {plot!r}: the plot is written as .html")
+    from importlib.util import find_spec
+
+    if plot_path and find_spec("plotly") is None:  # before the work, not after it
+        raise SuanliError("plot: plotly is not installed; pip install 'suanli[plot]'")
+    if ray and find_spec("ray") is None:
+        raise SuanliError("ray: Ray is not installed; pip install 'suanli[ray]' (or drop --ray)")
     writer = PointWriter(target) if target else None
     sample: dict[str, list] = {}
     from suanli.explore.run import CHUNK, structures_of

@@ -6,7 +6,6 @@ measurements, fitted by the validation package: `suanli.commands.validation.cali
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -33,10 +32,8 @@ def _device(device: str) -> str:
     return d
 
 
-def _progress(quiet: bool):
-    if quiet:
-        return None
-    return lambda msg: sys.stderr.write(f"  {msg}\n")
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="no progress on stderr (none is shown with --json or "
+                                                    "when stderr is not a terminal)")]
 
 
 def probe(
@@ -44,6 +41,7 @@ def probe(
     threads: ThreadsOpt = None,
     no_calibrate: Annotated[bool, typer.Option("--no-calibrate", help="micro-benchmarks only: skip the short real "
                                                                       "runs and the fit")] = False,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Describe this machine and measure it: GEMM TFLOPS per dtype and shape, memory GB/s, attention kernels.
@@ -52,8 +50,10 @@ def probe(
     smollm2-135m and fits this machine's efficiency factors (some runs fitted, others held out to check them).
     """
     from suanli.calibrate.session import run_probe
+    from suanli.report.progress import stages
 
-    rec = run_probe(_device(device), threads, not no_calibrate, None if as_json else _progress(False))
+    with stages("probing this machine", quiet or as_json) as say:
+        rec = run_probe(_device(device), threads, not no_calibrate, say)
     if as_json:
         emit_json(rec)
         return
@@ -149,6 +149,7 @@ def run(
     calibration: CalOpt = None,
     repeat: Annotated[int, typer.Option("--repeat", help="timed prefills per run (TTFT is their median)")] = 3,
     threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Real inference on this machine (random weights, real shapes), measured next to suanli's prediction.
@@ -165,8 +166,11 @@ def run(
         raise SuanliError(f"precision: {precision!r} is not allowed for real runs; allowed: {', '.join(RUN_DTYPES)}")
     if repeat < 1:
         raise SuanliError(f"repeat={repeat}: must be >= 1")
-    res = run_local(model, _batches(batch), input, output, _device(device), precision, calibration, threads, repeat,
-                    None if as_json else _progress(False))
+    from suanli.report.progress import stages
+
+    with stages("running on this machine", quiet or as_json) as say:
+        res = run_local(model, _batches(batch), input, output, _device(device), precision, calibration, threads,
+                        repeat, say)
     if as_json:
         emit_json(res)
         return

@@ -54,6 +54,8 @@ def simulate(
                            ] = None,
     calibration: CalOpt = None,
     force: Annotated[bool, typer.Option(help="run a simulation estimated at more than 300 s of work")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar (none is shown with --json or when stderr "
+                                                        "is not a terminal)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Simulate serving under load: TTFT/TPOT/end-to-end percentiles (ms, s), throughput, goodput, KV use."""
@@ -68,11 +70,15 @@ def simulate(
     cal = load_calibration(calibration) if calibration else None
     if per_request:
         output_path(per_request, "per-request")  # before the simulation, not after
-    summary, result = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                          engine=engine, arrival=arrival, rate=rate, cv=cv, concurrency=concurrency, input=input,
-                          output=output, trace=trace, requests=requests, seed=seed, slo=slo,
-                          disaggregate=disaggregate, router=router, prefix_hit=prefix_hit, max_seqs=max_seqs,
-                          max_tokens=max_tokens, calibration=cal, max_work_s=inf if force else WORK_LIMIT_S)
+    from suanli.report.progress import progress
+
+    with progress("simulating requests", requests, quiet or as_json) as tick:
+        summary, result = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision,
+                              kv_precision=kv_precision, engine=engine, arrival=arrival, rate=rate, cv=cv,
+                              concurrency=concurrency, input=input, output=output, trace=trace, requests=requests,
+                              seed=seed, slo=slo, disaggregate=disaggregate, router=router, prefix_hit=prefix_hit,
+                              max_seqs=max_seqs, max_tokens=max_tokens, calibration=cal,
+                              max_work_s=inf if force else WORK_LIMIT_S, on_done=tick)
     if per_request:
         write_requests(result, per_request)
     if as_json:

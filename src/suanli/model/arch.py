@@ -43,6 +43,10 @@ class Attention:
     lin_v_dim: int = 0
     lin_conv: int = 0
     lin_lowrank: int = 0  # RWKV-7 low-rank projections (w, a, v, g), total rank across them
+    # Mamba (selective state space, Jamba's mixer): inner width, state size per channel, rank of the step size
+    ssm_inner: int = 0
+    ssm_state: int = 0
+    ssm_dt_rank: int = 0
 
     @property
     def q_dim(self) -> int:
@@ -62,6 +66,8 @@ class Attention:
         """Recurrent state per sequence per layer (linear attention), elements."""
         if self.kind != "linear":
             return 0.0
+        if self.ssm_inner:  # Mamba: the convolution window and the SSM state of every inner channel
+            return self.ssm_inner * (self.lin_conv + self.ssm_state)
         conv = self.lin_conv * (2 * self.lin_k_heads * self.lin_k_dim + self.lin_v_heads * self.lin_v_dim)
         return self.lin_v_heads * self.lin_k_dim * self.lin_v_dim + conv
 
@@ -229,6 +235,9 @@ def _merge_groups(groups: list[LayerGroup]) -> list[LayerGroup]:
     return [LayerGroup(a, m, n) for (a, m), n in merged.items()]
 
 
+LAYER_TYPES = {"full_attention", "attention", "sliding_attention", "chunked_attention", "linear_attention"}
+
+
 def _attention_per_layer(cfg: dict[str, Any], base: Attention, layers: int, hidden: int) -> list[Attention]:
     types = cfg.get("layer_types")
     window = cfg.get("sliding_window")
@@ -241,10 +250,21 @@ def _attention_per_layer(cfg: dict[str, Any], base: Attention, layers: int, hidd
             lin_k_dim=int(cfg["linear_key_head_dim"]), lin_v_dim=int(cfg["linear_value_head_dim"]),
             lin_conv=int(cfg.get("linear_conv_kernel_dim") or 4),
         )
+    if str(cfg.get("model_type", "")).lower() == "jamba":  # Mamba layers, attention every attn_layer_period
+        d_inner = int(cfg.get("mamba_expand") or 2) * hidden
+        linear = Attention("linear", base.heads, base.kv_heads, base.head_dim, base.v_head_dim,
+                           lin_conv=int(cfg.get("mamba_d_conv") or 4), ssm_inner=d_inner,
+                           ssm_state=int(cfg.get("mamba_d_state") or 16),
+                           ssm_dt_rank=int(cfg.get("mamba_dt_rank") or -(-hidden // 16)))
+        period, offset = int(cfg.get("attn_layer_period") or 8), int(cfg.get("attn_layer_offset") or 4)
+        types = ["full_attention" if i % period == offset else "linear_attention" for i in range(layers)]
     for i in range(layers):
         kind = None
         if types:
             kind = types[i]
+            if kind not in LAYER_TYPES:
+                raise SuanliError(f"layer_types: {kind!r} (layer {i}) is not a layer type suanli models; "
+                                  f"supported: {', '.join(sorted(LAYER_TYPES))}")
         elif linear is not None:
             interval = int(cfg.get("full_attention_interval") or 4)
             kind = "full_attention" if (i + 1) % interval == 0 else "linear_attention"
@@ -329,6 +349,8 @@ def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bi
         is_moe = i >= first_dense and (i + 1) % freq == 0 and i not in only_dense
         if str(mtype).startswith("llama4") and freq > 1:
             is_moe = (i + 1) % freq == 0
+        if mtype == "jamba":  # experts every expert_layer_period layers, from expert_layer_offset
+            is_moe = i % int(cfg.get("expert_layer_period") or 2) == int(cfg.get("expert_layer_offset") or 1)
         out.append(moe if is_moe else dense)
     return out
 

@@ -215,6 +215,18 @@ def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: floa
         ops.append(_attn_gemm("o_proj", n, h, heads * a.v_head_dim, num))
     elif a.kind == "linear":
         vh, kh = a.lin_v_heads / tp, a.lin_k_heads / tp
+        if a.ssm_inner:  # Mamba: in_proj (x, z), x_proj (dt, B, C), dt_proj, out_proj; inner channels split on TP
+            di = a.ssm_inner / tp
+            ops.append(_attn_gemm("in_proj", n, 2 * di, h, num))
+            ops.append(_attn_gemm("x_proj", n, a.ssm_dt_rank + 2 * a.ssm_state, di, num))
+            ops.append(_attn_gemm("dt_proj", n, di, a.ssm_dt_rank, num))
+            ops.append(_attn_gemm("o_proj", n, h, di, num))
+            state = a.state_elems() / tp * 4.0
+            # the selective scan per token and channel: discretise (exp, products), update the state, read it out
+            per_token = di * (a.ssm_state * 10.0 + 2.0 * a.lin_conv)
+            ops.append(LinOp("selective_scan", "attention", n, {"tokens": per_token},
+                             {"seqs": 2.0 * state, "tokens": 4 * di * ab}, "fp32"))
+            return ops
         if a.lin_lowrank:  # RWKV-7: r, k, v (+ low-rank w, a, v, g) in, o out
             ops.append(_attn_gemm("rkv_proj", n, 3 * h / tp + a.lin_lowrank, h, num))
             ops.append(_attn_gemm("o_proj", n, h, h / tp, num))

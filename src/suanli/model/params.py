@@ -33,6 +33,11 @@ def attention_params(a: Attention, hidden: int) -> float:
             indexer = src * a.index_heads * a.index_dim + hidden * a.index_dim + hidden * a.index_heads
         return q + kv + o + indexer
     if a.kind == "linear":
+        if a.ssm_inner:  # Mamba: in (x and z), conv (+bias), x -> (dt, B, C), dt -> inner (+bias), A, D, out,
+            # and Jamba's RMSNorms of dt, B and C
+            di, ds, r = a.ssm_inner, a.ssm_state, a.ssm_dt_rank
+            return (2 * hidden * di + di * (a.lin_conv + 1) + di * (r + 2 * ds) + r * di + di + di * ds + di
+                    + di * hidden + r + 2 * ds)
         if a.lin_lowrank:  # RWKV-7: r, k, v, o square projections plus low-rank w/a/v/g
             return 4 * hidden * hidden + 2 * hidden * a.lin_lowrank
         qk = 2 * a.lin_k_heads * a.lin_k_dim

@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 from suanli.engines.flags import FlagTable, flag_table
+from suanli.report.dynamo import manifest, needs_dynamo
 from suanli.schema import SuanliError
 
 EMITTERS: dict[str, str] = {"vllm": "launch.sh", "vllm-ascend": "launch.sh", "sglang": "launch.sh",
@@ -167,9 +168,6 @@ def launch_files(engine: str, plan: dict, model_source: str, system: str | None 
         raise SuanliError("emit: no feasible deployment in the plan to write launch files for")
     row = rows[0]
     best, eng = row["best"], row.get("engine") or {}
-    if best.get("disaggregated"):
-        raise SuanliError("emit: the plan chose disaggregated serving; launch files are written for colocated plans "
-                          "(plan with --no-disaggregate)")
     if eng.get("id") and eng["id"] != key:
         raise SuanliError(f"emit: the plan was made for {eng['id']}, not {key}; plan with --engine {key}")
     table = flag_table(key, eng.get("version"))  # not stated: the newest version whose flags are transcribed
@@ -183,6 +181,10 @@ def launch_files(engine: str, plan: dict, model_source: str, system: str | None 
                  "(version not stated: the launch flags are those of the newest release transcribed)")]
     files: dict[str, str] = {"plan.json": json.dumps(plan, indent=1, default=str)}
     model = f'"${{MODEL:-{repo}}}"'
+    per_node = _chips_per_node(row["system"])
+    if needs_dynamo(best, per_node):  # disaggregated, or a unit past one node: a Dynamo graph, not one server
+        files["dynamo.yaml"] = manifest(key, best, plan, row, repo, table, vllm_flags(best, plan), per_node)
+        return files
     if key in ("vllm", "vllm-ascend"):
         files["launch.sh"] = _script(table, f"exec vllm serve {model}", vllm_flags(best, plan), header)
     elif key == "sglang":
@@ -201,6 +203,15 @@ def launch_files(engine: str, plan: dict, model_source: str, system: str | None 
 
         files["config.json"], files["config.notes.txt"] = mindie_config(table, best, plan, repo, header)
     return files
+
+
+def _chips_per_node(system: str) -> int:
+    from suanli.catalog import catalog
+
+    try:
+        return catalog().system(system).chips_per_node
+    except SuanliError:
+        return 8  # a system the plan named but this catalog lacks: an 8-GPU node, said in the manifest's header
 
 
 def _trtllm_yaml(table: FlagTable, extra: dict) -> str:

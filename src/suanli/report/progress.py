@@ -21,3 +21,16 @@ def progress(label: str, total: int, quiet: bool = False) -> Iterator[Callable[[
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def stages(label: str, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """Yields `say(message)`: a spinner on stderr naming the stage a long command is in (probe, run); a no-op
+    where no bar is shown."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda message: None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(label) as status:
+        yield lambda message: status.update(f"{label}: {message}")

@@ -41,7 +41,8 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
              input: str = "1024", output: str = "128", trace: str | None = None, requests: int = 1000,
              seed: int = 0, slo: str | None = None, disaggregate: str | None = None, router: str = "least-loaded",
              prefix_hit: float = 0.0, max_seqs: int | None = None,
-             max_tokens: int | None = None, max_work_s: float = WORK_LIMIT_S) -> tuple[dict, SimRun]:
+             max_tokens: int | None = None, max_work_s: float = WORK_LIMIT_S,
+             on_done: Callable[[int], None] | None = None) -> tuple[dict, SimRun]:
     """Simulate a deployment that `build` makes from a layout (the service layer, `suanli.api.simulate`, resolves
     the model and system ids into it); every option is bounded before any work starts, and so is the work:
     a run estimated at more than `max_work_s` seconds is refused (`--force` on the CLI lifts the limit)."""
@@ -68,7 +69,7 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
                           "chips)")
     dep = build(dep_spec)
     cfg = SimConfig(requests=requests, seed=seed, router=router, disaggregate=split, prefix_hit=prefix_hit,
-                    max_seqs=max_seqs or dep.stack.features.max_num_seqs)  # the engine's default cap
+                    max_seqs=max_seqs or dep.stack.features.max_num_seqs, on_done=on_done)  # the engine's default cap
     if max_tokens:
         cfg.token_budget = max_tokens
     if trace:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import inf
 
@@ -43,6 +44,7 @@ class SimConfig:
     token_budget: int = TOKEN_BUDGET
     front_end: bool = True  # requests pass the engine's server front end (False: an in-process harness)
     stagger: bool = True  # closed loop: clients start at random within one request's lifetime (False: together)
+    on_done: Callable[[int], None] | None = None  # told how many requests just finished (a progress bar)
 
 
 @dataclass
@@ -184,6 +186,8 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             it: Iteration = e.current
             e.current = None
             done, prefilled = e.finish(it, now)
+            if done and cfg.on_done:
+                cfg.on_done(len(done))
             for _ in done:
                 if closed and next_closed < n:  # the client sends its next request now
                     reqs[next_closed].arrival = now
