@@ -1,7 +1,8 @@
 """Design-space exploration speed (issue 25): points per second for 10^4, 10^5 and 10^6 design points of one
 deployment (Llama-3.1-70B on 8 chips, TP 8, FP8, batch 64 per replica) around the H100, and the peak memory.
 
-Target: 10^6 points in under 60 s on a 2-core machine, under 4 GB. Prints the figures.
+Target: 10^6 points in under 60 s on a 2-core machine, under 4 GB; on Ray, the same points on 1 and 2 local
+worker processes (near-linear scaling). Prints the figures.
 Run: python benchmarks/bench_explore.py
 """
 
@@ -35,5 +36,27 @@ def main() -> None:
               + ("  [target: 10^6 points < 60 s, < 4 GB]" if n == 1_000_000 else ""))
 
 
+def ray_scaling() -> None:
+    """The same 10^6 points on a local Ray instance of 1 and 2 worker processes (near-linear scaling expected;
+    this machine has 2 cores)."""
+    try:
+        import ray
+    except ImportError:
+        print("explore on Ray: Ray not installed (pip install 'suanli[ray]')")
+        return
+    walls = {}
+    for cpus in (1, 2):
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        sp = space(1_000_000)
+        explore(sp, where="tpp<4800", goals="tok_s_per_chip:max,usd_per_mtok:min", ray="local")  # warm workers
+        t = time.perf_counter()
+        explore(sp, where="tpp<4800", goals="tok_s_per_chip:max,usd_per_mtok:min", ray="local")
+        walls[cpus] = time.perf_counter() - t
+        ray.shutdown()
+    print(f"explore 1,000,000 points on Ray: {walls[1]:.2f} s with 1 worker, {walls[2]:.2f} s with 2: speed-up "
+          f"{walls[1] / walls[2]:.2f}x on 2 workers")
+
+
 if __name__ == "__main__":
     main()
+    ray_scaling()

@@ -66,6 +66,11 @@ def test_vectorised_points_equal_predict_to_1e6():
             assert pts["tpp"][i] == pytest.approx(row["tpp"], rel=1e-9)
             assert pts["pd"][i] == pytest.approx(row["performance_density"], rel=1e-9)
             assert pts["class_2023"][i] == CLASS[row["class"]]
+            c22 = row["by_rule"]["oct-2022"]
+            assert pts["class_2022"][i] == ("3A090" if c22 == "3A090" else "below" if c22.startswith("below")
+                                            else "unknown")
+            if "hbm_3a090c" in pts:
+                assert bool(pts["hbm_3a090c"][i]) == row["by_rule"]["dec-2024-hbm-3a090c"]
             assert pts["die_cost_usd"][i] == pytest.approx(silicon_cost(chip.die_area_mm2, chip.node_nm)[
                 "cost_per_good_die_usd"], rel=1e-9)
             checked += 1

@@ -120,21 +120,48 @@ def explore(
     _table(result, top)
 
 
+LABELS = {"compute_scale": "compute x", "memory.bandwidth_gb_s": "mem GB/s", "memory.capacity_gb": "mem GB",
+          "tdp_w": "TDP W", "price_usd": "price $", "die_area_mm2": "die mm2", "node_nm": "node nm",
+          "tok_s_per_chip": "tok/s/chip", "tok_s_per_user": "tok/s/user", "usd_per_mtok": "$/Mtok",
+          "j_per_token": "J/tok", "class_2023": "3A090 2023", "output_tok_s": "tok/s", "power_kw": "kW"}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:,.4g}"
+    return "-" if v is None else str(v)
+
+
+def _label(field: str) -> str:
+    if field in LABELS:
+        return LABELS[field]
+    if field.startswith(("matrix_tflops.", "vector_tflops.")):
+        return f"{field.split('.')[1]} TFLOPS"
+    if field.endswith(".bandwidth_gb_s"):
+        return f"{field.split('.')[0]} GB/s"
+    return field
+
+
 def _table(r: dict, top: int) -> None:
+    import sys
+
     from rich.table import Table
 
+    where = f" {r['where']!r}" if r["where"] else ""
     out.print(f"[bold]{r['base']}[/]: {r['points']:,} design points ({r['structures']} deployments), "
-              f"{r['fits']:,} fit, {r['feasible']:,} meet the constraints{' ' + repr(r['where']) if r['where'] else ''}"
-              f"; {r['points_per_s']:,.0f} points/s")
+              f"{r['fits']:,} fit, {r['feasible']:,} meet the constraints{where}")
+    sys.stderr.write(f"explored in {r['wall_s']:.2f} s ({r['points_per_s']:,.0f} points/s)\n")  # timings apart
+    from suanli.explore.select import Where
+
     goals = [o["field"] for o in r["objectives"]]
-    cols = [*r["varied"], "model", "chips", "tp", "batch", *goals] + [c for c in ("tpot_ms", "ttft_ms", "usd_per_mtok",
-                                                                          "tpp", "pd", "class_2023")
-                                                             if c not in goals]
+    wanted = [*r["varied"], "model", "chips", "tp", "batch", *goals, *sorted(Where(r["where"]).names),
+              "tpot_ms", "ttft_ms", "usd_per_mtok", "tpp", "pd", "class_2023"]
+    cols = list(dict.fromkeys(wanted))
     t = Table(title=f"Pareto front ({len(r['front'])} points; objectives {', '.join(goals)})")
     for c in cols:
-        t.add_column(c, justify="left" if c in ("model", "class_2023") else "right")
+        t.add_column(_label(c), justify="left" if c in ("model", "class_2023") else "right")
     for row in r["front"][:top]:
-        t.add_row(*[f"{row[c]:,.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols])
+        t.add_row(*[_fmt(row.get(c)) for c in cols])
     out.print(t)
     for s in r["skipped"][:5]:
         out.print(f"  left out: {s}")

@@ -65,9 +65,11 @@ def silicon(area: np.ndarray | None, nodes: np.ndarray | None) -> dict[str, np.n
     return {"die_cost_usd": cost, "die_yield": y}
 
 
-def policy(rates_tflops: dict[str, np.ndarray], area: np.ndarray | None, bandwidth: np.ndarray
-           ) -> dict[str, np.ndarray]:
-    """TPP, PD, the Oct 2023 (and Dec 2024) 3A090 class and the case-by-case caps, per point."""
+def policy(rates_tflops: dict[str, np.ndarray], area: np.ndarray | None, bandwidth: np.ndarray,
+           io_gb_s: np.ndarray | None = None, hbm_stacks: int | None = None) -> dict[str, np.ndarray]:
+    """TPP, PD, the 3A090 class under the Oct 2022 rule (TPP and chip-to-chip I/O, both directions: `io_gb_s`)
+    and the Oct 2023 one (kept in Dec 2024), the Dec 2024 HBM test (bandwidth per stack over the stack's assumed
+    footprint, where the stack count is known) and the case-by-case caps, per point."""
     p = load("policy")
     bits, r = p["bits"], p["rules"]["oct-2023"]
     rated = {d: v for d, v in rates_tflops.items() if d in bits}
@@ -83,5 +85,16 @@ def policy(rates_tflops: dict[str, np.ndarray], area: np.ndarray | None, bandwid
                             np.where(np.isnan(pd), "unknown",
                                      np.where(pd >= r["a2_pd_min"], "3A090.a", np.where(b, "3A090.b", "below")))))
     cbc = p["rules"]["case-by-case"]
-    return {"tpp": tpp, "pd": pd, "class_2023": cls,
-            "under_caps": (tpp < cbc["tpp_lt"]) & (bandwidth < cbc["dram_gb_s_lt"])}
+    r22 = p["rules"]["oct-2022"]
+    io = io_gb_s if io_gb_s is not None else np.full(n, np.nan)
+    c22 = np.where(tpp < r22["tpp_min"], "below", np.where(np.isnan(io), "unknown",
+                                                           np.where(io >= r22["io_bidirectional_gb_s_min"],
+                                                                    "3A090", "below")))
+    out = {"tpp": tpp, "pd": pd, "class_2023": cls, "class_2022": c22,
+           "under_caps": (tpp < cbc["tpp_lt"]) & (bandwidth < cbc["dram_gb_s_lt"])}
+    if hbm_stacks:
+        from suanli.econ.defaults import default
+
+        density = np.round(bandwidth / hbm_stacks / default("hbm_stack_area_mm2").value, 2)
+        out["hbm_3a090c"] = density > p["rules"]["dec-2024"]["hbm_density_gb_s_mm2_gt"]
+    return out

@@ -146,8 +146,22 @@ def evaluate(space: Space, s: Structure, idx: np.ndarray) -> dict[str, np.ndarra
     area = values.get("die_area_mm2", np.full(len(idx), chip.die_area_mm2) if chip.die_area_mm2 else None)
     node = values.get("node_nm", np.full(len(idx), _node_nm(chip)) if _node_nm(chip) else None)
     out.update(derived.silicon(area, node))
-    out.update(derived.policy(fig.rates, area, fig.bandwidth))
+    io = _io_gb_s(chip, values, len(idx))
+    stacks = chip.memory.stacks if (chip.memory.type or "").upper().startswith("HBM") else None
+    out.update(derived.policy(fig.rates, area, fig.bandwidth, io, stacks))
     return out
+
+
+def _io_gb_s(chip, values: dict, n: int) -> np.ndarray | None:
+    """Chip-to-chip I/O both directions (scale-up fabric plus host link, `econ.policy.io_bidirectional_gb_s`)."""
+    links = []
+    for name in ("scale_up", "host_link"):
+        link = getattr(chip, name)
+        base = link.bandwidth_gb_s if link and link.bandwidth_gb_s else None
+        v = values.get(f"{name}.bandwidth_gb_s", np.full(n, base) if base else None)
+        if v is not None:
+            links.append(v)
+    return 2 * sum(links) if links else None
 
 
 def _node_nm(chip) -> float | None:

@@ -32,6 +32,9 @@ FIELDS = {  # name -> (unit, what it is)
     "tpp": ("", "total processing performance (3A090)"),
     "pd": ("", "performance density: TPP / die area (mm^2)"),
     "class_2023": ("", "3A090 class under the Oct 2023 thresholds (kept in Dec 2024): 3A090.a, 3A090.b, below"),
+    "class_2022": ("", "3A090 class under the Oct 2022 rule (TPP >= 4,800 and chip-to-chip I/O >= 600 GB/s): 3A090, "
+                       "below"),
+    "hbm_3a090c": ("", "the memory's HBM stacks exceed the Dec 2024 3A090.c density (where the stack count is known)"),
     "under_caps": ("", "under the case-by-case caps (TPP < 21,000 and DRAM < 6,500 GB/s)"),
 }
 SHORT = {"ttft": "ttft_ms", "tpot": "tpot_ms", "throughput": "tok_s_per_chip", "memory": "memory_gb",
@@ -151,7 +154,7 @@ def objectives(text: str) -> list[tuple[str, bool]]:
         if sense not in ("max", "min"):
             raise SuanliError(f"objectives: {part!r}: give field:max or field:min")
         field = field_of(name.strip())
-        if field in ("fits", "class_2023", "under_caps"):
+        if field in ("fits", "class_2023", "class_2022", "hbm_3a090c", "under_caps"):
             raise SuanliError(f"objectives: {field} is not a number to optimise; use it in --where")
         out.append((field, sense == "max"))
     if not 1 <= len(out) <= 4:
