@@ -40,12 +40,27 @@ def _opt(name: str, values) -> st.SearchStrategy[list[str]]:
     return st.one_of(st.just([]), values.map(lambda v: [name, str(v)]))
 
 
+CHIPS = ["h100-sxm", "mi300x", "ascend-910b", "b200", "jetson-agx-orin"]
+VARY = st.one_of(st.sampled_from(["memory.bandwidth=1TB/s:8TB/s:10", "compute=x0.1:x1:5", "tdp=300:700:3",
+                                  "node=7,5", "price=1e4,2e4", "memory.bandwidth=5:1:3", "compute=x0:x1:2",
+                                  "sram=1:2:2", "memory.capacity=nan:1:2", "bogus", "=", "compute=1:2:1e9"]),
+                 st.text(max_size=40))
+WHERE = st.one_of(st.sampled_from(["tpp<4800", "tpot<50ms and pd<5.92", "class == 'below'", "tpot_p99<1ms",
+                                   "tpp<", "__import__('os')", "x" * 3000, "tpot<5GB"]), st.text(max_size=40))
+WHERE_OK = ["tpp<4800", "tpot<80ms", "class_2023 != '3A090.a' or tpot<30ms", "power_kw<=10kW", "fits"]
+OBJECTIVES = ["tok_s_per_chip:max,usd_per_mtok:min", "fits:max", "bogus", "tpot:up", "a,b,c,d,e"]
+
+
 @st.composite
 def cli_case(draw) -> list[str]:
-    cmd = draw(st.sampled_from(["predict", "predict", "simulate", "cost", "compare", "stack", "catalog"]))
+    cmd = draw(st.sampled_from(["predict", "predict", "simulate", "cost", "compare", "stack", "catalog", "explore"]))
     if draw(st.booleans()):  # half the cases are well-formed, so that successful outputs are checked too
         return draw(clean_case(cmd))
     model, system = draw(st.sampled_from(MODELS)), draw(st.sampled_from(SYSTEMS))
+    if cmd == "explore":
+        return ["explore", "--base", draw(st.sampled_from([*CHIPS, "nope", "-1", ""])), "--model", model,
+                "--vary", draw(VARY), *draw(_opt("--where", WHERE)), *draw(_opt("--chips", INTS)),
+                *draw(_opt("--batch", INTS)), *draw(_opt("--objectives", st.sampled_from(OBJECTIVES))), "--json"]
     if cmd == "catalog":
         return ["catalog", "show", draw(st.sampled_from(MODELS + SYSTEMS + ["h100-sxm", "ascend-910b"]))]
     args = [cmd, "--model", model]
@@ -77,6 +92,11 @@ def clean_case(draw, cmd: str) -> list[str]:
     model, system = draw(st.sampled_from(GOOD_MODELS)), draw(st.sampled_from(GOOD_SYSTEMS))
     if cmd == "catalog":
         return ["catalog", "show", model]
+    if cmd == "explore":
+        lo, steps = draw(st.floats(0.05, 1)), draw(st.integers(1, 30))
+        return ["explore", "--base", draw(st.sampled_from(CHIPS)), "--model", model, "--chips", "8", "--vary",
+                f"compute=x{lo:.3f}:x1:{steps}", "--vary", f"memory.bandwidth=x0.5:x2:{draw(st.integers(1, 30))}",
+                "--batch", str(draw(st.integers(1, 256))), "--where", draw(st.sampled_from(WHERE_OK)), "--json"]
     args = [cmd, "--model", model]
     args += ["--systems", f"{system},1xh100-sxm"] if cmd == "compare" else ["--system", system]
     lengths = ["--input", str(draw(st.integers(1, 32_768))), "--output", str(draw(st.integers(1, 4096)))]

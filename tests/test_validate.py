@@ -126,3 +126,30 @@ def test_bundled_measurements_are_the_shared_files(tmp_path, monkeypatch):
         shipped = gzip.decompress((HERE / f"{file}.gz").read_bytes())
         assert Path(data_path(name)).read_bytes() == shipped
         assert (SHARED / "groundtruth" / file).read_bytes() == shipped, f"{file}: re-copy it into {HERE}"
+
+
+def test_every_documented_metric_in_every_scenario_is_predicted_or_skipped_with_a_reason(tmp_path):
+    """One row of each metric the format documents, in each scenario, plus a prefill-only (one output token) and a
+    decode-only (a disaggregated decode pool's rate) row: validate answers every one, never crashes."""
+    from suanli.validate.data import METRICS, SCENARIOS
+
+    rows, i = [], 0
+    for scenario in SCENARIOS:
+        conc = {"concurrency": "16", "batch": "8", "offline": "", "server": "", "interactive": "", "rate": ""}
+        rate = "4" if scenario == "rate" else ""
+        slo = ("2000", "100") if scenario in ("server", "interactive") else ("", "")
+        for metric in METRICS:
+            i += 1
+            rows.append(f"m{i},me,,h100-sxm,8,llama-3.1-70b,fp8,,vllm 0.11.0,8,,,,{scenario},2048,256,"
+                        f"{conc[scenario]},{rate},{slo[0]},{slo[1]},{metric},100,,")
+    rows.append("p1,me,,h100-sxm,8,llama-3.1-70b,fp8,,vllm 0.11.0,8,,,,offline,4096,1,,,,,prefill_tok_s_per_accel,"
+                "5000,tok/s,prefill only")
+    rows.append("d1,me,,h100-sxm,8,llama-3.1-70b,fp8,,vllm 0.11.0,8,,,,concurrency,4096,1024,64,,,,"
+                "decode_tok_s_per_accel,500,tok/s,decode only")
+    path = _csv(tmp_path, "\n".join(rows) + "\n")
+    result = validate(path)
+    assert len(result["rows"]) == len(rows) == len(SCENARIOS) * len(METRICS) + 2
+    for r in result["rows"]:
+        assert (r["predicted"] is not None and r["predicted"] > 0) or r["skipped_reason"], r
+    answered = sum(r["predicted"] is not None for r in result["rows"])
+    assert answered >= 0.8 * len(rows), answered

@@ -73,15 +73,18 @@ def parse_value(text: str, family: str, base: float | None, field: str) -> float
     if m:
         if base is None:
             raise SuanliError(f"set: {field}={text}: the base chip has no {field} to scale; give a value")
-        return float(m.group(1)) * base
+        v = float(m.group(1)) * base
+        if not 0 < v < float("inf"):
+            raise SuanliError(f"set: {field}={text!r} is not allowed; the factor must be > 0 and finite")
+        return v
     m = re.fullmatch(r"\$?\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?)\s*([a-z/^$2]*)", t)
     units = UNITS[family]
     if not m or m.group(2) not in units:
         raise SuanliError(f"set: {field}={text!r} is not a value; give a number with an optional unit "
                           f"({', '.join(u for u in units if u)}) or a factor like x1.5")
     v = float(m.group(1)) * units[m.group(2)]
-    if v <= 0:
-        raise SuanliError(f"set: {field}={text!r} is not allowed; the value must be > 0")
+    if not 0 < v < float("inf"):
+        raise SuanliError(f"set: {field}={text!r} is not allowed; the value must be > 0 and finite")
     return v
 
 

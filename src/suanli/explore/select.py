@@ -45,14 +45,14 @@ _QUANTITY = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:e[+-]?\d+)?)\s*(us|ms|s|gb|t
 TAILS = ("p50", "p90", "p99")
 
 
-def field_of(name: str) -> str:
+def field_of(name: str, what: str = "where") -> str:
     n = SHORT.get(name.lower(), name.lower())
     base = re.sub(r"_(p50|p90|p99)$", "", n)
     if base != n and base.replace("_ms", "") in ("ttft", "tpot"):
-        raise SuanliError(f"where: {name!r}: explore predicts mean latencies at a fixed batch (no queue); tails "
+        raise SuanliError(f"{what}: {name!r}: explore predicts mean latencies at a fixed batch (no queue); tails "
                           f"come from `suanli simulate` or `plan`; use {base.replace('_ms', '')} (the mean)")
     if n not in FIELDS:
-        raise SuanliError(f"where: unknown field {name!r}; allowed: {', '.join([*FIELDS, *SHORT])}")
+        raise SuanliError(f"{what}: unknown field {name!r}; allowed: {', '.join([*FIELDS, *SHORT])}")
     return n
 
 
@@ -153,7 +153,7 @@ def objectives(text: str) -> list[tuple[str, bool]]:
         sense = sense.strip().lower() or "max"
         if sense not in ("max", "min"):
             raise SuanliError(f"objectives: {part!r}: give field:max or field:min")
-        field = field_of(name.strip())
+        field = field_of(name.strip(), "objectives")
         if field in ("fits", "class_2023", "class_2022", "hbm_3a090c", "under_caps"):
             raise SuanliError(f"objectives: {field} is not a number to optimise; use it in --where")
         out.append((field, sense == "max"))

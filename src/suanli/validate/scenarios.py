@@ -141,6 +141,10 @@ class Point:
             "prefill_tok_s": s.input_len / self.ttft, "decode_tok_s": 1.0 / self.tpot,
             "ttft_p99_ms": (self.ttft_p99 or self.ttft) * 1e3, "tpot_p99_ms": (self.tpot_p99 or self.tpot) * 1e3,
             "e2e_p99_s": (self.ttft_p99 or self.ttft) + (s.output_len - 1) * (self.tpot_p99 or self.tpot),
+            # a colocated deployment's prompt and generated tokens per second per chip (a disaggregated pool's
+            # rates are predicted by validate.disagg)
+            "prefill_tok_s_per_accel": out_tok_s * s.input_len / s.output_len / s.n,
+            "decode_tok_s_per_accel": out_tok_s / s.n,
         }
         return table[name]
 

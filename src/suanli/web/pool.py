@@ -107,21 +107,24 @@ class Workers:
 
     async def _wait(self, worker: Worker, task: str, params: dict, deadline: float,
                     left: Callable[[], Awaitable[bool]] | None) -> tuple:
-        worker.conn.send((task, params))
-        while not worker.conn.poll():
-            if not worker.proc.is_alive():
-                worker.kill()
-                raise RuntimeError(f"{task}: the worker process ended without a result")
-            if time.monotonic() > deadline or (left is not None and await left()):
-                worker.kill()
-                self.stopped += 1
-                if time.monotonic() > deadline:
-                    raise Overtime(f"{task}: stopped after the server's {self.budget_s:g} s budget for one "
-                                   f"request; POST the same body to /api/jobs/{task} (progress, cancel, no "
-                                   "budget) or ask for less work")
-                raise Left(f"{task}: the client left; stopped")
-            await asyncio.sleep(0.02)
-        return worker.conn.recv()
+        try:
+            worker.conn.send((task, params))
+            while not worker.conn.poll():
+                if not worker.proc.is_alive():
+                    raise EOFError
+                if time.monotonic() > deadline or (left is not None and await left()):
+                    worker.kill()
+                    self.stopped += 1
+                    if time.monotonic() > deadline:
+                        raise Overtime(f"{task}: stopped after the server's {self.budget_s:g} s budget for one "
+                                       f"request; POST the same body to /api/jobs/{task} (progress, cancel, no "
+                                       "budget) or ask for less work")
+                    raise Left(f"{task}: the client left; stopped")
+                await asyncio.sleep(0.02)
+            return worker.conn.recv()
+        except (EOFError, OSError):  # the worker died (killed, out of memory, could not start)
+            worker.kill()
+            raise RuntimeError(f"{task}: the worker process ended without a result") from None
 
     def warm(self) -> None:
         """Start one worker ahead of the first request (called at server start)."""

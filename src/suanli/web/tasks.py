@@ -196,17 +196,31 @@ def explore(params: dict, report: Report = _quiet) -> dict:
     def items(key: str, kind=str) -> list:
         v = p.get(key)
         vals = v if isinstance(v, list) else [x for x in str(v or "").split(",") if x.strip()]
+        bad = kind is int and any(isinstance(x, bool) or (isinstance(x, float) and not x.is_integer()) for x in vals)
         try:
+            if bad:
+                raise ValueError
             return [kind(x) for x in vals]
-        except (TypeError, ValueError):
-            raise SuanliError(f"{key}: {v!r} is not a list of {kind.__name__}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise SuanliError(f"{key}: {v!r} is not a list of {'whole numbers' if kind is int else 'names'}") from None
 
-    vary = [v for v in items("vary") if v.strip()] if isinstance(p.get("vary"), list) else items("vary")
+    def whole(key: str, default: int) -> int:
+        v = p.get(key)
+        if v is None or v == "":
+            return default
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            raise SuanliError(f"{key}: {v!r} is not a whole number")
+        try:
+            return int(float(v)) if float(v).is_integer() else int("x")
+        except (TypeError, ValueError, OverflowError):
+            raise SuanliError(f"{key}: {v!r} is not a whole number") from None
+
+    vary = [str(v) for v in items("vary") if str(v).strip()]
     model = guard.model_name(str(p.get("model") or ""))
     space = from_options(str(p.get("base") or ""), vary, models=[m for m in model.split(",") if m],
                          chips=items("chips", int), tp=items("tp", int) or None, batch=items("batch", int),
-                         precision=items("precision"), input=int(p.get("input") or 2048),
-                         output=int(p.get("output") or 256), engine=p.get("engine") or None)
+                         precision=items("precision"), input=whole("input", 2048), output=whole("output", 256),
+                         engine=str(p["engine"]) if p.get("engine") else None)
     from suanli.explore.run import structures_of
 
     points = len(structures_of(space)) * space.grid_points
@@ -219,8 +233,8 @@ def explore(params: dict, report: Report = _quiet) -> dict:
         for k, v in res["sample"].items():
             sample.setdefault(k, []).extend(v)
 
-    result = run(space, where=p.get("where") or None,
-                 goals=p.get("objectives") or "tok_s_per_chip:max,tok_s_per_user:max", on_chunk=seen)
+    result = run(space, where=str(p["where"]) if p.get("where") else None,
+                 goals=str(p.get("objectives") or "tok_s_per_chip:max,tok_s_per_user:max"), on_chunk=seen)
     result["front"] = result["front"][:2000]
     result["sample"] = sample
     return result
