@@ -34,7 +34,9 @@ PLACEHOLDER = re.compile(r"\.\.\.|\bpath/to\b|\[|\||\b(FILE|M|N|K|CHIP|USD)\b|/$
 def commands(doc: Path) -> list[str]:
     text = doc.read_text(encoding="utf-8")
     found = []
-    for block in re.findall(r"```(?:bash|sh|console)?\n(.*?)```", text, re.S):
+    for lang, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):  # every fence, whatever its language
+        if lang not in ("", "bash", "sh", "console"):
+            continue
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("suanli "):
