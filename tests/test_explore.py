@@ -165,3 +165,11 @@ def test_cli_writes_points_and_plot_and_refuses_bad_input(cli, tmp_path):
                       (["--vary", "node=7,0.5"], "node"), (["--where", "tpot_p99<1ms"], "tails")):
         bad = cli("explore", "--base", "h100-sxm", "-m", "llama-3.1-8b", *args)
         assert bad.returncode == 2 and why in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
+
+
+def test_ray_prints_no_banner(cli):
+    pytest.importorskip("ray")
+    r = cli("explore", "--base", "h100-sxm", "-m", "llama-3.1-8b", "--chips", "1", "--vary", "compute=x0.1:x1:20",
+            "--ray", "local", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["backend"] == "ray" and "ray" not in r.stderr.lower(), r.stderr

@@ -11,6 +11,7 @@ joins the running cluster (RAY_ADDRESS or a local head) or starts one, anything 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -94,7 +95,9 @@ def ray_init(address: str = "local"):
                           "process pool)") from None
     if ray.is_initialized():
         return ray
-    opts = dict(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # quiet: no banners or info lines in suanli's output (Ray's own logger at ERROR, workers' logs not forwarded)
+    opts = dict(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, configure_logging=True,
+                logging_level=logging.ERROR)
     try:
         if address == "local":
             ray.init(**opts)
