@@ -107,8 +107,8 @@ def test_mindie_config_keys_are_documented(tmp_path: Path):
 def test_refusals(tmp_path: Path):
     with pytest.raises(SuanliError, match="emit"):
         emit("ollama", plan_of("vllm", None), tmp_path, SOURCE)
-    with pytest.raises(SuanliError, match="disaggregated.*vLLM workers only"):
-        emit("sglang", plan_of("sglang", None, disaggregated=True, prefill_decode_ratio="1:1"), tmp_path, SOURCE)
+    with pytest.raises(SuanliError, match="disaggregated.*vLLM and SGLang workers"):
+        emit("trt-llm", plan_of("trt-llm", None, disaggregated=True, prefill_decode_ratio="1:1"), tmp_path, SOURCE)
     with pytest.raises(SuanliError, match="made for"):
         emit("vllm", plan_of("sglang", None), tmp_path, SOURCE)
     assert set(EMITTERS) >= {"vllm", "sglang", "trt-llm", "llama.cpp", "mindie"}
@@ -176,3 +176,23 @@ def test_unit_past_one_node_spans_nodes(tmp_path: Path):
     args = worker["extraPodSpec"]["mainContainer"]["args"]
     assert int(args[args.index("--tensor-parallel-size") + 1]) * int(args[args.index("--pipeline-parallel-size")
                                                                           + 1]) == 16
+
+
+def test_sglang_disaggregated_plan_becomes_a_dynamo_graph(tmp_path: Path):
+    import yaml
+
+    from suanli.engines.flags import flag_table
+
+    plan = plan_of("sglang", None, disaggregated=True, prefill_decode_ratio="1:2", tp=8, pp=1, dp=1, instances=1)
+    emit("sglang", plan, tmp_path, SOURCE)
+    doc = yaml.safe_load((tmp_path / "dynamo.yaml").read_text())
+    workers = _workers(doc)
+    assert workers["SGLangPrefillWorker"]["replicas"] == 1 and workers["SGLangDecodeWorker"]["replicas"] == 2
+    table = flag_table("sglang", None)
+    for name, w in workers.items():
+        main = w["extraPodSpec"]["mainContainer"]
+        assert main["command"] == ["python3", "-m", "dynamo.sglang"] and "sglang-runtime" in main["image"]
+        args = main["args"]
+        assert args[0] == "--model-path" and args[args.index("--tp-size") + 1] == "8"
+        assert args[args.index("--disaggregation-mode") + 1] == ("prefill" if "Prefill" in name else "decode")
+        assert all(table.has(a) for a in args if a.startswith("--"))

@@ -85,7 +85,7 @@ def plan(
             raise SuanliError(f"emit: {key} launch files for a plan made for {engine!r}: plan with --engine {key} "
                               "(or leave --engine out)")
         engine = engine or emit.strip()
-        disaggregate = disaggregate and key == "vllm"  # disaggregated plans are written as Dynamo graphs of vLLM
+        disaggregate = disaggregate and key in ("vllm", "sglang")  # written as Dynamo graphs of their workers
     elif out_dir:
         raise SuanliError("out: --out is the folder for --emit's launch files; give --emit ENGINE too")
     result = run(model, systems, input=input, output=output, slo=slo, load=load, headroom=headroom,

@@ -183,7 +183,8 @@ def launch_files(engine: str, plan: dict, model_source: str, system: str | None 
     model = f'"${{MODEL:-{repo}}}"'
     per_node = _chips_per_node(row["system"])
     if needs_dynamo(best, per_node):  # disaggregated, or a unit past one node: a Dynamo graph, not one server
-        files["dynamo.yaml"] = manifest(key, best, plan, row, repo, table, vllm_flags(best, plan), per_node)
+        flags = sglang_flags(best, plan) if key == "sglang" else vllm_flags(best, plan)
+        files["dynamo.yaml"] = manifest(key, best, plan, row, repo, table, flags, per_node)
         return files
     if key in ("vllm", "vllm-ascend"):
         files["launch.sh"] = _script(table, f"exec vllm serve {model}", vllm_flags(best, plan), header)
