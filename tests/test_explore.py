@@ -78,10 +78,13 @@ def test_vectorised_points_equal_predict_to_1e6():
 
 
 def test_economics_is_the_same_formula_for_one_point_and_many():
+    from suanli.catalog import catalog
+
+    chip, system = catalog().chips["h100-sxm"], catalog().system("8xh100-sxm")
     per_chip, tdp, price = np.array([100.0, 400.0]), np.array([700.0, 350.0]), np.array([25_000.0, 10_000.0])
-    many = derived.economics(per_chip, tdp, price, True)
+    many = derived.economics(per_chip, tdp, price, chip, system)
     for i in range(2):
-        one = derived.economics(per_chip[i:i + 1], tdp[i:i + 1], price[i:i + 1], True)
+        one = derived.economics(per_chip[i:i + 1], tdp[i:i + 1], price[i:i + 1], chip, system)
         assert one["usd_per_mtok"][0] == pytest.approx(many["usd_per_mtok"][i])
     # hand check: J/token = power x PUE / tok/s, power = TDP x (1 + node overhead share)
     from suanli.econ.defaults import Ledger

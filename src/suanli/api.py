@@ -12,7 +12,7 @@ from suanli.catalog import catalog
 from suanli.engines import resolve_engine, stacks_for
 from suanli.model.resolve import model_arch
 from suanli.perf.compare import compare_units
-from suanli.perf.deployed import Deployed
+from suanli.perf.deployed import Deployed, remember
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, predict_deployed
 from suanli.perf.stacks import stack_rows
@@ -45,11 +45,7 @@ def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration 
             return hit
     model_id, arch = model_arch(model)
     d = Deployed(arch, chip, system, dep, model_id, cal)
-    if key is not None:
-        if len(_DEPLOYED) >= 64:
-            _DEPLOYED.pop(next(iter(_DEPLOYED)), None)
-        _DEPLOYED[key] = d
-    return d
+    return remember(_DEPLOYED, key, d, 64) if key is not None else d
 
 
 def deploy(model: str, system: str, deployment: Deployment, calibration: Calibration | None = None) -> Deployed:

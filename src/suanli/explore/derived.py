@@ -17,31 +17,29 @@ import numpy as np
 
 from suanli.econ.defaults import Ledger, load
 from suanli.econ.silicon import gross_dies, node_figures, yield_of
-from suanli.econ.tco import rates
+from suanli.econ.tco import capex_per_chip, rates
+from suanli.schema import Chip, System
 
 HOURS = 8760.0
 CLASS_CODES = ("below", "3A090.b", "3A090.a", "unknown")
 
 
-def economics(tok_s_per_chip: np.ndarray, tdp: np.ndarray | None, price: np.ndarray | None,
-              scale_out: bool, node_overhead_w: float | None = None) -> dict[str, np.ndarray]:
+def economics(tok_s_per_chip: np.ndarray, tdp: np.ndarray | None, price: np.ndarray | None, chip: Chip,
+              system: System) -> dict[str, np.ndarray]:
     """usd_per_mtok, j_per_token and power_w (one chip and its share of the host) per point; NaN where the TDP or
-    the price is unknown."""
+    the price is unknown. The host's power and the capex per dollar of chip come from `cost`'s own functions."""
     led = Ledger()
     r = rates(led)
-    n = len(tok_s_per_chip)
-    nan = np.full(n, np.nan)
+    nan = np.full(len(tok_s_per_chip), np.nan)
     if tdp is None:
         return {"usd_per_mtok": nan, "j_per_token": nan, "power_w": nan}
-    power = tdp + (node_overhead_w if node_overhead_w is not None else led.use("node_overhead_fraction_of_tdp")
-                   * tdp)
+    power = tdp * (1 + led.use("node_overhead_fraction_of_tdp"))
     energy_h = power / 1000.0 * r.pue * r.electricity_usd_per_kwh
     facility_h = r.facility_usd_per_kw_month * power / 1000.0 * 12 / HOURS
     j = power * r.pue / tok_s_per_chip
     if price is None:
         return {"usd_per_mtok": nan, "j_per_token": j, "power_w": power}
-    capex = price * (1 + led.use("server_overhead_fraction")) * (1 + (led.use("network_fraction") if scale_out
-                                                                    else 0.0))
+    capex = price * capex_per_chip(chip, system, led, chip_price=1.0)  # server and network shares on the price
     usd_h = capex / (r.years * HOURS) + facility_h + energy_h
     return {"usd_per_mtok": usd_h / (tok_s_per_chip * r.utilization * 3600.0) * 1e6, "j_per_token": j,
             "power_w": power}

@@ -15,10 +15,10 @@ from suanli.catalog import catalog
 from suanli.catalog.loader import node_of
 from suanli.explore import derived
 from suanli.explore.select import Where, objectives, pareto
-from suanli.explore.space import COMPUTE_SCALE, Space, base_chip
+from suanli.explore.space import COMPUTE_SCALE, MAX_POINTS, Space, base_chip
 from suanli.explore.vector import Figures, Vectorized
 from suanli.model.resolve import model_arch
-from suanli.perf.deployed import Deployed
+from suanli.perf.deployed import Deployed, remember
 from suanli.perf.hardware import hardware_of
 from suanli.schema import Deployment, SuanliError, Workload
 
@@ -80,12 +80,11 @@ _CACHE: dict[tuple, Vectorized] = {}
 
 def _vectorized(space: Space, s: Structure) -> Vectorized:
     key = (space.token, s)
-    if key not in _CACHE:
-        if len(_CACHE) > 512:
-            _CACHE.clear()
+    hit = _CACHE.get(key)
+    if hit is None:
         dep, wl = _deployment(space, s)
-        _CACHE[key] = Vectorized(dep, wl, _link_fields(space, dep))
-    return _CACHE[key]
+        hit = remember(_CACHE, key, Vectorized(dep, wl, _link_fields(space, dep)), 512)
+    return hit
 
 
 def _link_fields(space: Space, dep: Deployed) -> dict[str, str]:
@@ -140,11 +139,11 @@ def evaluate(space: Space, s: Structure, idx: np.ndarray) -> dict[str, np.ndarra
                tok_s_per_chip=per_chip, tok_s_per_user=1.0 / r["tpot"], output_tok_s=r["output_tok_s"],
                memory_gb=r["memory_used"] / 1e9, fits=r["fits"])
     price = values.get("price_usd", np.full(len(idx), chip.price_usd) if chip.price_usd else None)
-    econ = derived.economics(per_chip, fig.tdp, price, vec.dep.hw.scale_out is not None)
+    econ = derived.economics(per_chip, fig.tdp, price, chip, vec.dep.system)
     out.update(usd_per_mtok=econ["usd_per_mtok"], j_per_token=econ["j_per_token"],
                power_kw=econ["power_w"] * s.chips / 1e3)
     area = values.get("die_area_mm2", np.full(len(idx), chip.die_area_mm2) if chip.die_area_mm2 else None)
-    node = values.get("node_nm", np.full(len(idx), _node_nm(chip)) if _node_nm(chip) else None)
+    node = values.get("node_nm", np.full(len(idx), chip.node_nm) if chip.node_nm else None)
     out.update(derived.silicon(area, node))
     io = _io_gb_s(chip, values, len(idx))
     stacks = chip.memory.stacks if (chip.memory.type or "").upper().startswith("HBM") else None
@@ -162,10 +161,6 @@ def _io_gb_s(chip, values: dict, n: int) -> np.ndarray | None:
         if v is not None:
             links.append(v)
     return 2 * sum(links) if links else None
-
-
-def _node_nm(chip) -> float | None:
-    return chip.node_nm if getattr(chip, "node_nm", None) else None
 
 
 def run_chunk(space: Space, s_index: int, lo: int, hi: int, where: str | None, goals: list[tuple[str, bool]],
@@ -188,11 +183,8 @@ _STRUCTURES: dict[str, tuple[list[Structure], list[str]]] = {}
 
 
 def _structures_cached(space: Space) -> tuple[list[Structure], list[str]]:
-    if space.token not in _STRUCTURES:
-        if len(_STRUCTURES) > 16:
-            _STRUCTURES.clear()
-        _STRUCTURES[space.token] = structures(space)
-    return _STRUCTURES[space.token]
+    hit = _STRUCTURES.get(space.token)
+    return hit if hit is not None else remember(_STRUCTURES, space.token, structures(space), 16)
 
 
 def structures_of(space: Space) -> list[Structure]:
@@ -207,8 +199,6 @@ def explore(space: Space, *, where: str | None = None, goals: str = "tok_s_per_c
     t0 = time.perf_counter()
     structs, skipped = _structures_cached(space)
     total = len(structs) * space.grid_points
-    from suanli.explore.space import MAX_POINTS
-
     if total > MAX_POINTS:
         raise SuanliError(f"explore: {total:,} design points is more than the {MAX_POINTS:,} allowed; vary fewer "
                           "figures or fewer steps")

@@ -28,6 +28,14 @@ from suanli.schema.precision import matrix_dtype_for
 GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
 
 
+def remember(cache: dict, key, value, size: int = 256):
+    """Keep `value` under `key`, dropping the oldest entry past `size`; returns `value`."""
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)), None)
+    cache[key] = value
+    return value
+
+
 def combine(tc: np.ndarray, tm: np.ndarray, n: float) -> np.ndarray:
     """An op's time from its compute and memory times: the roofline maximum, or with n > 0 the n-norm, which a
     kernel near the ridge point follows (it cannot overlap both fully); counts > 0 scale both alike."""
@@ -269,10 +277,7 @@ class Deployed:
             from suanli.serve.analytic import host_ttft  # serve builds on perf
 
             plan = step_plan(self, b, n_in, n_out, host_ttft(self.factors, n_in))
-            hit = plan, np.stack([self.features(s) for s in plan.shapes])
-            if len(self._plans) >= 256:
-                self._plans.pop(next(iter(self._plans)), None)
-            self._plans[key] = hit
+            hit = remember(self._plans, key, (plan, np.stack([self.features(s) for s in plan.shapes])))
         return hit
 
     def plan_times(self, plan: StepPlan, x: np.ndarray) -> np.ndarray:
@@ -326,10 +331,7 @@ class Deployed:
         key = (seqs_per_rank, tokens_per_seq, step_tokens)
         hit = self._memory.get(key)
         if hit is None:
-            hit = self.memory(*key)
-            if len(self._memory) >= 256:
-                self._memory.pop(next(iter(self._memory)), None)
-            self._memory[key] = hit
+            hit = remember(self._memory, key, self.memory(*key))
         return hit
 
     def memory(self, seqs_per_rank: float, tokens_per_seq: float, step_tokens: float, capacity=None) -> MemoryUse:
