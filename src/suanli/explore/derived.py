@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from suanli.econ.defaults import Ledger, load
+from suanli.econ.power import node_overhead_per_chip
 from suanli.econ.silicon import gross_dies, node_figures, yield_of
 from suanli.econ.tco import capex_per_chip, rates
 from suanli.schema import Chip, System
@@ -33,7 +34,7 @@ def economics(tok_s_per_chip: np.ndarray, tdp: np.ndarray | None, price: np.ndar
     nan = np.full(len(tok_s_per_chip), np.nan)
     if tdp is None:
         return {"usd_per_mtok": nan, "j_per_token": nan, "power_w": nan}
-    power = tdp * (1 + led.use("node_overhead_fraction_of_tdp"))
+    power = tdp + node_overhead_per_chip(system, tdp, led)  # the system's sourced host power where it has one
     energy_h = power / 1000.0 * r.pue * r.electricity_usd_per_kwh
     facility_h = r.facility_usd_per_kw_month * power / 1000.0 * 12 / HOURS
     j = power * r.pue / tok_s_per_chip
