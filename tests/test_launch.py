@@ -95,14 +95,21 @@ def test_inferencex_minimax_launch_follows_the_script_of_its_date():
 
 @pytest.mark.parametrize("adp, clients, expect", [(True, 64, {"adp_balance_iters": 60}),
                                                    (False, 64, {"batch_wait_iters": 40}),
-                                                   (False, 32, None)])
+                                                   (False, 32, {"token_budget": 8192})])
 def test_inferencex_trtllm_waits(adp, clients, expect):
     run_ = dict(model="deepseek-r1", engine="trt-llm", precision="fp8", isl=1024, osl=1024, clients=clients, adp=adp)
     got = launch(IX, "measured=2026-02-05T00:00:00Z", run_)
-    if expect is None:
-        assert got is None
-    else:
-        assert expect.items() <= got[0].items()
+    assert expect.items() <= got[0].items()
+    if clients < 64:
+        assert "batch_wait_iters" not in got[0]
+
+
+@pytest.mark.parametrize("day, clients, isl, budget", [("2025-11-02", 256, 1024, 1344), ("2025-11-02", 4, 8192, 8320),
+                                                       ("2026-02-05", 256, 1024, 8192)])
+def test_inferencex_trtllm_token_budget_holds_the_decodes_and_one_prompt(day, clients, isl, budget):
+    # MAX_NUM_TOKENS=$(( ($CONC+$ISL+64+63)/64*64 )), at least 8192 from 2026-01-22
+    run_ = dict(model="deepseek-r1", engine="trt-llm", precision="fp4", isl=isl, osl=1024, clients=clients, adp=False)
+    assert launch(IX, f"measured={day}T00:00:00Z", run_)[0]["token_budget"] == budget
 
 
 def test_a_run_whose_server_batch_the_row_cannot_give_is_skipped():
@@ -114,3 +121,46 @@ def test_a_run_whose_server_batch_the_row_cannot_give_is_skipped():
         setup_of(row)
     setup_of(_row(model="gpt-oss-120b", hardware="h100-sxm", engine="vllm 0.11.2", concurrency=64, tp=8,
                   weight_precision="mxfp4", notes="mode=agg; measured=2025-12-05T00:00:00Z"))
+
+
+@pytest.mark.parametrize("n, tp, ep, dp, want", [(64, 64, 8, 1, (8, 8, 8, 1)), (64, 1, 8, 64, (8, 1, 8, 8)),
+                                                 (16, 4, 16, 4, (4, 4, 4, 1)), (16, 16, 4, 1, (4, 4, 4, 1))])
+def test_a_one_node_run_listed_on_tp_times_ep_gpus_runs_on_one_node(n, tp, ep, dp, want):
+    row = _row(model="deepseek-r1", engine="trt-llm", weight_precision="fp4", n_accel=n, tp=tp, ep=ep, dp=dp,
+               notes=f"mode=agg; aggregated: tp{tp} attention_dp{dp}; measured=2026-02-03T00:00:00Z")
+    s, notes = setup_of(row)
+    assert (s.n, s.tp, s.ep, s.dp) == want
+    assert any("tp x ep" in x for x in notes)
+
+
+def test_a_layout_within_one_node_or_from_another_source_is_kept():
+    kept = dict(model="deepseek-r1", engine="trt-llm", weight_precision="fp4", tp=8, ep=8, dp=1,
+                notes="mode=agg; aggregated: tp8; measured=2026-02-03T00:00:00Z")
+    s, _ = setup_of(_row(n_accel=8, **kept))
+    assert (s.n, s.tp, s.ep) == (8, 8, 8)
+    s, _ = setup_of(_row(n_accel=64, source="someone's multi-node benchmark", **kept | {"tp": 64}))
+    assert (s.n, s.tp) == (64, 64)
+
+
+def test_an_aggregated_label_on_a_run_inferencex_only_runs_disaggregated_is_skipped():
+    from suanli.validate.setup import Skip
+
+    row = _row(model="deepseek-r1", hardware="gb200", engine="trt-llm", weight_precision="fp4", n_accel=32, tp=32,
+               notes="mode=agg; aggregated: tp32; measured=2025-11-17T00:00:00Z")
+    with pytest.raises(Skip, match="only disaggregated"):
+        setup_of(row)
+
+
+def _admitted(chunked: bool, prompts: list[int], budget: int = 2048) -> list[int]:
+    e = _engine(chunked_prefill=chunked)
+    e.token_budget = budget
+    for i, p in enumerate(prompts):
+        e.waiting.append(Request(i, 0.0, p, 16, todo=p))
+    it = e.plan(0.0)
+    return [chunk for _, chunk in it.prefills]
+
+
+def test_without_chunked_prefill_a_prompt_goes_in_whole():
+    assert _admitted(True, [1500, 1500]) == [1500, 548]  # chunked: the second fills the budget's rest
+    assert _admitted(False, [1500, 1500]) == [1500]  # whole: the second waits for the next step
+    assert _admitted(False, [3000, 100]) == [3000]  # one longer than the budget still goes, alone

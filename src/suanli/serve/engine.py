@@ -2,7 +2,8 @@
 
 Each iteration has a token budget and a cap on sequences. Running decodes go first (one token each); then
 prompts already being prefilled continue, then waiting requests are admitted, in arrival order, in chunks that
-fill the rest of the budget (chunked prefill). The KV cache is accounted in bytes per chip (windowed layers keep
+fill the rest of the budget (chunked prefill; an engine without it, `Features.chunked_prefill` false, admits a prompt
+only whole, at least one per step). The KV cache is accounted in bytes per chip (windowed layers keep
 at most their window; recurrent layers a fixed state); a request is admitted only if its next chunk fits, and
 when the running decodes outgrow the cache the newest request is preempted and recomputed later (vLLM's
 recompute policy). Iteration time comes from the deployment's compiled cost model for the actual batch: the
@@ -186,10 +187,15 @@ class Engine:
         # when its whole recompute fits with a block of headroom per running sequence; otherwise it would be
         # readmitted into the space it just freed and preempted again at the next step, for ever.
         hold = self._hold(len(slots), now)
+        whole = not self.dep.stack.features.chunked_prefill
         while not (preempted or hold) and self.waiting and budget > 0 and running < seqs and \
                 self.waiting[0].ready <= now:
             r = self.waiting[0]
             chunk = min(r.todo - r.done, budget)
+            if whole and chunk < r.todo - r.done:  # without chunked prefill a prompt goes in whole; one that
+                if prefills:  # overruns what the decodes left waits, unless it would be the step's only one
+                    break
+                chunk = r.todo - r.done
             extra = float(self.kv.bytes(r.cached + chunk))
             need = extra
             if r.preemptions:

@@ -112,6 +112,12 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                      f"gpu_memory_utilization {mem_util:g} (model_init/*/init_env_*, utils_model.py)")
     adp = bool(re.search(r"attention[_ -]dp|attention data-parallel", row.notes, re.IGNORECASE))
     ep = row.ep
+    n_accel = row.n_accel
+    node = inferencex.one_node_layout(row.source, row.notes, n_accel, tp, ep, dp)
+    if node:
+        notes.append(f"{node[0]} GPUs (tp{node[1]} ep{node[2]} dp{node[3]}): the export lists this one-node run on "
+                     f"tp x ep = {n_accel}")
+        n_accel, tp, ep, dp = node
     harness = mlperf.mlperf_config(row)
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
         tp, pp = harness["tp"], harness.get("pp") or 1
@@ -194,7 +200,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     elif sent and row.scenario == "concurrency":
         together = True  # a stated number of prompts at a concurrency: bench_serving's clients, started at once
     run = dict(model=model, hardware=chip, engine=stack.id, precision=row.weight_precision, isl=row.input_len,
-               osl=row.output_len, clients=clients or 0, adp=inferencex.attention_ranks(row.notes) > 1)
+               osl=row.output_len, clients=clients or 0, adp=inferencex.attention_ranks(row.notes) > 1,
+               disagg=bool(disagg))
     why = inferencex.unknowable(row.source, row.notes, run)
     if why:
         raise Skip(why)
@@ -212,7 +219,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append("in-process harness: no server front end on the first-token path")
     if graph_mode:
         notes.append(f"graph mode {graph_mode}: the benchmark's launch command (--enforce-eager)")
-    return Setup(chip, row.n_accel, model, precision, kv, engine, tp, pp, ep,
+    return Setup(chip, n_accel, model, precision, kv, engine, tp, pp, ep,
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,

@@ -41,6 +41,26 @@ def clients_per_deployment(notes: str, concurrency: int | None) -> int | None:
     return None
 
 
+NODE_GPUS = 8  # InferenceX's single-node runners (B200, B300, H100, H200, MI300X-MI355X nodes)
+
+
+def one_node_layout(source: str, notes: str, n: int, tp: int | None, ep: int | None, dp: int | None) \
+        -> tuple[int, int, int, int] | None:
+    """(GPUs, tp, ep, dp) of an aggregated InferenceX run that AIConfigurator's later exports (2026-04-06, the
+    2026-04-27 database dump) list on tp x ep GPUs. InferenceX runs aggregated serving on one node, its experts
+    spread over the TP group's own GPUs (`--tensor-parallel-size=$TP --enable-expert-parallel`,
+    benchmarks/single_node/*.sh), and names these runs tpN_epN: the exports then give N x N GPUs (tp64 or
+    attention_dp64 with moe_tp8 moe_ep8 for tp8_ep8; the earlier export lists the same measurement on 8). A run
+    beyond one node whose GPU count is such a square is read back as the N GPUs it ran on. None otherwise."""
+    if range_ratio(source) is None or "mode=agg" not in notes or n <= NODE_GPUS or not ep or ep <= 1:
+        return None
+    root = round(n ** 0.5)
+    if root * root != n or root > NODE_GPUS:
+        return None
+    tp1 = min(tp or 1, root)
+    return root, tp1, min(ep, root), max(1, root // tp1)
+
+
 # InferenceX's serving script sends CONC x 10 prompts with --max-concurrency CONC, all clients starting at once
 # (`run_benchmark_serving ... --num-prompts "$((CONC * 10))" --max-concurrency "$CONC"` in
 # github.com/SemiAnalysisAI/InferenceX/blob/07e171a32875ab4f06e073d8d9f2fd3e475402ba/benchmarks/single_node/
@@ -75,6 +95,14 @@ LAUNCH = (
      lambda r: {"adp_balance_iters": 60, "memory_utilization": 0.8}, None,
      f"{IX}/ec90f3fe7/benchmarks/dsr1_fp8_b200_trt_slurm.sh (attention_dp_config: enable_balance true, "
      "timeout_iters 60, batching_wait_iters 0; free_gpu_memory_fraction 0.8)"),
+    # TensorRT-LLM, DeepSeek-R1 on B200: the token budget holds the decodes and one prompt (trtllm-serve
+    # --max_num_tokens, chunked prefill left off), from 2026-01-22 at least 8,192
+    ("deepseek-r1", "trt-llm", lambda r: True, "2025-09-18", "2026-01-21",
+     lambda r: {"token_budget": _round64(r["clients"] + r["isl"] + 64)}, None,
+     f"{IX}/ec90f3fe7/benchmarks/dsr1_fp4_b200_trt_slurm.sh (MAX_NUM_TOKENS=$(( ($CONC+$ISL+64+63)/64*64 )))"),
+    ("deepseek-r1", "trt-llm", lambda r: True, "2026-01-22", None,
+     lambda r: {"token_budget": max(8192, _round64(r["clients"] + r["isl"] + 64))}, None,
+     f"{IX}/64af5a771/benchmarks/dsr1_fp4_b200_trt.sh (MAX_NUM_TOKENS at least 8192)"),
     # the FP8 script delays context batches at 1k/1k from 64 clients (DELAY_BATCHING)
     ("deepseek-r1", "trt-llm", lambda r: not r["adp"] and r["precision"] == "fp8" and r["isl"] == r["osl"] == 1024
      and r["clients"] >= 64, "2026-01-29", None,
@@ -96,10 +124,16 @@ def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] |
     day = _measured_day(source, notes)
     if day is None:
         return None
-    for model, engine, when, first, last, settings, kv, where in LAUNCH:
-        if run["model"] == model and run["engine"] == engine and first <= day <= (last or "9999") and when(run):
-            return settings(run), kv, where
-    return None
+    found = [(settings(run), kv, where) for model, engine, when, first, last, settings, kv, where in LAUNCH
+             if run["model"] == model and run["engine"] == engine and first <= day <= (last or "9999") and when(run)]
+    if not found:
+        return None
+    merged = {k: v for settings, _, _ in found for k, v in settings.items()}
+    return merged, next((kv for _, kv, _ in found if kv), None), "; ".join(where for _, _, where in found)
+
+
+def _round64(tokens: int) -> int:
+    return (tokens + 63) // 64 * 64
 
 
 # Runs whose setup the row cannot give: (model, hardware, engine profile, first and last date measured, clients,
@@ -113,11 +147,25 @@ UNKNOWABLE = (
 )
 
 
+# Models InferenceX runs on a hardware only as multi-node disaggregated deployments (Dynamo, prefill and decode
+# workers of their own layouts): (model, hardware, where that is written). AIConfigurator's export labels some of
+# them "agg" with tp = every GPU of the run (tp 12-64, most not dividing the model's heads), which names no split.
+DISAGG_ONLY = (
+    ("deepseek-r1", "gb200",
+     f"{IX}/97f253b51/runners/launch_gb200-nv.sh (2025-11: every GB200 run goes through Dynamo's submit_disagg.sh) "
+     "and configs/nvidia-master.yaml since (dsr1-*-gb200-dynamo-*: multinode, disagg: true)"),
+)
+
+
 def unknowable(source: str, notes: str, run: dict) -> str | None:
     """Why a run's setup cannot be known from its row (the row is skipped), or None."""
     day = _measured_day(source, notes)
     if day is None:
         return None
+    for model, hardware, where in DISAGG_ONLY:
+        if (run["model"], run["hardware"]) == (model, hardware) and not run["disagg"]:
+            return (f"labelled aggregated, but InferenceX runs {model} on {hardware} only disaggregated over "
+                    f"several nodes ({where}); the row does not give the prefill/decode split")
     for model, hardware, engine, first, last, clients, why in UNKNOWABLE:
         if (run["model"], run["hardware"], run["engine"], run["clients"]) == (model, hardware, engine, clients) \
                 and first <= day <= last:
