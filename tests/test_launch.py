@@ -164,3 +164,16 @@ def test_without_chunked_prefill_a_prompt_goes_in_whole():
     assert _admitted(True, [1500, 1500]) == [1500, 548]  # chunked: the second fills the budget's rest
     assert _admitted(False, [1500, 1500]) == [1500]  # whole: the second waits for the next step
     assert _admitted(False, [3000, 100]) == [3000]  # one longer than the budget still goes, alone
+
+
+def test_an_engine_that_keeps_prompts_and_decodes_apart_runs_them_in_separate_steps():
+    for mixed in (True, False):
+        e = _engine(mixed_batches=mixed)
+        e.waiting.append(Request(0, 0.0, 512, 4, todo=512))
+        e.finish(e.plan(0.0), 0.01)  # prefilled: now decoding
+        e.waiting.append(Request(1, 0.0, 512, 4, todo=512))
+        it = e.plan(0.02)
+        assert [r.rid for r, _ in it.prefills] == [1]
+        assert len(it.decode_slots) == (1 if mixed else 0)  # SGLang, vLLM V0: the decode waits for the prefill
+    e.finish(it, 0.03)
+    assert len(e.plan(0.04).decode_slots) == 2 and not e.waiting  # nothing left to prefill: both decode

@@ -32,6 +32,8 @@ class Features(BaseModel):
     graph_mode: Literal["graphs", "eager", "static"] = Field("graphs", description="device graphs, eager launches, "
                                                              "or graphs compiled for fixed shapes")
     chunked_prefill: bool = Field(True, description="long prompts split over steps that also decode")
+    mixed_batches: bool = Field(True, description="prompts and decodes share a step; false: a step either "
+                                "prefills (the running decodes wait) or decodes")
     max_num_seqs: int = Field(256, ge=1, description="default cap on running sequences per instance")
     token_budget: int = Field(8192, ge=1, description="default tokens per step (max_num_batched_tokens)")
     memory_policy: Literal["whole_device", "after_weights"] = Field(

@@ -152,8 +152,7 @@ class Engine:
         time is its step count times the step at the mid-point context (the step is linear in context)."""
         if self.dep.static:
             return self._plan_static(now, horizon)
-        budget, seqs = self.token_budget, self.max_seqs
-        used = self.kv_used
+        budget, used = self.token_budget, self.kv_used
         while self.kv_ready and self.free_slots and self.kv_ready[0].ready <= now and \
                 used + float(self.kv.bytes(self.kv_ready[0].prompt)) <= self.kv_capacity:
             r = self.kv_ready.popleft()
@@ -161,6 +160,15 @@ class Engine:
             self.kv_used += float(self.kv.bytes(r.prompt))  # the transferred cache now lives here
             used = self.kv_used
         slots = np.flatnonzero(self.active)
+        apart = not self.dep.stack.features.mixed_batches
+        if apart and (self.prefilling or (self.waiting and self.waiting[0].ready <= now)):
+            # prompts and decodes never share a step (SGLang, vLLM V0): a step prefills what it can, the running
+            # decodes waiting for it; only when no prompt can go in do they decode
+            prefills, used, _ = self._select(self.token_budget, used, len(slots), now, True)
+            if prefills:
+                self.kv_used = used
+                none = np.zeros(0, dtype=np.int64)
+                return Iteration(self._duration(none, prefills), none, prefills, len(prefills))
         preempted = False
         if len(slots):
             growth = self._growth(slots)
@@ -171,7 +179,29 @@ class Engine:
                 growth = self._growth(slots)
             used += growth
         budget -= len(slots)
-        running = len(slots) + len(self.prefilling)
+        prefills: list[tuple[Request, int]] = []
+        if not apart:  # an engine that keeps them apart has found no prompt it could prefill
+            prefills, used, budget = self._select(budget, used, len(slots), now, not preempted)
+        if not len(slots) and not prefills:
+            return None
+        if not prefills and not self.prefilling and not self.kv_ready and (
+                not self.waiting or self.waiting[0].ready > now) and len(slots):
+            steps = self._block(slots, used, now, horizon)
+            if steps > 1:
+                growth = self._growth(slots)
+                self.kv_used = used + (steps - 1) * growth
+                return Iteration(steps * self._duration(slots, [], (steps - 1) / 2), slots, [], len(slots), steps,
+                                 now, growth)
+        self.kv_used = used  # what the cache holds once this iteration has run
+        return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
+
+    def _select(self, budget: int, used: float, decoding: int, now: float, admit: bool) \
+            -> tuple[list[tuple[Request, int]], float, int]:
+        """This step's prompt chunks within `budget` tokens and the cache's room: prompts already being prefilled
+        go on, then waiting ones are admitted in arrival order (unless `admit` is false: the step preempted, or
+        the engine's admission wait holds them). Admitted requests move to `prefilling`."""
+        seqs = self.max_seqs
+        running = decoding + len(self.prefilling)
         prefills: list[tuple[Request, int]] = []
         for r in self.prefilling:
             if budget <= 0:
@@ -186,9 +216,9 @@ class Engine:
         # vLLM v1: no new admissions in an iteration that had to preempt. A preempted request comes back only
         # when its whole recompute fits with a block of headroom per running sequence; otherwise it would be
         # readmitted into the space it just freed and preempted again at the next step, for ever.
-        hold = self._hold(len(slots), now)
+        hold = self._hold(decoding, now)
         whole = not self.dep.stack.features.chunked_prefill
-        while not (preempted or hold) and self.waiting and budget > 0 and running < seqs and \
+        while admit and not hold and self.waiting and budget > 0 and running < seqs and \
                 self.waiting[0].ready <= now:
             r = self.waiting[0]
             chunk = min(r.todo - r.done, budget)
@@ -199,7 +229,7 @@ class Engine:
             extra = float(self.kv.bytes(r.cached + chunk))
             need = extra
             if r.preemptions:
-                need = float(self.kv.bytes(r.cached + r.todo)) + HEADROOM_TOKENS * self.kv.per_token * len(slots)
+                need = float(self.kv.bytes(r.cached + r.todo)) + HEADROOM_TOKENS * self.kv.per_token * decoding
             if used + need > self.kv_capacity:
                 break
             self.waiting.popleft()
@@ -209,18 +239,7 @@ class Engine:
             used += extra
             budget -= chunk
             running += 1
-        if not len(slots) and not prefills:
-            return None
-        if not prefills and not self.prefilling and not self.kv_ready and (
-                not self.waiting or self.waiting[0].ready > now) and len(slots):
-            steps = self._block(slots, used, now, horizon)
-            if steps > 1:
-                growth = self._growth(slots)
-                self.kv_used = used + (steps - 1) * growth
-                return Iteration(steps * self._duration(slots, [], (steps - 1) / 2), slots, [], len(slots), steps,
-                                 now, growth)
-        self.kv_used = used  # what the cache holds once this iteration has run
-        return Iteration(self._duration(slots, prefills), slots, prefills, len(slots) + len(prefills))
+        return prefills, used, budget
 
     def _hold(self, running: int, now: float) -> bool:
         """Whether the engine's admission wait holds the waiting prompts back this step (`Features.batch_wait_*`,
