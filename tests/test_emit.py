@@ -107,8 +107,9 @@ def test_mindie_config_keys_are_documented(tmp_path: Path):
 def test_refusals(tmp_path: Path):
     with pytest.raises(SuanliError, match="emit"):
         emit("ollama", plan_of("vllm", None), tmp_path, SOURCE)
-    with pytest.raises(SuanliError, match="disaggregated.*vLLM and SGLang workers"):
-        emit("trt-llm", plan_of("trt-llm", None, disaggregated=True, prefill_decode_ratio="1:1"), tmp_path, SOURCE)
+    with pytest.raises(SuanliError, match="disaggregated.*vLLM, SGLang and TensorRT-LLM workers"):
+        emit("llama.cpp", plan_of("llama.cpp", None, disaggregated=True, prefill_decode_ratio="1:1"), tmp_path,
+             SOURCE)
     with pytest.raises(SuanliError, match="made for"):
         emit("vllm", plan_of("sglang", None), tmp_path, SOURCE)
     assert set(EMITTERS) >= {"vllm", "sglang", "trt-llm", "llama.cpp", "mindie"}
@@ -196,3 +197,41 @@ def test_sglang_disaggregated_plan_becomes_a_dynamo_graph(tmp_path: Path):
         assert args[0] == "--model-path" and args[args.index("--tp-size") + 1] == "8"
         assert args[args.index("--disaggregation-mode") + 1] == ("prefill" if "Prefill" in name else "decode")
         assert all(table.has(a) for a in args if a.startswith("--"))
+
+
+def test_trtllm_disaggregated_plan_becomes_a_dynamo_graph_with_its_options_files(tmp_path: Path):
+    """TensorRT-LLM workers (dynamo.trtllm) read the plan's settings from LLM API options files in a ConfigMap:
+    every key documented for the version, the values the plan's, the KV transceiver set on both pools."""
+    import yaml
+
+    from suanli.engines.flags import flag_table
+    from suanli.report.dynamo import TRTLLM_WORKER_FLAGS
+
+    plan = plan_of("trt-llm", None, disaggregated=True, prefill_decode_ratio="2:1", tp=4, pp=1, dp=1, ep=4,
+                   instances=1)
+    paths = emit("trt-llm", plan, tmp_path, SOURCE)
+    assert {p.name for p in paths} == {"plan.json", "dynamo.yaml", "engine-config.yaml"}
+    config = yaml.safe_load((tmp_path / "engine-config.yaml").read_text())
+    workers = _workers(yaml.safe_load((tmp_path / "dynamo.yaml").read_text()))
+    assert workers["TrtllmPrefillWorker"]["replicas"] == 2 and workers["TrtllmDecodeWorker"]["replicas"] == 1
+    keys = flag_table("trt-llm", None).extra["extra_llm_api_options"]
+    for name, w in workers.items():
+        main = w["extraPodSpec"]["mainContainer"]
+        assert main["command"] == ["python3", "-m", "dynamo.trtllm"] and "tensorrtllm-runtime" in main["image"]
+        args = main["args"]
+        assert all(a in TRTLLM_WORKER_FLAGS for a in args if a.startswith("--"))
+        role = args[args.index("--disaggregation-mode") + 1]
+        assert role == ("prefill" if "Prefill" in name else "decode")
+        file = args[args.index("--extra-engine-args") + 1]
+        (mount,) = main["volumeMounts"]
+        assert mount["mountPath"] == file and mount["subPath"] == f"{role}.yaml"
+        assert w["extraPodSpec"]["volumes"][0]["configMap"]["name"] == config["metadata"]["name"]
+        opts = yaml.safe_load(config["data"][f"{role}.yaml"])
+        assert opts["tensor_parallel_size"] == 4 and opts["moe_expert_parallel_size"] == 4
+        assert opts["max_batch_size"] == 512 and opts["max_num_tokens"] == 8192 and opts["max_seq_len"] == 2500
+        assert opts["kv_cache_config"] == {"dtype": "fp8", "free_gpu_memory_fraction": 0.9}
+        assert opts["cache_transceiver_config"]["backend"] == "DEFAULT"
+        assert opts["disable_overlap_scheduler"] is (role == "prefill")
+        leaves = [f"{k}.{sub}" if isinstance(v, dict) else k for k, v in opts.items()
+                  for sub in (v if isinstance(v, dict) else [None])]
+        assert all(key in keys for key in leaves), leaves

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from suanli.commands.common import CalOpt, EngineOpt, InputOpt, JsonOpt, ModelOpt, OutputOpt, emit_json, out
+from suanli.report.dynamo import BACKENDS
 from suanli.schema import SuanliError
 
 
@@ -85,7 +86,7 @@ def plan(
             raise SuanliError(f"emit: {key} launch files for a plan made for {engine!r}: plan with --engine {key} "
                               "(or leave --engine out)")
         engine = engine or emit.strip()
-        disaggregate = disaggregate and key in ("vllm", "sglang")  # written as Dynamo graphs of their workers
+        disaggregate = disaggregate and key in BACKENDS  # written as Dynamo graphs of their workers
     elif out_dir:
         raise SuanliError("out: --out is the folder for --emit's launch files; give --emit ENGINE too")
     result = run(model, systems, input=input, output=output, slo=slo, load=load, headroom=headroom,

@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 
 from suanli.engines.flags import FlagTable, flag_table
-from suanli.report.dynamo import manifest, needs_dynamo
+from suanli.report.dynamo import engine_configs, manifest, needs_dynamo
 from suanli.schema import SuanliError
 
 EMITTERS: dict[str, str] = {"vllm": "launch.sh", "vllm-ascend": "launch.sh", "sglang": "launch.sh",
@@ -108,6 +108,21 @@ def trtllm_flags(best: dict, plan: dict) -> tuple[list[tuple[str, object, str]],
     return out, extra
 
 
+def trtllm_options(best: dict, plan: dict) -> dict:
+    """The plan's settings as TensorRT-LLM LLM API options (the keys of an --extra_llm_api_options file)."""
+    s = _settings(best, plan)
+    adp = s["dp"] > 1 and s["ep"] > 1
+    out: dict = {"tensor_parallel_size": s["tp"] * (s["dp"] if adp else 1), "pipeline_parallel_size": s["pp"]}
+    if s["ep"] > 1:
+        out["moe_expert_parallel_size"] = s["ep"]
+    out |= {"enable_attention_dp": adp, "max_batch_size": s["seqs_per_rank"] if adp else s["seqs"],
+            "max_num_tokens": s["tokens"], "max_seq_len": s["ctx"]}
+    kv: dict = {"dtype": _kv(best, "fp8")}
+    if s["mem"] is not None:
+        kv["free_gpu_memory_fraction"] = s["mem"]
+    return out | {"kv_cache_config": kv}
+
+
 def llamacpp_flags(best: dict, plan: dict) -> list[tuple[str, object, str]]:
     s = _settings(best, plan)
     out = [("--parallel", s["seqs"], "plan max_batch: one slot per running sequence"),
@@ -183,7 +198,12 @@ def launch_files(engine: str, plan: dict, model_source: str, system: str | None 
     model = f'"${{MODEL:-{repo}}}"'
     per_node = _chips_per_node(row["system"])
     if needs_dynamo(best, per_node):  # disaggregated, or a unit past one node: a Dynamo graph, not one server
-        flags = sglang_flags(best, plan) if key == "sglang" else vllm_flags(best, plan)
+        if key == "trt-llm":
+            files["engine-config.yaml"] = engine_configs(plan, trtllm_options(best, plan), bool(
+                best.get("disaggregated")), lambda opts: _trtllm_yaml(table, opts))
+            flags = []
+        else:
+            flags = sglang_flags(best, plan) if key == "sglang" else vllm_flags(best, plan)
         files["dynamo.yaml"] = manifest(key, best, plan, row, repo, table, flags, per_node)
         return files
     if key in ("vllm", "vllm-ascend"):
