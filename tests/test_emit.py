@@ -235,3 +235,15 @@ def test_trtllm_disaggregated_plan_becomes_a_dynamo_graph_with_its_options_files
         leaves = [f"{k}.{sub}" if isinstance(v, dict) else k for k, v in opts.items()
                   for sub in (v if isinstance(v, dict) else [None])]
         assert all(key in keys for key in leaves), leaves
+
+
+def test_launch_files_of_an_engine_without_dynamo_plan_one_node_units():
+    from suanli.plan import plan
+
+    def unit(one_node: bool) -> int:
+        r = plan("llama-3.1-405b", ["gb200-nvl72"], input=2000, output=500, slo="ttft_p99=5s,tpot_p99=100ms",
+                 load="5req/s", confirm=0, executor="serial", precision="fp8", disaggregate=False,
+                 one_node=one_node)
+        return r["systems"][0]["best"]["unit_chips"]
+
+    assert unit(False) > 4 >= unit(True)  # a GB200 node holds 4 GPUs

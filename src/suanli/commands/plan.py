@@ -57,7 +57,9 @@ def plan(
                                                         "prediction intervals; default: on the predictions")] = None,
     emit: Annotated[str | None, typer.Option("--emit", help="write the chosen deployment's launch files for this "
                                              "engine (vllm, vllm-ascend, sglang, trt-llm, llama.cpp, mindie) into "
-                                             "--out; plans for that engine, colocated serving only")] = None,
+                                             "--out; plans for that engine: vllm, sglang and trt-llm plans may be "
+                                             "disaggregated or span nodes (a Dynamo graph), the others are "
+                                             "colocated on one node")] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="folder for --emit's launch files")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar on stderr (none is shown when stderr is "
                                                         "not a terminal)")] = False,
@@ -87,14 +89,18 @@ def plan(
                               "(or leave --engine out)")
         engine = engine or emit.strip()
         disaggregate = disaggregate and key in BACKENDS  # written as Dynamo graphs of their workers
+        one_node = key not in BACKENDS  # the others' launch files start one server on one node
     elif out_dir:
         raise SuanliError("out: --out is the folder for --emit's launch files; give --emit ENGINE too")
+    else:
+        one_node = False
     result = run(model, systems, input=input, output=output, slo=slo, load=load, headroom=headroom,
                  objective=objective, precision=precision, kv_precision=kv_precision, engine=engine,
                  calibration=calibration, max_chips=max_chips, disaggregate=disaggregate, confirm=confirm,
                  runners_up=runners_up, prices=parse_prices(price), workers=workers, ray=ray,
                  executor="serial" if workers == 1 else "pool", confidence=confidence,
-                 progress=None if quiet else progress, max_work_s=float("inf") if force else WORK_LIMIT_S)
+                 progress=None if quiet else progress, max_work_s=float("inf") if force else WORK_LIMIT_S,
+                 one_node=one_node)
     written = write_plot(result, pareto) if pareto else None
     launch = None
     if emit and any(s["best"] for s in result["systems"]):

@@ -53,7 +53,7 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
          executor: str = "pool", workers: int | None = None, ray: str | None = None,
          batches: tuple[int, ...] = BATCHES, budgets: tuple[int, ...] = BUDGETS,
          ratios: tuple[tuple[int, int], ...] = RATIOS, confidence: float | None = None,
-         progress: Callable | None = None, max_work_s: float = WORK_LIMIT_S) -> dict:
+         progress: Callable | None = None, max_work_s: float = WORK_LIMIT_S, one_node: bool = False) -> dict:
     """Plan deployments; `load` is a string ("20req/s", "30T tok/day"), requests per second, or a Load.
 
     `executor`: "pool" (default), "serial" or "ray" (also chosen by giving `ray`: "local", "auto" or an address).
@@ -62,7 +62,8 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
     pessimistic side of the interval bands (`plan.confidence`); None sizes on the predictions themselves.
     `progress(label, total)`: a context manager yielding tick(n), for a progress bar (the CLI's), or None.
     `max_work_s`: confirmations estimated to take longer than this (spread over the workers) are refused before
-    they start (the CLI's --force lifts it)."""
+    they start (the CLI's --force lifts it). `one_node`: deployment units of at most one node of each system (launch
+    files for an engine that cannot span nodes)."""
     t0 = time.perf_counter()
     ask, names, load_ = _ask(model, systems, input, output, slo, load, headroom, objective, precision, kv_precision,
                              engine, calibration, max_chips, disaggregate, batches, budgets, ratios, confirm)
@@ -80,6 +81,8 @@ def plan(model: str, systems: list[str] | str, *, input: int, output: int, slo: 
         system = cat.system(sid)
         econ[sid] = sys_econ(system, cat.chips[system.chip], prices)
         limits[sid] = max_chips_of(system, ask.max_chips)
+        if one_node:
+            limits[sid] = min(limits[sid], system.chips_per_node)
         try:
             stacks[sid] = resolve_engine(ask.engine, cat.chips[system.chip].family)
         except SuanliError as e:  # an engine that does not run on this system: the others are still planned
