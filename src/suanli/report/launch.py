@@ -91,27 +91,28 @@ def sglang_flags(best: dict, plan: dict) -> list[tuple[str, object, str]]:
 
 
 def trtllm_flags(best: dict, plan: dict) -> tuple[list[tuple[str, object, str]], dict]:
-    s = _settings(best, plan)
-    adp = s["dp"] > 1 and s["ep"] > 1  # TensorRT-LLM's DEP: tp_size spans the attention-DP ranks
+    """trtllm-serve's flags for the plan's settings (`trtllm_options`), and the options it takes only from the
+    --extra_llm_api_options file."""
+    o = trtllm_options(best, plan)
+    adp, kv = o["enable_attention_dp"], o["kv_cache_config"]
     out = [("--backend", "pytorch", "the PyTorch backend the 1.x profiles describe"),
-           ("--tp_size", s["tp"] * (s["dp"] if adp else 1), "plan tp" + (" x dp (attention DP)" if adp else "")),
-           ("--pp_size", s["pp"], "plan pp")]
-    if s["ep"] > 1:
-        out.append(("--ep_size", s["ep"], "plan ep"))
-    out += [("--max_batch_size", s["seqs_per_rank"] if adp else s["seqs"], "plan max_batch"
-             + (" per attention-DP rank" if adp else "")),
-            ("--max_num_tokens", s["tokens"], "plan token_budget"),
-            ("--max_seq_len", s["ctx"], "prompt + output of the planned requests")]
-    if s["mem"] is not None:
-        out.append(("--kv_cache_free_gpu_memory_fraction", s["mem"], "the memory share the plan assumed"))
-    extra: dict = {"enable_attention_dp": adp, "kv_cache_config": {"dtype": _kv(best, "fp8")}}
-    return out, extra
+           ("--tp_size", o["tensor_parallel_size"], "plan tp" + (" x dp (attention DP)" if adp else "")),
+           ("--pp_size", o["pipeline_parallel_size"], "plan pp")]
+    if "moe_expert_parallel_size" in o:
+        out.append(("--ep_size", o["moe_expert_parallel_size"], "plan ep"))
+    out += [("--max_batch_size", o["max_batch_size"], "plan max_batch" + (" per attention-DP rank" if adp else "")),
+            ("--max_num_tokens", o["max_num_tokens"], "plan token_budget"),
+            ("--max_seq_len", o["max_seq_len"], "prompt + output of the planned requests")]
+    if "free_gpu_memory_fraction" in kv:
+        out.append(("--kv_cache_free_gpu_memory_fraction", kv["free_gpu_memory_fraction"],
+                    "the memory share the plan assumed"))
+    return out, {"enable_attention_dp": adp, "kv_cache_config": {"dtype": kv["dtype"]}}
 
 
 def trtllm_options(best: dict, plan: dict) -> dict:
     """The plan's settings as TensorRT-LLM LLM API options (the keys of an --extra_llm_api_options file)."""
     s = _settings(best, plan)
-    adp = s["dp"] > 1 and s["ep"] > 1
+    adp = s["dp"] > 1 and s["ep"] > 1  # TensorRT-LLM's DEP: tp_size spans the attention-DP ranks
     out: dict = {"tensor_parallel_size": s["tp"] * (s["dp"] if adp else 1), "pipeline_parallel_size": s["pp"]}
     if s["ep"] > 1:
         out["moe_expert_parallel_size"] = s["ep"]
