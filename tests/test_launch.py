@@ -142,6 +142,26 @@ def test_a_layout_within_one_node_or_from_another_source_is_kept():
     assert (s.n, s.tp) == (64, 64)
 
 
+@pytest.mark.parametrize("layout, n, skipped", [("tp1 pp1 attention_dp1 moe_tp2 moe_ep1", 1, True),
+                                                ("tp2 pp1 attention_dp1 moe_tp4 moe_ep1", 2, True),
+                                                ("tp2 pp1 attention_dp1 moe_tp2 moe_ep1", 2, False),
+                                                ("tp2 pp1 attention_dp1 moe_tp1 moe_ep2", 2, False)])
+def test_a_row_whose_expert_layout_is_wider_than_its_attention_layout_is_skipped(layout, n, skipped):
+    """AIConfigurator requires tp x attention_dp == moe_tp x moe_ep: a row listing fewer attention GPUs than
+    expert GPUs describes no run suanli can rebuild (NVIDIA's internal Qwen3-235B runs on H200)."""
+    from suanli.validate.setup import Skip
+
+    tp = int(layout.split()[0][2:])
+    row = _row(model="qwen3-235b-a22b", hardware="h200", engine="vllm 0.12.0", weight_precision="fp8", n_accel=n,
+               tp=tp, ep=1, dp=1, concurrency=8, source="NVIDIA internal Dynamo benchmark runs",
+               notes=f"mode=agg; aggregated: {layout}, AIC batch_size 8 (per attention-DP rank)")
+    if skipped:
+        with pytest.raises(Skip, match="layout is inconsistent"):
+            setup_of(row)
+    else:
+        assert setup_of(row)[0].n == n
+
+
 def test_an_aggregated_label_on_a_run_inferencex_only_runs_disaggregated_is_skipped():
     from suanli.validate.setup import Skip
 

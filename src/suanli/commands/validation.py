@@ -119,6 +119,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         samples,
         write_held,
     )
+    from suanli.validate.moe_floor import fit_moe_floor
     from suanli.validate.ops import best_gemm_fractions, is_ops_file, measured_factors
     from suanli.validate.run import predict_rows
 
@@ -162,11 +163,14 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     for p in ops_paths:  # best-shape GEMM searches: priors for families no tuned stack's rows fit
         best.update(best_gemm_fractions(p, prior.defaults.get("gemm_k0", 0.0)))
     result = fit(rows, prior, best=best)
-    first, first_report = fit_first_token(rows, result.calibration)  # engines' front ends, on low-load TTFT rows
+    # engines' MoE latency floors on low-load MoE TPOT rows, then their front ends on low-load TTFT rows
+    floor, floor_report, curves = fit_moe_floor(rows, result.calibration)
+    result.calibration = replace(result.calibration, moe_floor=floor)
+    first, first_report = fit_first_token(rows, result.calibration)
     result.calibration = replace(result.calibration, first_token=first)
     names = ",".join(Path(p).name for p in paths)
     text = to_yaml(prior, result, f"fitted by `suanli calibrate --data {names}` on its throughput rows "
-                                  "(first_token: its low-load TTFT rows)")
+                                  "(moe_floor: its low-load MoE TPOT rows; first_token: its low-load TTFT rows)")
     from suanli.perf.factors import load_calibration
     from suanli.validate.fit import fittable
 
@@ -192,6 +196,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     report = {"file": out_path, "rows": len(rows), "throughput_rows": len(thr), "fit_mape": fit_err,
               "all_throughput_rows": len(every), "all_throughput_mape": _mape(every_recs),
               "skipped": _skipped(fit_recs), "measured": measured, "first_token": first_report,
+              "moe_floor": floor_report,
               "families": [{"family": f.family, "rows": f.rows, "mean_abs_log_error_before": f.error_before,
                             "mean_abs_log_error_after": f.error_after,
                             "moved": {k: [f.prior[k], f.fitted[k]] for k in f.fitted if f.fitted[k] != f.prior[k]}}
@@ -202,12 +207,12 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
 
         sources = len({r.source for r in rows if r.kind == "throughput"})
         with progress("refitting without each source", sources, as_json) as tick:
-            held, per = held_out(rows, prior, fitted, best=best, tick=tick)
+            held, per = held_out(rows, prior, fitted, best=best, tick=tick, floors=curves)
         report["loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]), "skipped": _skipped(v["records"])}
                           for src, v in per.items()}
         allrec = [rec for v in per.values() for rec in v["records"]]
         report["loso_mape"] = _mape(allrec)
-        lat = latency_loso(rows, fitted)  # the front ends refitted without each source, its latency rows predicted
+        lat = latency_loso(rows, fitted, curves)  # front ends and MoE floors refitted without each source
         report["latency_loso"] = {src: {"rows": v["rows"], "mape": _mape(v["records"]),
                                         "skipped": _skipped(v["records"])} for src, v in lat.items()}
         report["latency_loso_mape"] = _mape([rec for v in lat.values() for rec in v["records"]])
@@ -243,6 +248,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                   f"({report['skipped']} rows the model cannot predict, not counted); on every throughput row, "
                   f"server and interactive runs (validated, not fitted) included: "
                   f"{_pct(report['all_throughput_mape'])}")
+    for key, v in floor_report.items():
+        console.print(f"MoE floor of {key} ({v['rows']} low-load MoE TPOT rows): {v['moe_floor_us']:g} us per MoE "
+                      f"layer; TPOT MAPE on them {_pct(v['mape_before'])} -> {_pct(v['mape_after'])}")
     for key, v in first_report.items():
         console.print(f"Front end of {key} (first-token path, {v['rows']} low-load TTFT rows): request "
                       f"{v['request_ms']:g} ms + {v['prompt_host_us']:g} us per prompt token; TTFT MAPE on them "
@@ -254,8 +262,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         for src, v in report["latency_loso"].items():
             console.print(f"  latency, held out {src[:60]}: {v['rows']} rows ({v['skipped']} skipped), "
                           f"MAPE {_pct(v['mape'])}")
-        console.print(f"Leave-one-source-out latency MAPE: {_pct(report['latency_loso_mape'])} (front ends held "
-                      f"out); {_pct(report['latency_held_out_mape'])} with the chip factors held out too")
+        console.print(f"Leave-one-source-out latency MAPE: {_pct(report['latency_loso_mape'])} (front ends and "
+                      f"MoE floors held out); {_pct(report['latency_held_out_mape'])} with the chip factors held "
+                      "out too")
         iv = report["intervals"]
         for metric, c in iv["coverage"].items():
             console.print(f"Interval [P10, P90] coverage, {metric}: {_pct(c['covered'])} of {c['rows']} held-out rows "

@@ -53,6 +53,8 @@ class Vectorized:
         self.tc_fill = x @ fill.T * counts
         self.tm0 = x @ dep._m.T * counts
         self.fixed = ((x[:, dep._active] > 0) * dep._fixed_count[None, :]).sum(axis=1)
+        # the engine's MoE latency floor (host and launch bound): it does not scale with any chip figure
+        self.floor = (x[:, dep._active] > 0) * dep._floor[None, :] if dep._floored else None
         self.n = dep._n
         hw, f = dep.hw, dep.factors
         self.factors = f
@@ -98,7 +100,10 @@ class Vectorized:
         mem = (self.bw0 / (fig.bandwidth * 1e9))[:, None, None]
         tc = self.tc0[None, :, :] * scale[:, None, :] + self.tc_fill[None, :, :]
         tm = self.tm0[None, :, :] * mem
-        t = combine(tc, tm, self.n).sum(axis=2) + self.fixed[None, :] + self.dep.overhead_s
+        t = combine(tc, tm, self.n)
+        if self.floor is not None:
+            t = np.maximum(t, self.floor[None, :, :])
+        t = t.sum(axis=2) + self.fixed[None, :] + self.dep.overhead_s
         out = self.plan.combine(t, self.dep.overhead_s)
         use = self.dep.memory(self.b, self.wl.input_len + self.wl.output_len, self.step_tokens,
                               capacity=fig.capacity * 1e9 * (self.chip.memory.usable_fraction or 1.0))

@@ -203,6 +203,10 @@ class Deployed:
         self._active = np.array([self.feature_index[op.active] for op in self.ops])
         self._count = np.array([op.count for op in self.ops])
         self._network = np.array([c.network for c in costs])
+        # the engine's MoE latency floor per expert op (all occurrences): op time = max(roofline, floor)
+        self._floor = np.array([self.factors.moe_floor_us * 1e-6 if op.name == "experts" else 0.0
+                                for op in self.ops]) * self._count
+        self._floored = bool(self._floor.any())
         self.overhead_s = self.factors.step_overhead_ms * 1e-3
         self._n = self.factors.roofline_n
         # fast path: compute and memory rows stacked, counts folded in (count > 0 commutes with max)
@@ -218,6 +222,9 @@ class Deployed:
         self._plans: dict[tuple, tuple[StepPlan, np.ndarray]] = {}
         self._memory: dict[tuple, MemoryUse] = {}
         self.engine_dict = self.stack.to_dict()  # the stack as predictions report it
+        if self._floored:
+            self.engine_dict["paths"]["moe"] += (f"; at least {self.factors.moe_floor_us:g} us per MoE layer per "
+                                                 "step (fitted on its low-load MoE rows)")
 
     def _paths(self, f, chip: Chip, dep: Deployment):
         """The engine's slower kernel paths on top of the chip's factors (`engines/data/paths.yaml`)."""
@@ -253,20 +260,29 @@ class Deployed:
         tc, tm = self._c @ x, self._m @ x
         active = x[self._active] > 0
         t = (combine(tc, tm, self._n) + self._fixed * active) * self._count
+        if self._floored:
+            t = np.maximum(t, self._floor * active + self._fixed * active * self._count)
         return t, tc, tm
 
     def time_of(self, x: np.ndarray) -> float:
         """Seconds one pipeline stage spends on a step with these features, host overhead included."""
         y = self._cm @ x
         n = self._n_ops
-        return float(combine(y[:n], y[n:], self._n).sum() + self._fixed_count @ (x[self._active] > 0)) + self.overhead_s
+        active = x[self._active] > 0
+        t = combine(y[:n], y[n:], self._n)
+        if self._floored:
+            t = np.maximum(t, self._floor * active)
+        return float(t.sum() + self._fixed_count @ active) + self.overhead_s
 
     def times_of(self, x: np.ndarray) -> np.ndarray:
         """`time_of` for several steps at once (one row of features per step)."""
         y = x @ self._cm_t
         n = self._n_ops
-        return combine(y[:, :n], y[:, n:], self._n).sum(axis=1) + (x[:, self._active] > 0) @ self._fixed_count \
-            + self.overhead_s
+        active = x[:, self._active] > 0
+        t = combine(y[:, :n], y[:, n:], self._n)
+        if self._floored:
+            t = np.maximum(t, self._floor * active)
+        return t.sum(axis=1) + active @ self._fixed_count + self.overhead_s
 
     def plan_for(self, b: float, n_in: int, n_out: int) -> tuple[StepPlan, np.ndarray]:
         """The steps of a prediction and their features, kept per workload (a repeated query recomputes only the

@@ -41,6 +41,11 @@ class Factors:
     moe_compute: float = 0.55  # grouped expert GEMMs, compute side
     moe_memory: float = 0.70  # grouped expert GEMMs, weight streaming
     moe_block_us: float = 0.0  # fixed cost per expert block of a blockwise MoE kernel (AWS NxD); 0 elsewhere
+    # the least time an engine's MoE layer takes per step however few tokens it routes: its expert path is a chain
+    # of latency-bound kernels (routing, permuting tokens, one small GEMM tile per active expert, combining);
+    # the kernels' fixed cost (`kernel_us`) stays on top; fitted per engine family on low-load MoE TPOT rows
+    # (`moe_floor` in the calibration file)
+    moe_floor_us: float = 0.0
     fp4_compute: float = 1.0  # share of its 4-bit matrix peak a 4-bit GEMM keeps, relative to 8/16-bit GEMMs'
     #                           (block scales to apply, twice the operands per byte of on-chip bandwidth)
     elementwise_memory: float = 0.60  # norms, activations, rotary, residuals
@@ -96,12 +101,16 @@ class Calibration:
     # an engine family's costs on the first-token path outside its steps (request_ms, prompt_host_us): the same
     # front end on every chip, fitted on low-load TTFT rows (suanli.validate.first_token)
     first_token: dict[str, dict[str, float]] = field(default_factory=dict)
+    # an engine family's latency floor per MoE layer (moe_floor_us), fitted on low-load MoE TPOT rows
+    # (suanli.validate.moe_floor)
+    moe_floor: dict[str, dict[str, float]] = field(default_factory=dict)
     # bands of measured / predicted per class of prediction, from held-out residuals (suanli.perf.intervals)
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def prior(self) -> Calibration:
         """The same file without its fitted factors: what a new fit starts from."""
-        return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, intervals={},
+        return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, moe_floor={},
+                       intervals={},
                        source="priors")
 
     def resolve(self, family: str, engine: str | None, tuned: bool = True) -> tuple[Factors, str]:
@@ -136,6 +145,7 @@ class Calibration:
                 merged[k] = getattr(base, k) * v if k.endswith(FRACTION_SUFFIXES) else v
             note += "; no factors of this engine on this chip: the median losses of measured untuned stacks"
         merged.update(self.first_token.get(eng, {}))
+        merged.update(self.moe_floor.get(eng, {}))
         if merged.get("gemm_tile_m", Factors.gemm_tile_m) <= 1:
             # vector units (CPUs): no matrix tile to fill and drain, so the tile pipeline's priors (measured on
             # GPUs) do not apply unless a layer of this family says otherwise
@@ -193,10 +203,13 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         physical=_table(raw, "physical", str(p)),
         untuned=_table({"u": {"untuned": raw.get("untuned") or {}}}, "u", str(p)).get("untuned", {}),
         first_token=_table(raw, "first_token", str(p)),
+        moe_floor=_table(raw, "moe_floor", str(p)),
         intervals=check_table(_mapping(raw, "intervals", p.name), f"calibration: {p.name}"),
     )
     for fam in cal.families:  # every factor set must be usable on its own
         cal.resolve(fam, None)
+    for eng in {*cal.engines, *cal.first_token, *cal.moe_floor}:  # and every engine's on top of a family
+        cal.resolve(next(iter(cal.families), ""), eng)
     return cal
 
 

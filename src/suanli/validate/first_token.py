@@ -83,9 +83,10 @@ def _fit(points: list[tuple]) -> tuple[dict[str, dict[str, float]], dict[str, di
     return table, report
 
 
-def leave_one_source_out(rows: list[Row], cal: Calibration) -> dict[str, dict]:
-    """For each source with latency rows: the front-end costs fitted without it, then every latency row of it
-    predicted (all loads, aggregated and disaggregated). Returns {source: {"rows", "records"}}."""
+def leave_one_source_out(rows: list[Row], cal: Calibration, floors=None) -> dict[str, dict]:
+    """For each source with latency rows: the front-end costs (and with `floors`, a `moe_floor.Curves`, the
+    engines' MoE floors) fitted without it, then every latency row of it predicted (all loads, aggregated and
+    disaggregated). Returns {source: {"rows", "records"}}."""
     from suanli.validate.run import predict_rows
 
     points = _points(rows, cal)
@@ -93,7 +94,10 @@ def leave_one_source_out(rows: list[Row], cal: Calibration) -> dict[str, dict]:
     for src in sorted({r.source for r in rows if r.kind == "latency"}):
         table, _ = _fit([pt for pt in points if pt[1] != src])
         held = [r for r in rows if r.source == src and r.kind == "latency"]
-        out[src] = {"rows": len(held), "records": predict_rows(held, replace(cal, first_token=table))}
+        held_cal = replace(cal, first_token=table)
+        if floors is not None:
+            held_cal = replace(held_cal, moe_floor=floors.table(without=src))
+        out[src] = {"rows": len(held), "records": predict_rows(held, held_cal)}
     return out
 
 

@@ -334,9 +334,10 @@ def untuned_losses(cal: Calibration, pairs: set[str]) -> dict[str, float]:
 
 
 def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
-                         best: dict[str, float] | None = None, tick=None) -> dict[str, dict]:
+                         best: dict[str, float] | None = None, tick=None, floors=None) -> dict[str, dict]:
     """For each source: fit on all other sources, predict this one. Returns per-source errors; `tick(1)` after
-    each source (a progress bar)."""
+    each source (a progress bar). `floors` (`moe_floor.Curves`): the engines' MoE floors, refitted without the
+    source too."""
     sources = sorted({r.source for r in rows})
     out = {}
     for src in sources:
@@ -350,6 +351,8 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
         if any(not _tuned(r) for r in held):  # its untuned stacks take the losses of the others' untuned stacks
             fams |= {f for r in rest if fittable(r) and not _tuned(r) and (f := family_of(r))}
         fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps, best=best).calibration
+        if floors is not None:
+            fitted = replace(fitted, moe_floor=floors.table(without=src))
         recs = predict_rows(held, fitted)
         out[src] = {"rows": len(held), "records": recs, "calibration": fitted}
         if tick:
@@ -372,6 +375,7 @@ def to_yaml(cal: Calibration, result: FitResult, note: str) -> str:
         "pairs": dict(result.calibration.pairs),
         "borrow": cal.borrow,
         "untuned": result.calibration.untuned,
+        "moe_floor": result.calibration.moe_floor,
         "first_token": result.calibration.first_token,
         "fit": {ff.family: {"rows": ff.rows, "mean_abs_log_error_before": round(ff.error_before, 4),
                             "mean_abs_log_error_after": round(ff.error_after, 4),

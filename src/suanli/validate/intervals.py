@@ -46,14 +46,14 @@ def case_of(rec: dict, cal: Calibration) -> Case | None:
 
 
 def held_out(rows: list[Row], prior: Calibration, fitted: Calibration, best: dict[str, float] | None = None,
-             tick=None) -> tuple[list[dict], dict[str, dict]]:
+             tick=None, floors=None) -> tuple[list[dict], dict[str, dict]]:
     """Every predictable row of `rows` predicted without its source (records with their `case`), and the
     throughput leave-one-source-out fits ({source: {rows, records, calibration}})."""
     from suanli.validate.first_token import _fit, _points
     from suanli.validate.run import predict_rows
 
     thr = [r for r in rows if r.kind == "throughput"]
-    per = leave_one_source_out(thr, prior, best=best, tick=tick)
+    per = leave_one_source_out(thr, prior, best=best, tick=tick, floors=floors)
     out = []
     for v in per.values():
         for rec in v["records"]:
@@ -64,6 +64,8 @@ def held_out(rows: list[Row], prior: Calibration, fitted: Calibration, best: dic
         base = per[src]["calibration"] if src in per else fitted
         table, _ = _fit([pt for pt in points if pt[1] != src])
         cal = replace(base, first_token=table)
+        if floors is not None:
+            cal = replace(cal, moe_floor=floors.table(without=src))
         for rec in predict_rows([r for r in rows if r.source == src and r.kind == "latency"], cal):
             rec["case"] = case_of(rec, cal)
             out.append(rec)

@@ -118,6 +118,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"{node[0]} GPUs (tp{node[1]} ep{node[2]} dp{node[3]}): the export lists this one-node run on "
                      f"tp x ep = {n_accel}")
         n_accel, tp, ep, dp = node
+    mismatch = None if node else inferencex.layout_mismatch(row.notes)
+    if mismatch:
+        raise Skip(mismatch)
     harness = mlperf.mlperf_config(row)
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
         tp, pp = harness["tp"], harness.get("pp") or 1

@@ -61,6 +61,27 @@ def one_node_layout(source: str, notes: str, n: int, tp: int | None, ep: int | N
     return root, tp1, min(ep, root), max(1, root // tp1)
 
 
+AGG_LAYOUT = r"aggregated: tp(\d+) pp(\d+) attention_dp(\d+) moe_tp(\d+) moe_ep(\d+)"
+
+
+def layout_mismatch(notes: str) -> str | None:
+    """Why an aggregated AIConfigurator row's layout cannot be read, else None. AIConfigurator requires the
+    attention and expert widths equal (`tp_size * attention_dp_size == moe_tp_size * moe_ep_size`,
+    aic-core/src/aiconfigurator_core/sdk/config.py `resolve_moe_parallelism`), and the engines run one TP group
+    that holds both. 38 rows of NVIDIA's internal vLLM runs of Qwen3-235B-A22B on H200 give tp1 or tp2 with
+    moe_tp2 or moe_tp4: their TPOT follows moe_tp (51-58 ms at moe_tp2, 34-46 ms at moe_tp4), but their TTFT is
+    2-8 x that of the rows labelled tp = moe_tp at the same lengths (3.2 s against 0.42 s at 2000/2000 tokens), and
+    the FP8 model fits no single H200: neither width describes the run."""
+    m = re.search(AGG_LAYOUT, notes)
+    if not m or "mode=agg" not in notes:
+        return None
+    tp, _, adp, moe_tp, moe_ep = (int(g) for g in m.groups())
+    if moe_tp * moe_ep <= tp * adp:
+        return None
+    return (f"the row's layout is inconsistent: tp{tp} x attention_dp{adp} attention GPUs against moe_tp{moe_tp} x "
+            f"moe_ep{moe_ep} expert GPUs (AIConfigurator requires them equal, sdk/config.py); which ran is unknown")
+
+
 # InferenceX's serving script sends CONC x 10 prompts with --max-concurrency CONC, all clients starting at once
 # (`run_benchmark_serving ... --num-prompts "$((CONC * 10))" --max-concurrency "$CONC"` in
 # github.com/SemiAnalysisAI/InferenceX/blob/07e171a32875ab4f06e073d8d9f2fd3e475402ba/benchmarks/single_node/
