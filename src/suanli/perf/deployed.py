@@ -259,10 +259,10 @@ class Deployed:
         """Per op (all occurrences): seconds, compute seconds and memory seconds, for a feature vector."""
         tc, tm = self._c @ x, self._m @ x
         active = x[self._active] > 0
-        t = (combine(tc, tm, self._n) + self._fixed * active) * self._count
+        t = combine(tc, tm, self._n) * self._count
         if self._floored:
-            t = np.maximum(t, self._floor * active + self._fixed * active * self._count)
-        return t, tc, tm
+            t = np.maximum(t, self._floor * active)
+        return t + self._fixed * active * self._count, tc, tm
 
     def time_of(self, x: np.ndarray) -> float:
         """Seconds one pipeline stage spends on a step with these features, host overhead included."""

@@ -110,8 +110,7 @@ class Calibration:
     def prior(self) -> Calibration:
         """The same file without its fitted factors: what a new fit starts from."""
         return replace(self, families={}, engines={}, pairs={}, untuned={}, first_token={}, moe_floor={},
-                       intervals={},
-                       source="priors")
+                       intervals={}, source="priors")
 
     def resolve(self, family: str, engine: str | None, tuned: bool = True) -> tuple[Factors, str]:
         """Factors for a chip family and an engine's factor key (`Stack.factor_key`), and a note on where they

@@ -20,7 +20,7 @@ from suanli.engines import resolve_engine
 from suanli.perf.factors import Calibration
 from suanli.validate.data import Row
 from suanli.validate.fit import family_of
-from suanli.validate.setup import Skip
+from suanli.validate.setup import Setup, Skip
 from suanli.validate.sources import setup_of
 
 LOW_LOAD = 8  # clients: below this a request's TTFT is its own path, not a queue
@@ -29,16 +29,21 @@ BOUNDS = {"request_ms": (0.0, 500.0), "prompt_host_us": (0.0, 50.0)}
 TTFT = ("ttft_mean_ms", "ttft_median_ms")
 
 
-def low_load(row: Row) -> bool:
-    if row.metric not in TTFT or row.scenario != "concurrency" or not row.concurrency:
-        return False
+def low_load_setup(row: Row, metrics: tuple[str, ...]) -> Setup | None:
+    """The run of a row of one of `metrics` measured in a closed loop of at most `LOW_LOAD` clients, else None."""
+    if row.metric not in metrics or row.scenario != "concurrency" or not row.concurrency:
+        return None
     if row.concurrency > LOW_LOAD:
-        return False
+        return None
     try:
-        setup, _ = setup_of(row)
+        return setup_of(row)[0]
     except Skip:
-        return False
-    return setup.front_end and not setup.disagg
+        return None
+
+
+def low_load(row: Row) -> bool:
+    setup = low_load_setup(row, TTFT)
+    return setup is not None and setup.front_end and not setup.disagg
 
 
 def engine_key(row: Row) -> str | None:

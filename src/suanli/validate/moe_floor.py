@@ -24,9 +24,7 @@ import numpy as np
 from suanli.perf.factors import Calibration
 from suanli.schema import SuanliError
 from suanli.validate.data import Row
-from suanli.validate.first_token import LOW_LOAD, engine_key
-from suanli.validate.setup import Skip
-from suanli.validate.sources import setup_of
+from suanli.validate.first_token import engine_key, low_load_setup
 
 # 0-100 us per MoE layer: the slowest fused-MoE layer measured at batch 1 (PR #9272: 99 us on an H20, where the
 # weights' streaming is 11 us of it) bounds what the floor may take; a larger fitted value would be absorbing
@@ -47,15 +45,8 @@ def _is_moe(model: str) -> bool:
 
 
 def low_load_moe(row: Row) -> bool:
-    if row.metric not in TPOT or row.scenario != "concurrency" or not row.concurrency:
-        return False
-    if row.concurrency > LOW_LOAD:
-        return False
-    try:
-        setup, _ = setup_of(row)
-    except Skip:
-        return False
-    return not setup.disagg and _is_moe(row.model)
+    setup = low_load_setup(row, TPOT)
+    return setup is not None and not setup.disagg and _is_moe(row.model)
 
 
 @dataclass(frozen=True)
