@@ -9,7 +9,6 @@ import pytest
 
 from suanli.api import bounded, predict
 from suanli.catalog import catalog
-from suanli.schema import SuanliError
 
 
 def _chip_without(field: str):
@@ -40,12 +39,18 @@ def test_unknown_compute_bounds_ttft_from_below():
     assert d["bounds"]["missing"] == "matrix_tflops" and d["intervals"] == {}
 
 
-def test_nothing_known_is_refused_and_compare_does_not_rank_bounds(cli):
+def test_nothing_known_gives_only_bounds_and_compare_does_not_rank_bounds(cli):
     cat = catalog()
-    empty = next((c for c in cat.chips.values() if not c.available_dtypes() and not c.memory.bandwidth_gb_s), None)
-    if empty is not None:
-        with pytest.raises(SuanliError, match="neither a compute rate nor a memory bandwidth"):
-            bounded(empty)
+    empty = next(c for c in cat.chips.values() if not c.available_dtypes() and not c.memory.bandwidth_gb_s)
+    one = empty.model_copy(update={"memory": empty.memory.model_copy(update={"capacity_gb": 96.0})})
+    free, marks = bounded(one)
+    assert marks["missing"] == "matrix_tflops, memory.bandwidth_gb_s" and "fits" not in marks  # capacity known
+    assert marks["tpot_ms"] == marks["ttft_ms"] == "lower bound" and marks["output_tok_s"] == "upper bound"
+    assert free.memory.capacity_gb == 96.0 and free.available_dtypes()
+    r = cli("predict", "--model", "qwen2.5-0.5b", "--system", f"1x{empty.id}", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert "matrix_tflops" in d["bounds"]["missing"] and d["intervals"] == {} and d["tpot_ms"] > 0
     chip = _chip_without("bandwidth")
     r = cli("compare", "--model", "qwen2.5-0.5b", "--systems", f"dgx-h100,1x{chip.id}", "--input", "256",
             "--output", "64", "--json")

@@ -15,6 +15,7 @@ from suanli.perf.compare import compare_units
 from suanli.perf.deployed import Deployed, remember
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, predict_deployed
+from suanli.perf.speculative import parse_speculative
 from suanli.perf.stacks import stack_rows
 from suanli.schema import Chip, Deployment, SuanliError, Workload
 from suanli.schema.errors import validated
@@ -39,7 +40,7 @@ def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration 
     read again each time), the catalog's chip and system, the calibration object."""
     key = None
     if "/" not in model and not model.endswith(".json"):
-        key = (model, id(system), id(chip), id(cal), tuple(dep.model_dump().values()))
+        key = (model, id(system), id(chip), id(cal), dep.model_dump_json())
         hit = _DEPLOYED.get(key)
         if hit is not None and hit.chip is chip and hit.system is system:
             return hit
@@ -65,11 +66,10 @@ def bounded(chip: Chip) -> tuple[Chip, dict[str, str]]:
     """The chip with an unknown compute rate or memory bandwidth taken as free, and which figures are then bounds:
     with no compute rate the step costs only its memory traffic and overheads (TTFT a lower bound, throughput an
     upper bound); with no bandwidth only its compute (TPOT a lower bound); with no memory capacity (a phone's RAM is
-    the device's, not the chip's) the fit is not checked. Compute and bandwidth both unknown: nothing to predict."""
+    the device's, not the chip's) the fit is not checked. Compute and bandwidth both unknown: every time is the
+    engine's fixed costs alone (a lower bound), every rate an upper bound, and the fit is still checked where the
+    capacity is known."""
     no_compute, no_bw = not chip.available_dtypes(), not chip.memory.bandwidth_gb_s
-    if no_compute and no_bw:
-        raise SuanliError(f"chip {chip.id}: neither a compute rate nor a memory bandwidth is known, so no prediction "
-                          "can be made (add them to the catalog with a source)")
     missing, marks, update, memory = [], {}, {}, {}
     if no_compute:
         missing.append("matrix_tflops")
@@ -95,7 +95,7 @@ def bounded(chip: Chip) -> tuple[Chip, dict[str, str]]:
 def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
-            calibration: str | Calibration | None = None) -> Prediction:
+            calibration: str | Calibration | None = None, speculative: str | None = None) -> Prediction:
     """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
     (`default_precision`), said in the notes. A chip whose compute rate or memory bandwidth the catalog lacks is
     predicted with that figure taken as free (`bounded`): the figures it bounds are named in `bounds`."""
@@ -109,7 +109,7 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
             chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
                       "(models quantized for it, as its SDK runs them)")
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                     engine=engine), "deployment")
+                                     engine=engine, speculative=parse_speculative(speculative)), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
     p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration)), wl)
     if chosen:
@@ -127,7 +127,7 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
 def compare(model: str, systems: list[str], *, input: int, output: int, precision: str = "bf16",
             kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
             chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
-            calibration: Calibration | None = None) -> list[dict]:
+            calibration: Calibration | None = None, speculative: str | None = None) -> list[dict]:
     """Systems ranked on one model and request shape, each with its best layout and batch."""
     if not systems:
         raise SuanliError("systems: give at least one system id")
@@ -135,7 +135,8 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
         raise SuanliError(f"chips: {chips} is not allowed; give a positive number of chips")
     cat = catalog()
     model_id, arch = model_arch(model)
-    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine), "deployment")
+    base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine,
+                                      speculative=parse_speculative(speculative)), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
     units = [(s, cat.chips[s.chip]) for s in (cat.system(name) for name in systems)]  # unknown ids fail first
     return compare_units(arch, model_id, units, base, wl, batch=batch, chips=chips, tpot_limit_ms=tpot_limit_ms,
@@ -159,9 +160,10 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
 
 def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
              precision: str = "bf16", kv_precision: str | None = None, engine: str | None = None,
-             calibration: str | Calibration | None = None, **options) -> tuple[dict, SimRun]:
+             calibration: str | Calibration | None = None, speculative: str | None = None,
+             **options) -> tuple[dict, SimRun]:
     """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options)."""
     spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                      engine=engine), "deployment")
+                                      engine=engine, speculative=parse_speculative(speculative)), "deployment")
     cal = _calibration(calibration)
     return serving.simulate(lambda d: deploy(model, system, d, cal), spec, **options)

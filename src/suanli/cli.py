@@ -22,6 +22,7 @@ from suanli.commands.common import (
     ModelOpt,
     OutputOpt,
     PrecisionOpt,
+    SpecOpt,
     emit_json,
     out,
 )
@@ -50,6 +51,7 @@ def predict(
     input: InputOpt = 1024,
     output: OutputOpt = 128,
     calibration: CalOpt = None,
+    speculative: SpecOpt = None,
     ops: Annotated[bool, typer.Option("--ops", help="also list every op of the decode step")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,7 +65,7 @@ def predict(
     from suanli.report.terminal import render_prediction
 
     p = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-            engine=engine, batch=batch, input=input, output=output, calibration=calibration)
+            engine=engine, batch=batch, input=input, output=output, calibration=calibration, speculative=speculative)
     if as_json:
         emit_json(p.to_dict())
     elif p.fits:
@@ -89,6 +91,7 @@ def compare(
     rank_by: Annotated[str, typer.Option("--rank-by", help="tok_s_per_chip, tok_s, tok_s_per_user, ttft or tpot")
                        ] = "tok_s_per_chip",
     calibration: CalOpt = None,
+    speculative: SpecOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank systems on the same model and request shape, each with its best layout and batch."""
@@ -99,7 +102,8 @@ def compare(
     names = [s.strip() for s in systems.split(",") if s.strip()]
     cal = load_calibration(calibration) if calibration else None
     rows = run(model, names, input=input, output=output, precision=precision, kv_precision=kv_precision,
-               engine=engine, batch=batch, chips=chips, tpot_limit_ms=tpot_max, rank_by=rank_by, calibration=cal)
+               engine=engine, batch=batch, chips=chips, tpot_limit_ms=tpot_max, rank_by=rank_by, calibration=cal,
+               speculative=speculative)
     if as_json:
         emit_json({"model": model, "input": input, "output": output, "precision": precision, "rank_by": rank_by,
                    "systems": rows})

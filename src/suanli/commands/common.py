@@ -21,6 +21,9 @@ PrecisionOpt = Annotated[str, typer.Option("--precision", help="weight/matmul pr
 KvOpt = Annotated[str | None, typer.Option("--kv-precision", help="KV-cache precision (default bf16)")]
 EngineOpt = Annotated[str | None, typer.Option("--engine", help="serving engine family for calibrated factors: "
                                                                 "trt-llm, vllm, sglang, llama.cpp, mindie, ...")]
+SpecOpt = Annotated[str | None, typer.Option("--speculative", help="speculative decoding METHOD:K[:A]: mtp (the "
+                                            "model's MTP module) or eagle (a one-layer draft head), K drafts a "
+                                            "step, A tokens out per step (default: sourced), e.g. mtp:3")]
 CalOpt = Annotated[str | None, typer.Option("--calibration", help="calibration YAML (default: the bundled one)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
 

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from suanli.commands.common import CalOpt, EngineOpt, JsonOpt, KvOpt, ModelOpt, PrecisionOpt, emit_json, out
+from suanli.commands.common import (
+    CalOpt,
+    EngineOpt,
+    JsonOpt,
+    KvOpt,
+    ModelOpt,
+    PrecisionOpt,
+    SpecOpt,
+    emit_json,
+    out,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +35,7 @@ def simulate(
     precision: PrecisionOpt = "bf16",
     kv_precision: KvOpt = None,
     engine: EngineOpt = None,
+    speculative: SpecOpt = None,
     arrival: Annotated[str, typer.Option(help="poisson, gamma (bursty, see --cv) or concurrency (closed loop)")
                        ] = "poisson",
     rate: Annotated[float | None, typer.Option(help="arrival rate, requests per second (alone: Poisson)")] = None,
@@ -77,7 +88,7 @@ def simulate(
                               kv_precision=kv_precision, engine=engine, arrival=arrival, rate=rate, cv=cv,
                               concurrency=concurrency, input=input, output=output, trace=trace, requests=requests,
                               seed=seed, slo=slo, disaggregate=disaggregate, router=router, prefix_hit=prefix_hit,
-                              max_seqs=max_seqs, max_tokens=max_tokens, calibration=cal,
+                              max_seqs=max_seqs, max_tokens=max_tokens, calibration=cal, speculative=speculative,
                               max_work_s=inf if force else WORK_LIMIT_S, on_done=tick)
     if per_request:
         write_requests(result, per_request)

@@ -21,11 +21,13 @@ from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
 from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
+from suanli.perf.speculative import check_speculation, draft_only, draft_seconds, shape_of, verify_shape
 from suanli.perf.steps import StepPlan, step_plan
 from suanli.schema import Chip, Deployment, SuanliError, System, get_precision
 from suanli.schema.precision import matrix_dtype_for
 
 GGUF_LIKE = ("q4", "q5", "q6", "q8", "f16")
+SPEC_FEATURES = ("spec_scale", "draft_s")  # a step's share per emitted token, and its draft passes' seconds
 
 
 def remember(cache: dict, key, value, size: int = 256):
@@ -189,7 +191,7 @@ class Deployed:
         self.ops.append(LinOp("host_per_sequence", "overhead", 1.0, m="seqs", active="seqs"))
         costs.append(OpCost({"seqs": self.factors.seq_overhead_us * 1e-6}, {}, 0.0, False))
         names = sorted({k for c in costs for k in (*c.compute, *c.memory)} | {op.active for op in self.ops}
-                       | set(ALWAYS))
+                       | set(ALWAYS) | set(SPEC_FEATURES))
         self.feature_index = {n: i for i, n in enumerate(names)}
         n_ops, n_feat = len(self.ops), len(names)
         self._c = np.zeros((n_ops, n_feat))
@@ -222,6 +224,7 @@ class Deployed:
         self._plans: dict[tuple, tuple[StepPlan, np.ndarray]] = {}
         self._memory: dict[tuple, MemoryUse] = {}
         self.engine_dict = self.stack.to_dict()  # the stack as predictions report it
+        self._speculate(dep)
         if self._floored:
             self.engine_dict["paths"]["moe"] += (f"; at least {self.factors.moe_floor_us:g} us per MoE layer per "
                                                  "step (fitted on its low-load MoE rows)")
@@ -245,14 +248,47 @@ class Deployed:
             self.engine_notes.append(f"{name}: eager launches, {eager['kernel_us']:g} us more per kernel")
         return f
 
+    def _speculate(self, dep: Deployment) -> None:
+        """Speculative decoding (`perf/speculative.py`): k drafts and a verify pass per step, `accept` tokens out."""
+        self.spec, self.accept = dep.speculative, 1.0
+        self._scale_i, self._draft_i = self.feature_index["spec_scale"], self.feature_index["draft_s"]
+        self._draft_cache: dict[tuple, float] = {}
+        if self.spec is not None:
+            self.accept = check_speculation(self)
+
     # --- steps ---------------------------------------------------------------------------------------------
     def features(self, shape: StepShape) -> np.ndarray:
+        """The step's features; a speculative step's are those of its verify pass, with its drafts' seconds and
+        the share of it one emitted token stands for (`spec_scale`)."""
+        if self.spec is None or shape.decode.seqs <= 0:
+            return self.raw_features(shape)
+        x = self.raw_features(verify_shape(shape, self.spec.draft_tokens, self.accept))
+        d = shape.decode
+        key = (d.seqs, d.kv_read[inf])
+        draft = self._draft_cache.get(key)
+        if draft is None:
+            draft = remember(self._draft_cache, key, draft_seconds(self, draft_only(shape)))
+        x[self._draft_i] = draft
+        x[self._scale_i] = 1.0 / self.accept
+        return x
+
+    def write(self, pre_tokens: float, pre_pairs: dict[float, float], pre_read: dict[float, float], dec_n: float,
+              dec_ctx: dict[float, float], logits: float, seqs: float) -> np.ndarray:
+        """`FeatureWriter.write` (the simulator's and planner's fast path); a speculative step goes through its
+        shape (`features`), whose decodes carry more than one token."""
+        if self.spec is None or dec_n <= 0:
+            return self.writer.write(pre_tokens, pre_pairs, pre_read, dec_n, dec_ctx, logits, seqs)
+        return self.features(shape_of(pre_tokens, pre_pairs, pre_read, dec_n, dec_ctx, logits, seqs))
+
+    def raw_features(self, shape: StepShape) -> np.ndarray:
+        """The features of the step as given: one token per decoding sequence, whatever the deployment drafts."""
         x = np.zeros(len(self.feature_index))
         for k, v in features(shape, self.windows, self.moe, self.layout, self.factors.gemm_tile_m,
                              self.ar_threshold, self.moe_path).items():
             i = self.feature_index.get(k)
             if i is not None:
                 x[i] = v
+        x[self._scale_i] = 1.0
         return x
 
     def op_seconds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -262,7 +298,8 @@ class Deployed:
         t = combine(tc, tm, self._n) * self._count
         if self._floored:
             t = np.maximum(t, self._floor * active)
-        return t + self._fixed * active * self._count, tc, tm
+        scale = x[self._scale_i]
+        return (t + self._fixed * active * self._count) * scale, tc * scale, tm * scale
 
     def time_of(self, x: np.ndarray) -> float:
         """Seconds one pipeline stage spends on a step with these features, host overhead included."""
@@ -272,7 +309,7 @@ class Deployed:
         t = combine(y[:n], y[n:], self._n)
         if self._floored:
             t = np.maximum(t, self._floor * active)
-        return float(t.sum() + self._fixed_count @ active) + self.overhead_s
+        return (float(t.sum() + self._fixed_count @ active) + self.overhead_s + x[self._draft_i]) * x[self._scale_i]
 
     def times_of(self, x: np.ndarray) -> np.ndarray:
         """`time_of` for several steps at once (one row of features per step)."""
@@ -282,7 +319,8 @@ class Deployed:
         t = combine(y[:, :n], y[:, n:], self._n)
         if self._floored:
             t = np.maximum(t, self._floor * active)
-        return t.sum(axis=1) + active @ self._fixed_count + self.overhead_s
+        total = t.sum(axis=1) + active @ self._fixed_count + self.overhead_s + x[:, self._draft_i]
+        return total * x[:, self._scale_i]
 
     def plan_for(self, b: float, n_in: int, n_out: int) -> tuple[StepPlan, np.ndarray]:
         """The steps of a prediction and their features, kept per workload (a repeated query recomputes only the

@@ -104,11 +104,14 @@ class FeatureWriter:
         self.win = [(w, g(f"pp:{wkey(w)}"), g(f"pr:{wkey(w)}"), g(f"dp:{wkey(w)}"), g(f"dr:{wkey(w)}"))
                     for w in windows]
         self.moe_idx = [(e, k, g(f"touched:{e}:{k}"), g(f"xrows:{e}:{k}"), g(f"blocks:{e}:{k}")) for e, k in moe]
+        self.scale_i = g("spec_scale")  # one emitted token per step on this path (speculation: `Deployed.write`)
 
     def write(self, pre_tokens: float, pre_pairs: dict[float, float], pre_read: dict[float, float],
               dec_n: float, dec_ctx: dict[float, float], logits: float, seqs: float) -> np.ndarray:
         """`dec_ctx[w]` = sum over decodes of min(context + 1, w): attended pairs and cached tokens read."""
         x = np.zeros(self.n)
+        if self.scale_i is not None:
+            x[self.scale_i] = 1.0
         t = pre_tokens + dec_n
         i = self.i
         for key, v in (("one", 1.0), ("tokens", t), ("tokens_pad", pad(t, self.tile)), ("logits", logits),

@@ -61,7 +61,7 @@ class Unit:
             tokens, pairs, read = part.tokens, part.pairs, part.kv_read
         else:
             tokens, pairs, read = 0.0, {}, {}
-        x = dep.writer.write(tokens, pairs, read, dec, {w: dec * min(self.ctx + 1.0, w) for w in self.windows},
+        x = dep.write(tokens, pairs, read, dec, {w: dec * min(self.ctx + 1.0, w) for w in self.windows},
                              dec + chunks, dec + chunks)
         t = dep.time_of(x)
         self.steps += 1

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Speculation(BaseModel):
+    """Speculative decoding: each step drafts `draft_tokens` tokens per sequence and the model verifies them in one
+    pass; `acceptance` is the mean tokens a step then emits (the accepted drafts plus the model's own token)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["mtp", "eagle"] = Field(description="mtp: the model's own multi-token-prediction module; eagle: "
+                                            "a one-layer draft head on the model's hidden states")
+    draft_tokens: int = Field(ge=1, le=16, description="tokens drafted per sequence per step (chain drafting)")
+    acceptance: float | None = Field(None, ge=1.0, description="mean tokens emitted per step, 1..draft_tokens+1 "
+                                     "(default: the method's sourced acceptance rate)")
+
+    @model_validator(mode="after")
+    def _within(self) -> Speculation:
+        if self.acceptance is not None and self.acceptance > self.draft_tokens + 1:
+            raise ValueError(f"acceptance {self.acceptance:g} exceeds draft_tokens + 1 = {self.draft_tokens + 1}")
+        return self
 
 
 class Deployment(BaseModel):
@@ -15,6 +36,7 @@ class Deployment(BaseModel):
     precision: str = Field("bf16", description="weight and matmul precision")
     kv_precision: str | None = Field(None, description="KV-cache precision (default: bf16, or fp8 with fp8 weights)")
     engine: str | None = Field(None, description="serving engine family, e.g. vllm, sglang, trt-llm, llama.cpp")
+    speculative: Speculation | None = Field(None, description="speculative decoding (none: one token per step)")
 
     @property
     def chips(self) -> int:

@@ -324,7 +324,7 @@ class Engine:
         total = float(ctx1.sum())
         dec = {w: s * (total if w == inf else float(np.minimum(ctx1, w).sum())) for w in dep.windows}
         finishing = sum(1 for r, c in prefills if r.done + c >= r.todo)
-        x = dep.writer.write(pre_tokens, pre_pairs, pre_read, s * n, dec, s * (n + finishing),
+        x = dep.write(pre_tokens, pre_pairs, pre_read, s * n, dec, s * (n + finishing),
                              s * (n + len(prefills)))
         return dep.time_of(x) * dep.layout.pp
 

@@ -7,6 +7,7 @@ APE = |predicted - measured| / measured; bias = mean of (predicted - measured) /
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -44,7 +45,12 @@ def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = F
             result = cache[setup]
             if isinstance(result, Skip):
                 raise result
-            pred = result.metric(setup, row.metric)
+            try:
+                pred = result.metric(setup, row.metric)
+            except ArithmeticError as e:  # one row's metric must not end the run: a gap with its reason
+                raise Skip(f"{row.metric} could not be computed for this setup ({e})") from None
+            if not math.isfinite(pred) or pred <= 0:
+                raise Skip(f"{row.metric} came out {pred:g} for this setup: not a rate or time, not scored")
             rec["predicted"] = pred
             rec["setup"], rec["layout"] = setup, result.layout
             rec["ape"] = abs(pred - row.value) / row.value

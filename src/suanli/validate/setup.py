@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from suanli.perf.deployed import StaticGraph
+from suanli.schema.workload import Speculation
 
 DATASETS = Path(__file__).parent / "datasets.yaml"
 RELEASED_FORMAT = {"deepseek-r1": "fp8-block", "deepseek-v3": "fp8-block", "deepseek-v3.2": "fp8-block",
@@ -76,6 +77,7 @@ class Setup:
     #                         harness (MLPerf LoadGen SUTs, trtllm-bench) hands the engine token ids directly
     together: bool = False  # closed loop: the harness starts every client at once (else they have drifted apart)
     launch: tuple = ()  # (engine feature, value) pairs the run's launch command sets (token budget, scheduler waits)
+    speculative: Speculation | None = None  # speculative decoding the run's launch configured
 
     @property
     def decode_pos(self) -> float:

@@ -14,7 +14,7 @@ from math import ceil
 from suanli.catalog import catalog
 from suanli.engines import resolve_engine
 from suanli.perf.deployed import StaticGraph
-from suanli.schema import SuanliError
+from suanli.schema import Speculation, SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
 from suanli.validate.sources import dstack, inferencex, intel, mlperf, trtllm_bench
@@ -216,6 +216,11 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         kv = row.kv_precision or server_kv or kv
         said = ", ".join(f"{k} {v:g}" for k, v in launched) + (f", KV {server_kv}" if server_kv else "")
         notes.append(f"server launched with {said} ({where})")
+    drafted = inferencex.speculative(row.source, row.notes, run)
+    spec = None
+    if drafted:
+        spec = Speculation(**drafted[0])
+        notes.append(f"speculative decoding: {spec.method}, {spec.draft_tokens} draft token(s) ({drafted[1]})")
     graph_mode = dstack.graph_mode(row)
     in_process = trtllm_bench.is_trtllm_bench(row) or (mlperf.is_mlperf(row) and not mlperf.through_one_api_server(row))
     if in_process:
@@ -226,4 +231,4 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, row.request_rate,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
-                 launched), notes
+                 launched, spec), notes

@@ -133,6 +133,32 @@ LAUNCH = (
 )
 
 
+# Runs launched with speculative decoding, told apart by their image: from 2026-02-05 (FP8) and 2026-02-06 (FP4) the
+# -mtp configs of DeepSeek-R1 with TensorRT-LLM on B200 run release:1.2.0rc6.post3 and the plain ones rc6.post2
+# (.github/configs/nvidia-master.yaml at 0aae52d4c, unchanged to April 2026); their scripts set MTP=3, or MTP=1
+# with attention data parallelism (benchmarks/dsr1_fp8_b200_trt_mtp.sh and dsr1_fp4_b200_trt_mtp.sh at 0aae52d4c:
+# "MTP=3 ... if DP_ATTENTION == true ... MTP=1"; speculative_config decoding_type MTP, num_nextn_predict_layers).
+SPECULATIVE = (
+    ("deepseek-r1", "trt-llm", "b200", "release:1.2.0rc6.post3", "2026-02-05",
+     lambda r: {"method": "mtp", "draft_tokens": 1 if r["adp"] else 3},
+     f"{IX}/0aae52d4c/benchmarks/dsr1_fp8_b200_trt_mtp.sh (MTP=3, or MTP=1 with DP_ATTENTION; the -mtp configs "
+     "alone run image release:1.2.0rc6.post3)"),
+)
+
+
+def speculative(source: str, notes: str, run: dict) -> tuple[dict, str] | None:
+    """The speculative decoding an InferenceX run was launched with: (Speculation fields, source), or None."""
+    day = _measured_day(source, notes)
+    image = re.search(r"image=([^;]+)", notes)
+    if day is None or image is None:
+        return None
+    for model, engine, hardware, tag, first, spec, where in SPECULATIVE:
+        if (run["model"], run["engine"], run["hardware"]) == (model, engine, hardware) and first <= day \
+                and image.group(1).strip().endswith(tag):
+            return spec(run), where
+    return None
+
+
 def _measured_day(source: str, notes: str) -> str | None:
     """The day an InferenceX run was measured ("measured=YYYY-MM-DD" in its notes), None for other sources."""
     m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
