@@ -38,7 +38,8 @@ def test_acceptance_lengths_are_the_sourced_ones_unless_given():
     assert chain_length(0.5, 1) == pytest.approx(1.5)
 
 
-@pytest.mark.parametrize("text", ["foo", "eagle:x", "mtp:3:9", "eagle:0", "eagle:99", "mtp:1:0.5"])
+@pytest.mark.parametrize("text", ["foo", "eagle:x", "mtp:3:9", "eagle:0", "eagle:99", "mtp:1:0.5", "draft:4",
+                                  "eagle=llama-3.2-1b:4", "draft=nosuch:3"])
 def test_bad_speculation_is_one_line_naming_the_field(cli, text):
     r = cli("predict", "--model", "llama-3.1-8b", "--system", "1xh100-sxm", "--speculative", text)
     assert r.returncode == 2 and "speculative" in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -108,3 +109,28 @@ def test_inferencex_mtp_runs_are_told_apart_by_their_image(day, image, dp, want)
     else:
         assert (s.speculative.method, s.speculative.draft_tokens) == ("mtp", want)
         assert any("speculative decoding: mtp" in n for n in notes)
+
+
+def test_an_mtp_runs_token_budget_is_its_scripts_less_the_verify_tokens():
+    # MAX_NUM_TOKENS = ((MTP+1) * CONC + ISL + 64 + 63) / 64 * 64; suanli counts one token per running sequence
+    s, _ = setup_of(_row("2026-02-05", "1.2.0rc6.post3"))
+    assert dict(s.launch)["token_budget"] == (64 + 1024 + 64 + 63) // 64 * 64  # not the plain runs' 8,192
+    s, _ = setup_of(_row("2026-02-05", "1.2.0rc6.post2"))
+    assert dict(s.launch)["token_budget"] == 8192
+
+
+def test_a_draft_model_costs_its_own_decode_steps_weights_and_cache():
+    kw = dict(tp=8, precision="fp8", batch=4, input=1024, output=256)
+    plain = predict("llama-3.1-70b", "dgx-h100", **kw)
+    drafted = predict("llama-3.1-70b", "dgx-h100", speculative="draft=llama-3.2-1b:4", **kw)
+    useless = predict("llama-3.1-70b", "dgx-h100", speculative="draft=llama-3.2-1b:4:1", **kw)
+    bigger = predict("llama-3.1-70b", "dgx-h100", speculative="draft=llama-3.1-8b:4:2.77", **kw)
+    a = (1 - 0.7 ** 5) / 0.3  # Leviathan et al.'s chain at the middle of their 0.5-0.9
+    assert acceptance_length(parse_speculative("draft=llama-3.2-1b:4"))[0] == pytest.approx(a)
+    assert plain.tpot_s / a < drafted.tpot_s < plain.tpot_s  # faster, but the drafts are not free
+    assert useless.tpot_s > plain.tpot_s and bigger.tpot_s > drafted.tpot_s  # a larger draft costs more
+    m, m0 = drafted.to_dict()["memory_gb_per_chip"], plain.to_dict()["memory_gb_per_chip"]
+    # Llama-3.2-1B's 1.24 B parameters at fp8 split over TP 8 (0.155 GB), its 0.26 B embedding and head at 16 bits
+    assert 0.15 < m["weights"] - m0["weights"] < 0.22
+    assert m["kv_cache"] > m0["kv_cache"]
+    assert "decode step of llama-3.2-1b" in drafted.to_dict()["engine"]["paths"]["speculative"]

@@ -158,7 +158,7 @@ class Deployed:
         factors, self.factors_note = cal.resolve(chip.family, self.stack.factor_key,
                                                  self.stack.tuned_for(chip.family))
         self.factors = self._paths(replace(factors, memory_utilization=feats.memory_utilization), chip, dep)
-        self.calibration_source = cal.source
+        self.calibration, self.calibration_source = cal, cal.source
         self.interval_table = cal.intervals
         self.hw: Hardware = hardware_of(chip, system, self.factors)
         chips = self.layout.chips
@@ -250,7 +250,7 @@ class Deployed:
 
     def _speculate(self, dep: Deployment) -> None:
         """Speculative decoding (`perf/speculative.py`): k drafts and a verify pass per step, `accept` tokens out."""
-        self.spec, self.accept = dep.speculative, 1.0
+        self.spec, self.accept, self.draft = dep.speculative, 1.0, None
         self._scale_i, self._draft_i = self.feature_index["spec_scale"], self.feature_index["draft_s"]
         self._draft_cache: dict[tuple, float] = {}
         if self.spec is not None:
@@ -402,5 +402,8 @@ class Deployed:
             left = np.maximum(0.0, left) if isinstance(left, np.ndarray) else max(0.0, left)
             reserve = f.runtime_reserve_gb * 1e9 + (1 - f.memory_utilization) * left
         kv = seqs_per_rank * kv_bytes_per_seq(self.arch, self.layout, self.numerics, tokens_per_seq)
+        if self.draft is not None:  # a draft model keeps its own cache of every sequence
+            d = self.draft
+            kv += seqs_per_rank * kv_bytes_per_seq(d.arch, d.layout, d.numerics, tokens_per_seq)
         act = activation_bytes(self.arch, self.layout, self.numerics, step_tokens, seqs_per_rank)
         return MemoryUse(cap, self.weight_bytes, kv, act, reserve)

@@ -22,7 +22,7 @@ from suanli.model.shape import Part, StepShape
 from suanli.schema import SuanliError
 from suanli.schema.workload import Speculation
 
-ACCEPT_METHODS = ("mtp", "eagle")  # their sourced acceptance: engines/data/paths.yaml, `speculative`
+ACCEPT_METHODS = ("mtp", "eagle", "draft")  # their sourced acceptance: engines/data/paths.yaml, `speculative`
 HEAD_OPS = ("embedding", "lm_head", "logits_gather")  # what every draft pass runs besides its layer
 
 
@@ -45,14 +45,16 @@ def chain_length(alpha: float, k: int) -> float:
 
 
 def parse_speculative(text: str | None) -> Speculation | None:
-    """`METHOD:K[:A]` (e.g. `mtp:3`, `eagle:4:3.2`) as a `Speculation`; None or '' for none."""
+    """`METHOD:K[:A]` (e.g. `mtp:3`, `eagle:4:3.2`, `draft=llama-3.2-1b:4`) as a `Speculation`; None or '' for
+    none."""
     if not text:
         return None
     parts = text.split(":")
-    method = parts[0].strip().lower()
-    if method not in ACCEPT_METHODS or len(parts) > 3:
+    method, _, model = parts[0].strip().partition("=")
+    method = method.lower()
+    if method not in ACCEPT_METHODS or len(parts) > 3 or (method == "draft") != bool(model.strip()):
         raise SuanliError(f"speculative: {text!r} is not allowed; give METHOD:K[:ACCEPTANCE] with METHOD one of "
-                          f"{', '.join(ACCEPT_METHODS)}, e.g. mtp:3 or eagle:4:3.2")
+                          f"mtp, eagle, draft=MODEL, e.g. mtp:3, eagle:4:3.2 or draft=llama-3.2-1b:4")
     try:
         k = int(parts[1]) if len(parts) > 1 else 1
         a = float(parts[2]) if len(parts) > 2 else None
@@ -63,7 +65,8 @@ def parse_speculative(text: str | None) -> Speculation | None:
         raise SuanliError(f"speculative: acceptance {a:g} is not allowed with {k} draft token(s); a step emits at "
                           f"most {k + 1} tokens (give 1 to {k + 1})")
     from suanli.schema.errors import validated
-    return validated(Speculation, {"method": method, "draft_tokens": k, "acceptance": a}, "speculative")
+    return validated(Speculation, {"method": method, "draft_tokens": k, "acceptance": a,
+                                   "draft_model": model.strip() or None}, "speculative")
 
 
 def verify_shape(shape: StepShape, k: int, a: float) -> StepShape:
@@ -97,8 +100,9 @@ def shape_of(pre_tokens: float, pre_pairs: dict[float, float], pre_read: dict[fl
 
 
 def check_speculation(dep) -> float:
-    """Checks that the deployment (`Deployed`) can speculate as asked, loads the draft module's weights, names the
-    path in its engine report; returns the acceptance length."""
+    """Checks that the deployment (`Deployed`) can speculate as asked, loads the draft module's or model's weights
+    (and the draft model's cache, `dep.draft`), names the path in its engine report; returns the acceptance
+    length."""
     spec = dep.spec
     if spec.method == "mtp" and not dep.arch.mtp_layers:
         raise SuanliError(f"speculative: {dep.model_id} has no multi-token-prediction layers; use eagle:K")
@@ -106,17 +110,46 @@ def check_speculation(dep) -> float:
         raise SuanliError(f"speculative: {dep.stack.label} has no speculative decoding path; use an engine "
                           "version that has one (docs/engines.md lists their features)")
     accept, why = acceptance_length(spec)
-    # the draft module (one layer, its input projection folded in) is loaded beside the model
-    dep.weight_bytes += dep.weight_bytes / dep.arch.layers
+    if spec.method == "draft":
+        dep.draft = draft_deployment(dep, spec.draft_model)
+        dep.weight_bytes += dep.draft.weight_bytes
+        cost = f"each draft pass is a decode step of {dep.draft.model_id} on the same chips (tp {dep.draft.layout.tp})"
+    else:  # the draft module (one layer, its input projection folded in) is loaded beside the model
+        dep.weight_bytes += dep.weight_bytes / dep.arch.layers
+        cost = "each draft pass costs one mean layer and the output head"
     dep.engine_dict["paths"]["speculative"] = (
         f"{spec.method}, {spec.draft_tokens} draft token(s) a step, {accept:.2f} tokens out per step (acceptance "
-        f"{why}); each draft pass costs one mean layer and the output head")
+        f"{why}); {cost}")
     return accept
 
 
+def draft_deployment(dep, model: str):
+    """The draft model on the target's chips: the target's TP where the draft's heads allow it, else one chip per
+    replica (engines run a small draft unsharded), same precision and engine."""
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+
+    try:
+        model_id, arch = model_arch(model)
+    except SuanliError as e:
+        raise SuanliError(f"speculative: draft model {model!r}: {e}") from None
+    lay = dep.layout
+    for tp in dict.fromkeys((lay.tp, 1)):
+        spec = dep.dep.model_copy(update=dict(tp=tp, pp=1, ep=1, dp=lay.dp * lay.tp // tp, speculative=None))
+        try:
+            return Deployed(arch, dep.chip, dep.system, spec, model_id, dep.calibration, dep.stack)
+        except SuanliError:
+            if tp == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def draft_seconds(dep, decodes: StepShape) -> float:
-    """k draft passes over the step's decoding sequences, each one mean layer of the model plus its output head
-    (the MTP module is one transformer block sharing the model's embedding and head; an EAGLE head is one layer)."""
+    """k draft passes over the step's decoding sequences: each one mean layer of the model plus its output head
+    (the MTP module is one transformer block sharing the model's embedding and head; an EAGLE head is one layer),
+    or a decode step of the draft model."""
+    if dep.draft is not None:
+        return dep.spec.draft_tokens * dep.draft.time_of(dep.draft.raw_features(decodes)) * dep.draft.layout.pp
     t = dep.op_seconds(dep.raw_features(decodes))[0]
     layer = sum(t[i] for i, op in enumerate(dep.ops)
                 if op.name not in HEAD_OPS and op.op_class != "overhead" and op.comm != "p2p")

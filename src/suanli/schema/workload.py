@@ -13,14 +13,18 @@ class Speculation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["mtp", "eagle"] = Field(description="mtp: the model's own multi-token-prediction module; eagle: "
-                                            "a one-layer draft head on the model's hidden states")
+    method: Literal["mtp", "eagle", "draft"] = Field(description="mtp: the model's own multi-token-prediction "
+                                                     "module; eagle: a one-layer draft head on the model's hidden "
+                                                     "states; draft: a smaller model (draft_model)")
     draft_tokens: int = Field(ge=1, le=16, description="tokens drafted per sequence per step (chain drafting)")
     acceptance: float | None = Field(None, ge=1.0, description="mean tokens emitted per step, 1..draft_tokens+1 "
                                      "(default: the method's sourced acceptance rate)")
+    draft_model: str | None = Field(None, description="the drafting model (method draft): a catalog id or config")
 
     @model_validator(mode="after")
     def _within(self) -> Speculation:
+        if (self.method == "draft") != bool(self.draft_model):
+            raise ValueError("a draft model goes with method draft, and only with it")
         if self.acceptance is not None and self.acceptance > self.draft_tokens + 1:
             raise ValueError(f"acceptance {self.acceptance:g} exceeds draft_tokens + 1 = {self.draft_tokens + 1}")
         return self

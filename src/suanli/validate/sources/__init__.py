@@ -208,6 +208,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     why = inferencex.unknowable(row.source, row.notes, run)
     if why:
         raise Skip(why)
+    drafted = inferencex.speculative(row.source, row.notes, run)
+    run["drafts"] = drafted[0]["draft_tokens"] if drafted else 0
     server = inferencex.launch(row.source, row.notes, run)
     launched: tuple = ()
     if server:
@@ -216,7 +218,6 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         kv = row.kv_precision or server_kv or kv
         said = ", ".join(f"{k} {v:g}" for k, v in launched) + (f", KV {server_kv}" if server_kv else "")
         notes.append(f"server launched with {said} ({where})")
-    drafted = inferencex.speculative(row.source, row.notes, run)
     spec = None
     if drafted:
         spec = Speculation(**drafted[0])

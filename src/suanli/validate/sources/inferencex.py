@@ -121,9 +121,15 @@ LAUNCH = (
     ("deepseek-r1", "trt-llm", lambda r: True, "2025-09-18", "2026-01-21",
      lambda r: {"token_budget": _round64(r["clients"] + r["isl"] + 64)}, None,
      f"{IX}/ec90f3fe7/benchmarks/dsr1_fp4_b200_trt_slurm.sh (MAX_NUM_TOKENS=$(( ($CONC+$ISL+64+63)/64*64 )))"),
-    ("deepseek-r1", "trt-llm", lambda r: True, "2026-01-22", None,
+    ("deepseek-r1", "trt-llm", lambda r: not r.get("drafts"), "2026-01-22", None,
      lambda r: {"token_budget": max(8192, _round64(r["clients"] + r["isl"] + 64))}, None,
      f"{IX}/64af5a771/benchmarks/dsr1_fp4_b200_trt.sh (MAX_NUM_TOKENS at least 8192)"),
+    # the -mtp scripts budget (MTP+1) tokens per running sequence, one prompt and 64; suanli's steps count one token
+    # per sequence (a speculative step's verify width is in its cost), so what is left for prompts is the same
+    ("deepseek-r1", "trt-llm", lambda r: bool(r.get("drafts")), "2026-02-05", None,
+     lambda r: {"token_budget": _round64(_mtp_batch(r) + r["isl"] + 64)}, None,
+     f"{IX}/0aae52d4c/benchmarks/dsr1_fp8_b200_trt_mtp.sh (MAX_NUM_TOKENS=$(( ((MTP+1)*MAX_BATCH_SIZE+ISL+64+63)/64*64 "
+     ")), MAX_BATCH_SIZE = CONC, or CONC / 8 with attention DP)"),
     # the FP8 script delays context batches at 1k/1k from 64 clients (DELAY_BATCHING)
     ("deepseek-r1", "trt-llm", lambda r: not r["adp"] and r["precision"] == "fp8" and r["isl"] == r["osl"] == 1024
      and r["clients"] >= 64, "2026-01-29", None,
@@ -177,6 +183,12 @@ def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] |
         return None
     merged = {k: v for settings, _, _ in found for k, v in settings.items()}
     return merged, next((kv for _, kv, _ in found if kv), None), "; ".join(where for _, _, where in found)
+
+
+def _mtp_batch(r: dict) -> int:
+    """MAX_BATCH_SIZE of the -mtp scripts: CONC, or CONC / 8 per attention-DP rank (CONC itself below 8)."""
+    c = r["clients"]
+    return c if not r["adp"] or c < 8 else c // 8
 
 
 def _round64(tokens: int) -> int:
