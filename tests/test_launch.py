@@ -197,3 +197,20 @@ def test_an_engine_that_keeps_prompts_and_decodes_apart_runs_them_in_separate_st
         assert len(it.decode_slots) == (1 if mixed else 0)  # SGLang, vLLM V0: the decode waits for the prefill
     e.finish(it, 0.03)
     assert len(e.plan(0.04).decode_slots) == 2 and not e.waiting  # nothing left to prefill: both decode
+
+
+def test_an_mlperf_server_run_steps_at_its_submitters_token_budget():
+    """configs/<system>/Server/llama3_1-8b.py sets max_num_tokens (HPE's H200: 12000, Quanta's: 1536); under
+    Poisson arrivals it sets how many steps a prompt takes. Offline runs are left at suanli's default."""
+    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/{}/results/{}/llama3.1-8b/{}/"
+           "performance/run_1/mlperf_log_summary.txt")
+    base = dict(source="MLPerf Inference v5.1", hardware="h200", n_accel=8, model="llama-3.1-8b", engine="trt-llm",
+                tp=None, pp=None, ep=None, dp=None, input_len=None, output_len=None, concurrency=None,
+                ttft_slo_ms=2000.0, tpot_slo_ms=100.0, metric="output_tok_s", notes="")
+    for submitter, system, budget in (("HPE", "HPE_Cray_XD670_H200_SXM_141GBx8_TRT", 12000),
+                                      ("Quanta_Cloud_Technology", "D74U-7U_H200-SXM-141GBx8_TRT", 1536)):
+        s, notes = setup_of(_row(**base, scenario="server", url=url.format(submitter, system, "Server")))
+        assert dict(s.launch)["token_budget"] == budget and any("max_num_tokens" in n for n in notes)
+    s, _ = setup_of(_row(**base | {"ttft_slo_ms": None, "tpot_slo_ms": None}, scenario="offline",
+                         url=url.format("HPE", "HPE_Cray_XD670_H200_SXM_141GBx8_TRT", "Offline")))
+    assert "token_budget" not in dict(s.launch)

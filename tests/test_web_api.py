@@ -105,9 +105,21 @@ def test_report_links_only_to_web_pages(client):
     ({"model": "llama-3.1-70b", "system": "nope-9000"}, ["system", "nope-9000"]),
     ({"model": "../../etc/passwd.json", "system": "dgx-h100"}, ["paths are refused"]),
     ({"model": "llama-3.1-70b", "system": "dgx-h100", "precision": "fp3"}, ["precision", "fp3"]),
+    ({"model": "llama-3.1-70b", "system": "dgx-h100", "speculative": "draft=../x/config.json:4"},
+     ["speculative", "paths are refused"]),
+    ({"model": "llama-3.1-70b", "system": "dgx-h100", "speculative": "mtp:3"}, ["speculative", "multi-token"]),
 ])
 def test_predict_bad_requests_are_one_line_422(client, body, words):
     one_line_422(client.post("/api/predict", json=body), *words)
+
+
+def test_predict_with_speculative_decoding_matches_the_cli(client, cli):
+    body = {"model": "llama-3.1-8b", "system": "1xh100-sxm", "batch": 4, "speculative": "eagle:4:3"}
+    r = client.post("/api/predict", json=body)
+    assert r.status_code == 200, r.text
+    c = cli("predict", *[f"--{k}={v}" for k, v in body.items()], "--json")
+    close(r.json(), json.loads(c.stdout))
+    assert "eagle, 4 draft token(s)" in r.json()["engine"]["paths"]["speculative"]
 
 
 def test_predict_malformed_json(client):

@@ -173,6 +173,10 @@ def test_predict(page):
     shot(page, "predict")
     set_field(page, "batch", "8")
     updated(page, "memory", before)
+    set_field(page, "speculative", "eagle:4")  # a speculative path shows with its acceptance
+    page.wait_for_function("document.querySelector('.kpis').innerText.includes('eagle, 4 draft token(s)')",
+                           timeout=30_000)
+    set_field(page, "speculative", "")
     set_field(page, "batch", "0")
     assert "batch" in error_text(page)
     set_field(page, "batch", "64")

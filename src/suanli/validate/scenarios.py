@@ -149,6 +149,11 @@ class Point:
         return table[name]
 
 
+def budget_of(dep: Deployed, s: Setup) -> int:
+    """Tokens an engine step may carry: the run's launched budget, else suanli's default chunk size."""
+    return dep.stack.features.token_budget if "token_budget" in dict(s.launch) else TOKEN_BUDGET
+
+
 def _tag(p: Point, dep: Deployed) -> Point:
     lay = dep.layout
     p.layout = (lay.tp, lay.pp, lay.ep, lay.dp)
@@ -172,7 +177,7 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
     if not arrivals or not prompts or prompts > POISSON_MAX:
         shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], decodes, dep.windows)
         return dep.step_time(shape) * lay.pp
-    chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - per_rank))
+    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - per_rank))
     size, mean = s.input_len / chunks, prompts * chunks  # chunks of prompts per step
     total, weight, k, pk = 0.0, 0.0, 0, exp(-mean)
     while weight < 0.9999 and k <= 4 * mean + 20:
@@ -194,7 +199,7 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     TTFT), so one client alone never waits for a prompt while it decodes."""
     share = (max(0.0, b - 1.0) / b if b > 1 else 0.0) if closed else 1.0
     step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
-    chunks = ceil(s.input_len / max(1.0, TOKEN_BUDGET - b / dep.layout.dp))
+    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - b / dep.layout.dp))
     ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
     ttft += host_ttft(dep.factors, s.input_len) if s.front_end else 0.0
     e2e = ttft + (s.output_len - 1) * step
@@ -275,7 +280,9 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     tail = p99_in_system(b)
     busy = steady(dep, tail, s, arrivals=True)
     decode = mixed_step(dep, b, s, prefill_share=0.0)
-    wait, wait99 = prompt_wait(p.step, decode, b / dep.layout.dp / s.output_len / s.beams, s.input_cv)
+    per_step = b / dep.layout.dp / s.output_len / s.beams  # prompts arriving per step per replica
+    wait, wait99 = prompt_wait(p.step, decode, per_step, s.input_cv)
+
     seen = max(1.0, b / dep.layout.dp / s.beams)  # prompts that arrive during one request's decode
     stall = (p.step - decode) * (1.0 + Z99 * sqrt((1.0 + s.input_cv ** 2) / seen))
     # an arrival joins at the next step boundary: half a step on average, up to one at the tail
@@ -306,7 +313,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     lockstep = dep.static.ranks if dep.static else 1
     if lockstep > 1:  # one engine whose rows are spread over the ranks: a rank's deployment times its steps
         cap *= lockstep
-    budget = dep.stack.features.token_budget if "token_budget" in dict(s.launch) else TOKEN_BUDGET
+    budget = budget_of(dep, s)
     cfg = SimConfig(requests=requests, seed=0, max_seqs=cap, front_end=s.front_end, stagger=not s.together,
                     token_budget=budget,
                     input_dist=LengthDist("fixed", {"value": s.input_len}),

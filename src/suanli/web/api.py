@@ -71,11 +71,18 @@ def predict(req: PredictIn) -> J:
         guard.resolve("system", req.system)
         p = run(req.model, req.system, tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
                 kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, input=req.input,
-                output=req.output)
+                output=req.output, speculative=_speculative(req.speculative))
     d = p.to_dict()
     if not p.fits:
         return J({"detail": not_fit_message(p), "result": d}, status_code=422)
     return J(d)
+
+
+def _speculative(text: str | None) -> str | None:
+    """A speculative-decoding request whose draft model, if any, is a catalog id (no paths over HTTP)."""
+    if text and "=" in text.split(":")[0]:
+        guard.model_name(text.split(":")[0].partition("=")[2], "speculative")
+    return text
 
 
 def _predict_config(req: PredictIn):
@@ -86,8 +93,11 @@ def _predict_config(req: PredictIn):
     from suanli.schema.errors import validated
 
     model_id, arch = guard.config_arch(req.config or {}, req.model)
+    from suanli.perf.speculative import parse_speculative
+
     dep = validated(Deployment, dict(tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
-                                     kv_precision=req.kv_precision, engine=req.engine), "deployment")
+                                     kv_precision=req.kv_precision, engine=req.engine,
+                                     speculative=parse_speculative(_speculative(req.speculative))), "deployment")
     wl = validated(Workload, dict(input_len=req.input, output_len=req.output, batch=req.batch), "workload")
     cat = catalog()
     sys_ = cat.systems[guard.resolve("system", req.system)]
@@ -106,7 +116,7 @@ def compare(req: CompareIn) -> J:
         guard.resolve("system", s)
     rows = run(req.model, names, input=req.input, output=req.output, precision=req.precision,
                kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, chips=req.chips,
-               tpot_limit_ms=req.tpot_max, rank_by=req.rank_by)
+               tpot_limit_ms=req.tpot_max, rank_by=req.rank_by, speculative=_speculative(req.speculative))
     if req.detail or req.whatif is not None:
         from suanli.web.explain import board
 

@@ -39,6 +39,8 @@ class PredictIn(Layout):
     batch: int = Field(1, description="concurrent sequences in the whole deployment")
     input: int = Field(1024, description="prompt length, tokens per request")
     output: int = Field(128, description="generated tokens per request")
+    speculative: str | None = Field(None, description="speculative decoding METHOD:K[:A]: mtp:3, eagle:4:3.2 or "
+                                                      "draft=MODEL:4 (a catalog model)")
     config: dict[str, Any] | None = Field(None, description="a Hugging Face config.json's content, used instead of "
                                                             "a catalog model (its name is `model`)")
 
@@ -57,6 +59,7 @@ class CompareIn(In):
     precision: str = "fp8"
     kv_precision: str | None = None
     engine: str | None = None
+    speculative: str | None = Field(None, description="speculative decoding METHOD:K[:A], as for /api/predict")
     batch: int | None = Field(None, description="total concurrent sequences per system (default: the largest that "
                                                 "fits, up to 512 per replica)")
     chips: int | None = Field(None, description="chips to use on each system (default: one whole unit)")

@@ -122,6 +122,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if mismatch:
         raise Skip(mismatch)
     harness = mlperf.mlperf_config(row)
+    budget = (harness or {}).get("budget") if row.scenario in ("server", "interactive") else None
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
         tp, pp = harness["tp"], harness.get("pp") or 1
         dp = max(1, row.n_accel // (tp * pp))
@@ -212,6 +213,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     run["drafts"] = drafted[0]["draft_tokens"] if drafted else 0
     server = inferencex.launch(row.source, row.notes, run)
     launched: tuple = ()
+    if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
+        launched = (("token_budget", budget),)
+        notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
     if server:
         settings, server_kv, where = server
         launched = tuple(sorted(settings.items()))

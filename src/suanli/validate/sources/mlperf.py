@@ -41,8 +41,14 @@ def mlperf_configs() -> dict[tuple[str, ...], dict]:
             out[key] = {"tp": _int(r, "tensor_parallelism"), "pp": _int(r, "pipeline_parallelism"),
                         "ep": _int(r, "moe_expert_parallelism"), "batch": _int(r, "gpu_batch_size"),
                         "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
-                        "path": r["config_path"]}
+                        "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"]}
     return out
+
+
+def _budget(text: str) -> int | None:
+    """The engine's token budget per step at run time: `1536`, or `build:1536|runtime:12000` (the runtime one)."""
+    m = re.search(r"runtime:(\d+)", text) or re.fullmatch(r"\s*(\d+)\s*", text)
+    return int(m.group(1)) if m else None
 
 
 def _int(r: dict, key: str) -> int | None:

@@ -79,6 +79,7 @@ export default {
     { name: 'batch', type: 'number', value: '64' },
     { name: 'input', label: 'input tokens', type: 'number', value: '2048' },
     { name: 'output', label: 'output tokens', type: 'number', value: '128' },
+    { name: 'speculative', label: 'speculative (blank: none)', placeholder: 'mtp:3, eagle:4, draft=llama-3.2-1b:4' },
     { name: 'config', label: 'config.json (optional)', type: 'file', accept: '.json,application/json' },
   ],
   mount(ui) {
@@ -98,7 +99,7 @@ export default {
   async update(v, ui) {
     const body = { model: v.model, system: v.system, tp: num(v.tp), pp: num(v.pp), ep: num(v.ep), dp: num(v.dp),
       precision: v.precision, engine: v.engine || null, batch: num(v.batch), input: num(v.input),
-      output: num(v.output) };
+      output: num(v.output), speculative: v.speculative || null };
     if (uploaded && uploaded.name === v.model) body.config = uploaded.config;
     let d, error = '';
     try { d = await api('/api/predict', body); } catch (e) {
@@ -118,6 +119,8 @@ export default {
       ['chips', `${d.chips} x ${d.chip}`],
       ['fits', d.fits === null ? 'not checked (capacity unknown)' : (d.fits ? 'yes' : 'no')], ['factors', d.factors === 'calibrated' ? 'calibrated' : d.factors.split(/[:;]/)[0], d.factors],
       ['engine', engineLabel(d.engine), engineTip(d.engine)],
+      ...(d.engine && d.engine.paths.speculative ? [['speculative', d.engine.paths.speculative.split(' tokens out')[0]
+        + ' tokens out', d.engine.paths.speculative]] : []),
     ]);
     memoryChart(ui, d);
     phaseChart(ui, d);
