@@ -17,7 +17,7 @@ from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, predict_deployed
 from suanli.perf.speculative import parse_speculative
 from suanli.perf.stacks import stack_rows
-from suanli.schema import Chip, Deployment, SuanliError, Workload
+from suanli.schema import Chip, Deployment, Speculation, SuanliError, Workload
 from suanli.schema.errors import validated
 from suanli.schema.precision import default_precision
 from suanli.serve import api as serving
@@ -92,6 +92,17 @@ def bounded(chip: Chip) -> tuple[Chip, dict[str, str]]:
     return chip.model_copy(update=update), {"missing": ", ".join(missing), **marks}
 
 
+def speculation(text: str | None) -> Speculation | None:
+    """`--speculative METHOD:K[:A]` as a `Speculation`, its draft model (if any) resolved here like every id."""
+    spec = parse_speculative(text)
+    if spec is not None and spec.draft_model:
+        try:
+            spec._draft = model_arch(spec.draft_model)
+        except SuanliError as e:
+            raise SuanliError(f"speculative: draft model {spec.draft_model!r}: {e}") from None
+    return spec
+
+
 def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
@@ -109,7 +120,7 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
             chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
                       "(models quantized for it, as its SDK runs them)")
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                     engine=engine, speculative=parse_speculative(speculative)), "deployment")
+                                     engine=engine, speculative=speculation(speculative)), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
     p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration)), wl)
     if chosen:
@@ -136,7 +147,7 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
     cat = catalog()
     model_id, arch = model_arch(model)
     base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine,
-                                      speculative=parse_speculative(speculative)), "deployment")
+                                      speculative=speculation(speculative)), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
     units = [(s, cat.chips[s.chip]) for s in (cat.system(name) for name in systems)]  # unknown ids fail first
     return compare_units(arch, model_id, units, base, wl, batch=batch, chips=chips, tpot_limit_ms=tpot_limit_ms,
@@ -164,6 +175,6 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
              **options) -> tuple[dict, SimRun]:
     """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options)."""
     spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                      engine=engine, speculative=parse_speculative(speculative)), "deployment")
+                                      engine=engine, speculative=speculation(speculative)), "deployment")
     cal = _calibration(calibration)
     return serving.simulate(lambda d: deploy(model, system, d, cal), spec, **options)

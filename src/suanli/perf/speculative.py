@@ -125,14 +125,13 @@ def check_speculation(dep) -> float:
 
 def draft_deployment(dep, model: str):
     """The draft model on the target's chips: the target's TP where the draft's heads allow it, else one chip per
-    replica (engines run a small draft unsharded), same precision and engine."""
-    from suanli.model.resolve import model_arch
+    replica (engines run a small draft unsharded), same precision and engine. Its id was resolved by the service
+    layer (`suanli.api.speculation`)."""
     from suanli.perf.deployed import Deployed
 
-    try:
-        model_id, arch = model_arch(model)
-    except SuanliError as e:
-        raise SuanliError(f"speculative: draft model {model!r}: {e}") from None
+    if dep.spec._draft is None:
+        raise SuanliError(f"speculative: draft model {model!r} was not resolved (give it through suanli.api)")
+    model_id, arch = dep.spec._draft
     lay = dep.layout
     for tp in dict.fromkeys((lay.tp, 1)):
         spec = dep.dep.model_copy(update=dict(tp=tp, pp=1, ep=1, dp=lay.dp * lay.tp // tp, speculative=None))

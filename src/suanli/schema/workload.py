@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class Speculation(BaseModel):
@@ -20,6 +20,8 @@ class Speculation(BaseModel):
     acceptance: float | None = Field(None, ge=1.0, description="mean tokens emitted per step, 1..draft_tokens+1 "
                                      "(default: the method's sourced acceptance rate)")
     draft_model: str | None = Field(None, description="the drafting model (method draft): a catalog id or config")
+    # (model id, Arch) of the draft model, set by the service layer that resolves ids (`suanli.api.speculation`)
+    _draft: object = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _within(self) -> Speculation:

@@ -93,11 +93,11 @@ def _predict_config(req: PredictIn):
     from suanli.schema.errors import validated
 
     model_id, arch = guard.config_arch(req.config or {}, req.model)
-    from suanli.perf.speculative import parse_speculative
+    from suanli.api import speculation
 
     dep = validated(Deployment, dict(tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
                                      kv_precision=req.kv_precision, engine=req.engine,
-                                     speculative=parse_speculative(_speculative(req.speculative))), "deployment")
+                                     speculative=speculation(_speculative(req.speculative))), "deployment")
     wl = validated(Workload, dict(input_len=req.input, output_len=req.output, batch=req.batch), "workload")
     cat = catalog()
     sys_ = cat.systems[guard.resolve("system", req.system)]
