@@ -133,14 +133,17 @@ def draft_deployment(dep, model: str):
         raise SuanliError(f"speculative: draft model {model!r} was not resolved (give it through suanli.api)")
     model_id, arch = dep.spec._draft
     lay = dep.layout
-    for tp in dict.fromkeys((lay.tp, 1)):
+
+    def on(tp: int) -> Deployed:
         spec = dep.dep.model_copy(update=dict(tp=tp, pp=1, ep=1, dp=lay.dp * lay.tp // tp, speculative=None))
-        try:
-            return Deployed(arch, dep.chip, dep.system, spec, model_id, dep.calibration, dep.stack)
-        except SuanliError:
-            if tp == 1:
-                raise
-    raise AssertionError("unreachable")
+        return Deployed(arch, dep.chip, dep.system, spec, model_id, dep.calibration, dep.stack)
+
+    try:
+        return on(lay.tp)
+    except SuanliError:
+        if lay.tp == 1:
+            raise
+        return on(1)
 
 
 def draft_seconds(dep, decodes: StepShape) -> float:

@@ -280,9 +280,7 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     tail = p99_in_system(b)
     busy = steady(dep, tail, s, arrivals=True)
     decode = mixed_step(dep, b, s, prefill_share=0.0)
-    per_step = b / dep.layout.dp / s.output_len / s.beams  # prompts arriving per step per replica
-    wait, wait99 = prompt_wait(p.step, decode, per_step, s.input_cv)
-
+    wait, wait99 = prompt_wait(p.step, decode, b / dep.layout.dp / s.output_len / s.beams, s.input_cv)
     seen = max(1.0, b / dep.layout.dp / s.beams)  # prompts that arrive during one request's decode
     stall = (p.step - decode) * (1.0 + Z99 * sqrt((1.0 + s.input_cv ** 2) / seen))
     # an arrival joins at the next step boundary: half a step on average, up to one at the tail

@@ -218,7 +218,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
     if server:
         settings, server_kv, where = server
-        launched = tuple(sorted(settings.items()))
+        launched = tuple(sorted({**dict(launched), **settings}.items()))  # the script's settings win
         kv = row.kv_precision or server_kv or kv
         said = ", ".join(f"{k} {v:g}" for k, v in launched) + (f", KV {server_kv}" if server_kv else "")
         notes.append(f"server launched with {said} ({where})")
