@@ -6,6 +6,7 @@ from suanli.catalog import catalog
 from suanli.model.arch import parse_config
 from suanli.model.params import count_params
 from suanli.model.resolve import model_arch
+from suanli.model.vision import tower_params
 
 
 def test_llama_3_1_70b_by_hand():
@@ -51,13 +52,15 @@ def test_every_catalog_model_matches_its_published_total():
     bad = []
     for m in catalog().models.values():
         pub = m.published
-        if not pub.total_params_b or pub.includes:
-            continue
         arch = parse_config(m.config, m.id)
+        tower = tower_params(arch.vision) if arch.vision and not arch.vision.unsupported else 0.0
+        if not pub.total_params_b or (pub.includes and not tower):  # a vision tower counted where it is modelled
+            continue
         pc = count_params(arch)
-        with_mtp = pc.total + arch.mtp_layers * (pc.attention + pc.mlp_total) / arch.layers  # some count MTP layers
+        total = pc.total + tower
+        with_mtp = total + arch.mtp_layers * (pc.attention + pc.mlp_total) / arch.layers  # some count MTP layers
         tol = _tolerance(pub.total_params_b)
-        if all(abs(t / 1e9 / pub.total_params_b - 1) > tol for t in (pc.total, with_mtp)):
+        if all(abs(t / 1e9 / pub.total_params_b - 1) > tol for t in (total, with_mtp)):
             bad.append(f"{m.id}: {pc.total / 1e9:.2f}B vs published {pub.total_params_b}B (tolerance {tol:.1%})")
     assert not bad, bad
 
@@ -93,3 +96,14 @@ def test_moe_first_dense_layers():
     assert kinds == [("dense", 2), ("moe", 3)]
     moe = next(g.mlp for g in a.groups if g.mlp.kind == "moe")
     assert moe.shared_intermediate == 32 and moe.experts == 8 and moe.topk == 2
+
+
+def test_ernie_moe_reads_its_own_expert_keys():
+    """ERNIE 4.5 names top-k `moe_k`, shared experts `moe_num_shared_experts` and routes only from
+    `moe_layer_start_index`: layer 0 stays dense."""
+    arch = parse_config(catalog().models["ernie-4.5-21b-a3b"].config, "ernie")
+    kinds = [g.mlp.kind for g in arch.groups for _ in range(g.count)]
+    assert kinds == ["dense"] + ["moe"] * 27
+    moe = next(g.mlp for g in arch.groups if g.mlp.kind == "moe")
+    assert (moe.experts, moe.topk, moe.shared_intermediate) == (64, 6, 2 * 1536)
+    assert 3.0 < count_params(arch).active / 1e9 < 3.6  # "A3B": 3B a token, plus the 0.26B embedding

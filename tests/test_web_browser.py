@@ -177,6 +177,10 @@ def test_predict(page):
     page.wait_for_function("document.querySelector('.kpis').innerText.includes('eagle, 4 draft token(s)')",
                            timeout=30_000)
     set_field(page, "speculative", "")
+    set_field(page, "images", "1")  # a text-only model refuses images in one line
+    page.wait_for_function("(document.querySelector('.status .msg.error') || {}).textContent?.includes('no vision')",
+                           timeout=30_000)
+    set_field(page, "images", "")
     set_field(page, "batch", "0")
     assert "batch" in error_text(page)
     set_field(page, "batch", "64")

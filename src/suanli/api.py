@@ -11,13 +11,15 @@ from __future__ import annotations
 from suanli.catalog import catalog
 from suanli.engines import resolve_engine, stacks_for
 from suanli.model.resolve import model_arch
+from suanli.model.vision import check_images, patches_and_tokens, resized
 from suanli.perf.compare import compare_units
 from suanli.perf.deployed import Deployed, remember
 from suanli.perf.factors import Calibration, load_calibration
 from suanli.perf.predict import Prediction, predict_deployed
 from suanli.perf.speculative import parse_speculative
 from suanli.perf.stacks import stack_rows
-from suanli.schema import Chip, Deployment, Speculation, SuanliError, Workload
+from suanli.perf.vision import parse_images
+from suanli.schema import Chip, Deployment, Images, Speculation, SuanliError, Workload
 from suanli.schema.errors import validated
 from suanli.schema.precision import default_precision
 from suanli.serve import api as serving
@@ -103,12 +105,31 @@ def speculation(text: str | None) -> Speculation | None:
     return spec
 
 
+def image_prompt(text: str | None, model: str, input: int, arch=None) -> tuple[Images | None, int, str]:
+    """`--images N[@WxH]` for a prompt of `input` text tokens: the `Images` (with the whole prompt's length), the
+    prompt's tokens with the images', and a note saying how they add up. `arch`: the model, already read."""
+    parsed = parse_images(text)
+    if parsed is None:
+        return None, input, ""
+    model_id, arch = (model, arch) if arch is not None else model_arch(model)
+    im = validated(Images, dict(zip(("count", "width", "height"), parsed, strict=True)), "images")
+    tower = check_images(arch.vision, model_id)
+    patches, tokens = patches_and_tokens(tower, im.width, im.height)
+    total = input + im.count * tokens
+    w, h = resized(tower, im.width, im.height)
+    note = (f"prompt: {input} text tokens + {im.count} image(s) x {tokens} tokens = {total} tokens (each "
+            f"{im.width}x{im.height} image run at {w}x{h}, {patches} patches of {tower.patch} px)")
+    return im.model_copy(update={"prompt_tokens": total}), total, note
+
+
 def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
-            calibration: str | Calibration | None = None, speculative: str | None = None) -> Prediction:
+            calibration: str | Calibration | None = None, speculative: str | None = None,
+            images: str | None = None) -> Prediction:
     """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
-    (`default_precision`), said in the notes. A chip whose compute rate or memory bandwidth the catalog lacks is
+    (`default_precision`), said in the notes. `images` (`N[@WxH]`): that many images in every prompt of `input`
+    text tokens. A chip whose compute rate or memory bandwidth the catalog lacks is
     predicted with that figure taken as free (`bounded`): the figures it bounds are named in `bounds`."""
     chosen = None
     cat = catalog()
@@ -119,12 +140,14 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
         if precision != "bf16":
             chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
                       "(models quantized for it, as its SDK runs them)")
+    imgs, prompt, composed = image_prompt(images, model, input)
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                     engine=engine, speculative=speculation(speculative)), "deployment")
-    wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch), "workload")
+                                     engine=engine, speculative=speculation(speculative), images=imgs), "deployment")
+    wl = validated(Workload, dict(input_len=prompt, output_len=output, batch=batch), "workload")
     p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration)), wl)
-    if chosen:
-        p.notes.insert(0, chosen)
+    for note in (composed, chosen):
+        if note:
+            p.notes.insert(0, note)
     if bounds:
         p.bounds = bounds
         p.interval_basis = ()  # a bound has no interval: the held-out errors are of full predictions
@@ -138,7 +161,8 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
 def compare(model: str, systems: list[str], *, input: int, output: int, precision: str = "bf16",
             kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
             chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
-            calibration: Calibration | None = None, speculative: str | None = None) -> list[dict]:
+            calibration: Calibration | None = None, speculative: str | None = None,
+            images: str | None = None) -> list[dict]:
     """Systems ranked on one model and request shape, each with its best layout and batch."""
     if not systems:
         raise SuanliError("systems: give at least one system id")
@@ -146,8 +170,9 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
         raise SuanliError(f"chips: {chips} is not allowed; give a positive number of chips")
     cat = catalog()
     model_id, arch = model_arch(model)
+    imgs, input, _ = image_prompt(images, model, input)
     base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine,
-                                      speculative=speculation(speculative)), "deployment")
+                                      speculative=speculation(speculative), images=imgs), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
     units = [(s, cat.chips[s.chip]) for s in (cat.system(name) for name in systems)]  # unknown ids fail first
     return compare_units(arch, model_id, units, base, wl, batch=batch, chips=chips, tpot_limit_ms=tpot_limit_ms,
@@ -172,9 +197,17 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
 def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
              precision: str = "bf16", kv_precision: str | None = None, engine: str | None = None,
              calibration: str | Calibration | None = None, speculative: str | None = None,
-             **options) -> tuple[dict, SimRun]:
-    """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options)."""
+             images: str | None = None, **options) -> tuple[dict, SimRun]:
+    """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options); `images`
+    as for `predict`, with fixed-length prompts."""
+    imgs = None
+    if images:
+        text = str(options.get("input", "1024")).strip().removeprefix("fixed:")
+        if not text.isdigit() or options.get("trace"):
+            raise SuanliError(f"images: give a fixed prompt length (--input N) with them, not {text!r} or a trace")
+        imgs, prompt, _ = image_prompt(images, model, int(text))
+        options["input"] = str(prompt)
     spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                      engine=engine, speculative=speculation(speculative)), "deployment")
+                                      engine=engine, speculative=speculation(speculative), images=imgs), "deployment")
     cal = _calibration(calibration)
     return serving.simulate(lambda d: deploy(model, system, d, cal), spec, **options)

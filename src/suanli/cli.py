@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 from suanli.commands.common import (
     CalOpt,
     EngineOpt,
+    ImagesOpt,
     InputOpt,
     JsonOpt,
     KvOpt,
@@ -52,6 +53,7 @@ def predict(
     output: OutputOpt = 128,
     calibration: CalOpt = None,
     speculative: SpecOpt = None,
+    images: ImagesOpt = None,
     ops: Annotated[bool, typer.Option("--ops", help="also list every op of the decode step")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -65,7 +67,8 @@ def predict(
     from suanli.report.terminal import render_prediction
 
     p = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-            engine=engine, batch=batch, input=input, output=output, calibration=calibration, speculative=speculative)
+            engine=engine, batch=batch, input=input, output=output, calibration=calibration, speculative=speculative,
+            images=images)
     if as_json:
         emit_json(p.to_dict())
     elif p.fits:
@@ -92,6 +95,7 @@ def compare(
                        ] = "tok_s_per_chip",
     calibration: CalOpt = None,
     speculative: SpecOpt = None,
+    images: ImagesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank systems on the same model and request shape, each with its best layout and batch."""
@@ -103,7 +107,7 @@ def compare(
     cal = load_calibration(calibration) if calibration else None
     rows = run(model, names, input=input, output=output, precision=precision, kv_precision=kv_precision,
                engine=engine, batch=batch, chips=chips, tpot_limit_ms=tpot_max, rank_by=rank_by, calibration=cal,
-               speculative=speculative)
+               speculative=speculative, images=images)
     if as_json:
         emit_json({"model": model, "input": input, "output": output, "precision": precision, "rank_by": rank_by,
                    "systems": rows})

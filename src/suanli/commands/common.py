@@ -24,6 +24,10 @@ EngineOpt = Annotated[str | None, typer.Option("--engine", help="serving engine 
 SpecOpt = Annotated[str | None, typer.Option("--speculative", help="speculative decoding METHOD:K[:A]: mtp (the "
                                             "model's MTP module) or eagle (a one-layer draft head), K drafts a "
                                             "step, A tokens out per step (default: sourced), e.g. mtp:3")]
+ImagesOpt = Annotated[str | None, typer.Option("--images", help="images in every prompt of a vision-language model, "
+                                              "N[@WIDTHxHEIGHT] in pixels (default size 1024x1024), e.g. 1 or "
+                                              "2@1280x720: their tokens join the prompt, the vision tower encodes "
+                                              "them in the prefill")]
 CalOpt = Annotated[str | None, typer.Option("--calibration", help="calibration YAML (default: the bundled one)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from suanli.commands.common import (
     CalOpt,
     EngineOpt,
+    ImagesOpt,
     JsonOpt,
     KvOpt,
     ModelOpt,
@@ -36,6 +37,7 @@ def simulate(
     kv_precision: KvOpt = None,
     engine: EngineOpt = None,
     speculative: SpecOpt = None,
+    images: ImagesOpt = None,
     arrival: Annotated[str, typer.Option(help="poisson, gamma (bursty, see --cv) or concurrency (closed loop)")
                        ] = "poisson",
     rate: Annotated[float | None, typer.Option(help="arrival rate, requests per second (alone: Poisson)")] = None,
@@ -89,7 +91,7 @@ def simulate(
                               concurrency=concurrency, input=input, output=output, trace=trace, requests=requests,
                               seed=seed, slo=slo, disaggregate=disaggregate, router=router, prefix_hit=prefix_hit,
                               max_seqs=max_seqs, max_tokens=max_tokens, calibration=cal, speculative=speculative,
-                              max_work_s=inf if force else WORK_LIMIT_S, on_done=tick)
+                              images=images, max_work_s=inf if force else WORK_LIMIT_S, on_done=tick)
     if per_request:
         write_requests(result, per_request)
     if as_json:

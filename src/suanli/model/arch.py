@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from suanli.model.vision import VisionTower, parse_vision
 from suanli.schema import SuanliError
 
 
@@ -105,6 +106,7 @@ class Arch:
     extra_params: float = 0.0  # per-layer embeddings and other tensors outside the block structure
     notes: tuple[str, ...] = field(default_factory=tuple)
     model_type: str = ""  # the config's model_type: engines treat some architectures as others
+    vision: VisionTower | None = None  # a vision-language model's image encoder (`model/vision.py`)
 
     @property
     def layers(self) -> int:
@@ -191,7 +193,7 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     inter = _get(cfg, "intermediate_size_mlp", "ffn_hidden_size", "intermediate_size", "n_inner")
     inter = int(inter) if inter else 4 * hidden
     attn_bias = bool(_get(cfg, "attention_bias", "qkv_bias", "add_qkv_bias", "bias", default=False)) or mtype in {
-        "qwen2", "qwen2_moe"}
+        "qwen2", "qwen2_moe", "qwen2_vl_text", "qwen2_5_vl_text"}
     mlp_bias = bool(_get(cfg, "mlp_bias", "bias", default=False)) or mtype in {"gptj"}
 
     # Attention kind per layer
@@ -223,7 +225,7 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
         name=name, hidden=hidden, vocab=vocab, tie_embeddings=tie, groups=tuple(groups), parallel_block=parallel,
         lm_head_bias=mtype == "gptj",
         mtp_layers=int(cfg.get("num_nextn_predict_layers") or cfg.get("mtp_num_hidden_layers") or 0),
-        model_type=mtype,
+        model_type=mtype, vision=parse_vision(cfg, hidden),
     )
 
 
@@ -329,10 +331,10 @@ def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bi
     dense = MLP("dense", inter, gated, bias)
     if experts <= 1:
         return [dense] * layers
-    topk = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "top_k", default=2))
+    topk = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "top_k", "moe_k", default=2))
     e_inter = int(_get(cfg, "moe_intermediate_size", "expert_intermediate_size", default=0) or
                   cfg.get("intermediate_size") or inter)
-    n_shared = int(cfg.get("n_shared_experts") or 0)
+    n_shared = int(_get(cfg, "n_shared_experts", "moe_num_shared_experts", default=0))
     shared = int(cfg.get("shared_expert_intermediate_size") or 0) or n_shared * e_inter
     if str(mtype).startswith("llama4"):
         shared = int(cfg.get("intermediate_size") or e_inter)  # one shared expert of the expert width
@@ -342,11 +344,16 @@ def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bi
     moe = MLP("moe", 0, gated, bias or mtype == "gpt_oss", experts, topk, e_inter, shared,
               shared_gate=bool(cfg.get("shared_expert_intermediate_size")))
     first_dense = int(cfg.get("first_k_dense_replace") or 0)
-    freq = int(_get(cfg, "moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step", default=1) or 1)
+    freq = int(_get(cfg, "moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step", "moe_layer_interval",
+                    default=1) or 1)
     only_dense = set(cfg.get("mlp_only_layers") or [])
+    # ERNIE 4.5: experts from moe_layer_start_index to moe_layer_end_index (inclusive; unset or -1: the last layer)
+    first_dense = max(first_dense, int(cfg.get("moe_layer_start_index") or 0))
+    last = cfg.get("moe_layer_end_index")
+    last = layers - 1 if last is None or int(last) < 0 else int(last)
     out = []
     for i in range(layers):
-        is_moe = i >= first_dense and (i + 1) % freq == 0 and i not in only_dense
+        is_moe = first_dense <= i <= last and (i + 1) % freq == 0 and i not in only_dense
         if str(mtype).startswith("llama4") and freq > 1:
             is_moe = (i + 1) % freq == 0
         if mtype == "jamba":  # experts every expert_layer_period layers, from expert_layer_offset

@@ -23,6 +23,7 @@ from suanli.perf.hardware import Hardware, hardware_of
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
 from suanli.perf.speculative import check_speculation, draft_only, draft_seconds, shape_of, verify_shape
 from suanli.perf.steps import StepPlan, step_plan
+from suanli.perf.vision import add_vision
 from suanli.schema import Chip, Deployment, SuanliError, System, get_precision
 from suanli.schema.precision import matrix_dtype_for
 
@@ -178,6 +179,10 @@ class Deployed:
         span = {"all_reduce": lay.tp, "all_gather": lay.tp, "all_to_all": lay.tp * lay.dp, "p2p": chips}
         self.weight_bytes = weight_bytes_per_chip(arch, lay, self.numerics)
         self.ops = step_ops(arch, lay, self.numerics)
+        vision_path = ""
+        if dep.images is not None:  # the vision tower's work rides on prefill tokens (`perf/vision.py`)
+            vision, vision_path = add_vision(self)
+            self.ops += vision
         costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
         # blockwise expert kernels (fixed-shape engines) pay per block (features.blockwise_moe)
         self.moe_path = feats.moe_kernel
@@ -224,6 +229,8 @@ class Deployed:
         self._plans: dict[tuple, tuple[StepPlan, np.ndarray]] = {}
         self._memory: dict[tuple, MemoryUse] = {}
         self.engine_dict = self.stack.to_dict()  # the stack as predictions report it
+        if vision_path:
+            self.engine_dict["paths"]["vision"] = vision_path
         self._speculate(dep)
         if self._floored:
             self.engine_dict["paths"]["moe"] += (f"; at least {self.factors.moe_floor_us:g} us per MoE layer per "

@@ -91,7 +91,8 @@ def engine_line(e: dict) -> str:
     """One line naming the stack assumed and the kernel paths it takes."""
     version = e.get("version") or (f"as of {e['as_of']}" if e.get("as_of") else "version not stated")
     paths = e.get("paths", {})
-    shown = "; ".join(f"{k}: {paths[k]}" for k in ("graph", "moe", "memory") if k in paths)
+    shown = "; ".join(f"{k}: {paths[k]}" for k in ("graph", "moe", "memory", "speculative", "vision")
+                      if k in paths)
     return f"{e.get('name')} ({version}): {shown}"
 
 

@@ -32,6 +32,19 @@ class Speculation(BaseModel):
         return self
 
 
+class Images(BaseModel):
+    """The images in every request's prompt (vision-language models): each is encoded by the model's vision tower
+    and becomes prompt tokens (`model/vision.py`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(1, ge=1, le=64, description="images per request")
+    width: int = Field(1024, ge=1, le=16384, description="image width, pixels")
+    height: int = Field(1024, ge=1, le=16384, description="image height, pixels")
+    prompt_tokens: int | None = Field(None, ge=1, le=10_000_000, description="tokens of the whole prompt, text and "
+                                      "images: what share of the prefill is image tokens (set by suanli.api)")
+
+
 class Deployment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,6 +56,7 @@ class Deployment(BaseModel):
     kv_precision: str | None = Field(None, description="KV-cache precision (default: bf16, or fp8 with fp8 weights)")
     engine: str | None = Field(None, description="serving engine family, e.g. vllm, sglang, trt-llm, llama.cpp")
     speculative: Speculation | None = Field(None, description="speculative decoding (none: one token per step)")
+    images: Images | None = Field(None, description="images in every prompt, which the vision tower encodes")
 
     @property
     def chips(self) -> int:

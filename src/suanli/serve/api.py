@@ -86,7 +86,7 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
     summary = summarize(result, parse_slo(slo), chips)
     summary.update({"model": dep.model_id, "system": dep.system.id, "chips": chips,
                     "deployment": dep_spec.model_dump(), "disaggregate": list(split) if split else None,
-                    "factors": dep.factors_note, "engine": dep.stack.to_dict(), "max_seqs": cfg.max_seqs})
+                    "factors": dep.factors_note, "engine": dep.engine_dict, "max_seqs": cfg.max_seqs})
     closed = not trace and kind == "concurrency"
     summary["intervals"] = _bands(dep, summary, engines, bool(split), closed)
     return summary, result

@@ -41,6 +41,8 @@ class PredictIn(Layout):
     output: int = Field(128, description="generated tokens per request")
     speculative: str | None = Field(None, description="speculative decoding METHOD:K[:A]: mtp:3, eagle:4:3.2 or "
                                                       "draft=MODEL:4 (a catalog model)")
+    images: str | None = Field(None, description="images in every prompt of a vision-language model, "
+                                                 "N[@WIDTHxHEIGHT] in pixels, e.g. 1 or 2@1280x720")
     config: dict[str, Any] | None = Field(None, description="a Hugging Face config.json's content, used instead of "
                                                             "a catalog model (its name is `model`)")
 
@@ -60,6 +62,7 @@ class CompareIn(In):
     kv_precision: str | None = None
     engine: str | None = None
     speculative: str | None = Field(None, description="speculative decoding METHOD:K[:A], as for /api/predict")
+    images: str | None = Field(None, description="images in every prompt, N[@WIDTHxHEIGHT], as for /api/predict")
     batch: int | None = Field(None, description="total concurrent sequences per system (default: the largest that "
                                                 "fits, up to 512 per replica)")
     chips: int | None = Field(None, description="chips to use on each system (default: one whole unit)")

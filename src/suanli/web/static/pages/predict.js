@@ -80,6 +80,7 @@ export default {
     { name: 'input', label: 'input tokens', type: 'number', value: '2048' },
     { name: 'output', label: 'output tokens', type: 'number', value: '128' },
     { name: 'speculative', label: 'speculative (blank: none)', placeholder: 'mtp:3, eagle:4, draft=llama-3.2-1b:4' },
+    { name: 'images', label: 'images per prompt (VLMs; blank: none)', placeholder: '1, 2@1280x720' },
     { name: 'config', label: 'config.json (optional)', type: 'file', accept: '.json,application/json' },
   ],
   mount(ui) {
@@ -99,7 +100,7 @@ export default {
   async update(v, ui) {
     const body = { model: v.model, system: v.system, tp: num(v.tp), pp: num(v.pp), ep: num(v.ep), dp: num(v.dp),
       precision: v.precision, engine: v.engine || null, batch: num(v.batch), input: num(v.input),
-      output: num(v.output), speculative: v.speculative || null };
+      output: num(v.output), speculative: v.speculative || null, images: v.images || null };
     if (uploaded && uploaded.name === v.model) body.config = uploaded.config;
     let d, error = '';
     try { d = await api('/api/predict', body); } catch (e) {
@@ -121,6 +122,8 @@ export default {
       ['engine', engineLabel(d.engine), engineTip(d.engine)],
       ...(d.engine && d.engine.paths.speculative ? [['speculative', d.engine.paths.speculative.split(' tokens out')[0]
         + ' tokens out', d.engine.paths.speculative]] : []),
+      ...(d.engine && d.engine.paths.vision ? [['images', d.engine.paths.vision.split(' (')[0], d.engine.paths.vision]]
+        : []),
     ]);
     memoryChart(ui, d);
     phaseChart(ui, d);
