@@ -143,3 +143,23 @@ def test_cli_and_http_give_the_same_image_prediction(cli):
     assert h.status_code == 200, h.text
     assert h.json()["ttft_ms"] == pytest.approx(d["ttft_ms"])
     assert "vision" in h.json()["engine"]["paths"]
+
+
+def test_a_qwen2_vl_tower_without_its_own_model_type_is_read_from_the_wrapper():
+    """Qwen2-VL-7B's config.json: vision_config with embed_dim 1280, mlp_ratio 4 (GELU MLP), full attention, and
+    `hidden_size` 3584 meaning the language model's width."""
+    cfg = {"model_type": "qwen2_vl", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+           "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064,
+           "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                             "hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+                             "temporal_patch_size": 2}}
+    t = parse_config(cfg, "qwen2-vl").vision
+    assert (t.kind, t.hidden, t.intermediate, t.gated, t.window, t.out_hidden) == ("qwen2_vl", 1280, 5120, False, 0,
+                                                                                    3584)
+    assert patches_and_tokens(t, 1024, 1024) == (5476, 1369)
+    # 32 layers of 4h^2 + 4h attention, 2 x 1280 x 5120 + 5120 + 1280 MLP, 4h norms; a 3 x 2 x 14 x 14 patch
+    # embedding; the merger 5120^2 + 5120 + 5120 x 3584 + 3584 and its 2h norm
+    layer = 4 * 1280**2 + 4 * 1280 + 2 * 1280 * 5120 + 5120 + 1280 + 4 * 1280
+    merger = 2 * 1280 + 5120**2 + 5120 + 5120 * 3584 + 3584
+    assert tower_params(t) == 32 * layer + 3 * 2 * 14 * 14 * 1280 + merger
+    assert 0.66e9 < tower_params(t) < 0.68e9  # Qwen2-VL's 675M-parameter ViT (Qwen2-VL report, table 1)

@@ -50,7 +50,8 @@ def parse_vision(cfg: dict[str, Any], text_hidden: int) -> VisionTower | None:
     v = cfg.get("vision_config")
     if not isinstance(v, dict):
         return None
-    kind = str(v.get("model_type") or "").lower()
+    # Qwen2-VL's own config.json names no vision model_type: the wrapper's (its text config's, less "_text") holds
+    kind = str(v.get("model_type") or str(cfg.get("model_type") or "").removesuffix("_text")).lower()
     try:
         if kind in NATIVE:
             hidden = int(v.get("hidden_size") if kind == "qwen2_5_vl" else v.get("embed_dim") or v["hidden_size"])
