@@ -7,6 +7,7 @@ from suanli.model.arch import parse_config
 from suanli.model.params import count_params
 from suanli.model.resolve import model_arch
 from suanli.model.vision import tower_params
+from suanli.schema import SuanliError
 
 
 def test_llama_3_1_70b_by_hand():
@@ -107,3 +108,47 @@ def test_ernie_moe_reads_its_own_expert_keys():
     moe = next(g.mlp for g in arch.groups if g.mlp.kind == "moe")
     assert (moe.experts, moe.topk, moe.shared_intermediate) == (64, 6, 2 * 1536)
     assert 3.0 < count_params(arch).active / 1e9 < 3.6  # "A3B": 3B a token, plus the 0.26B embedding
+
+
+def test_hunyuan_per_layer_lists_read_as_one_value():
+    """Hunyuan-A13B gives moe_intermediate_size, moe_topk and num_shared_expert once per layer (32 equal values);
+    they read as that value, and num_shared_expert is the shared-expert count."""
+    arch = parse_config(catalog().models["hunyuan-a13b"].config, "hunyuan")
+    assert [g.mlp.kind for g in arch.groups] == ["moe"] and arch.layers == 32
+    moe = arch.groups[0].mlp
+    assert (moe.experts, moe.topk, moe.expert_intermediate, moe.shared_intermediate) == (64, 8, 3072, 3072)
+    pc = count_params(arch)
+    assert pc.total / 1e9 == pytest.approx(80, rel=0.02)  # "80B total"
+    assert pc.active / 1e9 == pytest.approx(13, rel=0.03)  # "13B active"
+
+
+@pytest.mark.parametrize("key,values", [("moe_topk", [8] * 31 + [4]), ("moe_intermediate_size", []),
+                                        ("num_shared_expert", [1, 0] * 16)])
+def test_per_layer_list_that_varies_is_refused(key, values):
+    cfg = {**catalog().models["hunyuan-a13b"].config, key: values}
+    with pytest.raises(SuanliError, match=key) as err:
+        parse_config(cfg, "hunyuan")
+    assert "\n" not in str(err.value)
+
+
+def test_rwkv6_counts_its_reference_layer_structure():
+    """RWKV-6 (Finch) 1.6B, tensor by tensor as HF modeling_rwkv6.py builds it: the paper's 1.6B."""
+    c, layers, vocab, ffn = 2048, 24, 65536, 7168  # ffn = int(3.5 * 2048) // 32 * 32
+    time_mix = 5 * c * c + 2 * c * 5 * 32 + 2 * c * 64 + 10 * c  # r,k,v,g,o; shift and decay LoRAs; vectors, ln_x
+    channel_mix = 2 * c * ffn + c * c + 2 * c  # key, value, receptance; 2 shift mixes
+    expected = layers * (time_mix + channel_mix + 4 * c) + 4 * c + 2 * vocab * c  # ln1/ln2; ln0, ln_out; emb, head
+    arch = parse_config(catalog().models["rwkv-6-1.6b"].config, "rwkv6")
+    assert arch.groups[0].attn.kind == "linear" and arch.groups[0].attn.lin_k_heads == 32
+    assert count_params(arch).total == expected
+    assert expected / 1e9 == pytest.approx(1.6, rel=1e-3)
+    # width 4096 (Finch 7B/14B) widens both LoRAs, as the reference code does
+    wide = parse_config({**catalog().models["rwkv-6-14b"].config, "num_hidden_layers": 1}, "rwkv6")
+    assert wide.groups[0].attn.lin_lowrank == 5 * 64 + 128
+
+
+def test_cross_attention_layers_are_refused_not_counted_as_decoder_layers():
+    cfg = {"model_type": "mllama_text_model", "hidden_size": 4096, "num_hidden_layers": 40,
+           "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 128256,
+           "cross_attention_layers": [3, 8, 13, 18, 23, 28, 33, 38]}
+    with pytest.raises(SuanliError, match="cross-attention layers"):
+        parse_config({"model_type": "mllama", "text_config": cfg}, "llama-3.2-11b-vision")

@@ -163,3 +163,36 @@ def test_a_qwen2_vl_tower_without_its_own_model_type_is_read_from_the_wrapper():
     merger = 2 * 1280 + 5120**2 + 5120 + 5120 * 3584 + 3584
     assert tower_params(t) == 32 * layer + 3 * 2 * 14 * 14 * 1280 + merger
     assert 0.66e9 < tower_params(t) < 0.68e9  # Qwen2-VL's 675M-parameter ViT (Qwen2-VL report, table 1)
+
+
+def test_qwen3_vl_towers_use_32_pixel_cells_learned_positions_and_deepstack_mergers():
+    """Qwen3-VL-4B's vision_config (transformers 4.57 layout): 24 layers of width 1024, GELU MLP 4096, 16-pixel
+    patches merged 2 x 2, 2304 learned positions, DeepStack features from layers 5, 11 and 17, output 2560."""
+    cfg = {"model_type": "qwen3_vl", "text_config": {"model_type": "qwen3_vl_text", "hidden_size": 2560,
+           "intermediate_size": 9728, "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "head_dim": 128, "vocab_size": 151936, "tie_word_embeddings": True},
+           "vision_config": {"deepstack_visual_indexes": [5, 11, 17], "depth": 24, "hidden_size": 1024,
+                             "intermediate_size": 4096, "model_type": "qwen3_vl", "num_heads": 16,
+                             "num_position_embeddings": 2304, "out_hidden_size": 2560, "patch_size": 16,
+                             "spatial_merge_size": 2, "temporal_patch_size": 2}}
+    t = parse_config(cfg, "qwen3-vl-4b").vision
+    assert (t.patch, t.merge, t.gated, t.positions, t.deepstack) == (16, 2, False, 2304, 3)
+    assert patches_and_tokens(t, 1024, 1024) == (4096, 1024)  # 32-pixel cells: 32 x 32 tokens
+    # under 65,536 pixels: scaled by sqrt(65536 / 10000) = 2.56 -> 256 px a side, 16 x 16 patches, 64 tokens
+    assert patches_and_tokens(t, 100, 100) == (256, 64)
+    h, m = 1024, 4096
+    layer = 4 * h * h + 4 * h + 2 * h * 4096 + 4096 + h + 4 * h
+    merger = m * m + m + m * 2560 + 2560
+    embed = 3 * 2 * 16 * 16 * h + h + 2304 * h
+    assert tower_params(t) == 24 * layer + embed + (2 * h + merger) + 3 * (2 * m + merger)
+    f = encoder_flops(t, 4096)
+    assert f["attention"] == pytest.approx(4 * 4096**2 * h * 24)
+
+
+def test_qwen3_5_carries_its_tower_and_matches_its_published_size():
+    card = catalog().models["qwen3.5-27b"]
+    arch = parse_config(card.config, "qwen3.5-27b")
+    assert arch.vision.kind == "qwen3_5" and arch.vision.layers == 27
+    p = predict("qwen3.5-27b", "1xh200", input=100, output=32, images="1@1920x1080")
+    # 1920 x 1080 -> 60 x 34 cells of 32 px (1920 x 1088) -> 2040 tokens
+    assert p.workload.input_len == 100 + 60 * 34

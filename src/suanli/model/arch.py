@@ -2,9 +2,9 @@
 
 Every supported family (Llama/Mistral/Qwen/Gemma, Mixtral and Qwen-MoE, DeepSeek V2/V3/R1/V3.2 and Kimi with MLA,
 gpt-oss, Llama 4, GLM-4.x, MiniMax, Qwen3-Next/3.5 hybrids with linear attention, GPT-J, Falcon, ChatGLM,
-InternLM2, Phi-3, RWKV-7) is reduced to the same few numbers, so the op builder has one code path. Layers that
-are identical (same attention kind, window and MLP kind) are grouped with a count: this keeps a step evaluation
-at a few dozen ops whatever the depth of the model.
+InternLM2, Phi-3, ERNIE 4.5, Hunyuan-A13B, RWKV-6/7) is reduced to the same few numbers, so the op builder has one
+code path. Layers that are identical (same attention kind, window and MLP kind) are grouped with a count: this
+keeps a step evaluation at a few dozen ops whatever the depth of the model.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Attention:
     lin_k_dim: int = 0
     lin_v_dim: int = 0
     lin_conv: int = 0
-    lin_lowrank: int = 0  # RWKV-7 low-rank projections (w, a, v, g), total rank across them
+    lin_lowrank: int = 0  # RWKV low-rank projections, total rank: RWKV-7 w, a, v, g; RWKV-6 token shift, decay
     # Mamba (selective state space, Jamba's mixer): inner width, state size per channel, rank of the step size
     ssm_inner: int = 0
     ssm_state: int = 0
@@ -149,8 +149,34 @@ SIZE_KEYS.update({k: 1_000_000 for k in ("hidden_size", "n_embd", "d_model", "he
                                           "v_head_dim")})
 SIZE_KEYS.update({k: 100_000 for k in ("num_attention_heads", "n_head", "num_heads", "num_key_value_heads",
                                         "num_kv_heads", "n_head_kv", "num_experts", "num_local_experts",
-                                        "n_routed_experts", "num_experts_per_tok", "n_shared_experts")})
+                                        "n_routed_experts", "num_experts_per_tok", "n_shared_experts", "moe_topk",
+                                        "num_shared_expert")})
 SIZE_KEYS.update({k: 10_000 for k in ("num_hidden_layers", "n_layer", "num_layers")})
+
+# Hunyuan-A13B (hunyuan_v1_moe) spells these out once per layer. Every released config repeats one value, which is
+# read as that value; a list that varies by layer is refused (each layer group would need its own MLP).
+PER_LAYER_KEYS = ("moe_intermediate_size", "moe_topk", "num_shared_expert")
+
+
+def _uniform_lists(cfg: dict[str, Any], name: str) -> dict[str, Any]:
+    """The config with every per-layer list of PER_LAYER_KEYS replaced by its one repeated value."""
+    out = cfg
+    for key in PER_LAYER_KEYS:
+        v = cfg.get(key)
+        if not isinstance(v, list):
+            continue
+        values: list[Any] = []
+        for x in v:
+            if x not in values:
+                values.append(x)
+        if not values:
+            raise SuanliError(f"{name}: config field {key!r} is an empty per-layer list; give one value per layer")
+        if len(values) > 1:
+            shown = ", ".join(repr(x) for x in values[:4]) + (", ..." if len(values) > 4 else "")
+            raise SuanliError(f"{name}: config field {key!r} differs between layers ({shown}); suanli models one "
+                              f"value for every layer")
+        out = {**out, key: values[0]}
+    return out
 
 
 def _check_sizes(cfg: dict[str, Any], name: str) -> None:
@@ -166,7 +192,7 @@ def _check_sizes(cfg: dict[str, Any], name: str) -> None:
 
 def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     """Normalise a Hugging Face config into an Arch. Raises SuanliError on configs it cannot read."""
-    cfg = _text_config(cfg)
+    cfg = _uniform_lists(_text_config(cfg), name)
     _check_sizes(cfg, name)
     mtype = str(_get(cfg, "model_type", default="")).lower()
     archs = " ".join(_get(cfg, "architectures", default=[]) or []).lower()
@@ -176,8 +202,13 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     if not (hidden and layers and vocab):
         raise SuanliError(f"{name}: config lacks hidden_size, num_hidden_layers or vocab_size")
     hidden, layers, vocab = int(hidden), int(layers), int(vocab)
+    if cfg.get("cross_attention_layers"):  # Llama 3.2 Vision (mllama): image cross-attention is not modelled
+        raise SuanliError(f"{name}: cross-attention layers (model_type {mtype or 'unnamed'}, layers "
+                          f"{cfg['cross_attention_layers']}) are not modelled; suanli reads decoder-only models")
     if mtype.startswith("rwkv") or "rwkv" in archs:
-        return _rwkv(cfg, name, hidden, layers, vocab)
+        from suanli.model.rwkv import rwkv_arch  # the recurrent families have their own builders
+
+        return rwkv_arch(cfg, name, hidden, layers, vocab)
 
     heads = int(_get(cfg, "num_attention_heads", "n_head", "num_heads", default=0))
     if heads <= 0:
@@ -334,7 +365,8 @@ def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bi
     topk = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "moe_topk", "top_k", "moe_k", default=2))
     e_inter = int(_get(cfg, "moe_intermediate_size", "expert_intermediate_size", default=0) or
                   cfg.get("intermediate_size") or inter)
-    n_shared = int(_get(cfg, "n_shared_experts", "moe_num_shared_experts", default=0))
+    # Hunyuan names the shared-expert count `num_shared_expert` (its shared MLP is that many experts wide)
+    n_shared = int(_get(cfg, "n_shared_experts", "moe_num_shared_experts", "num_shared_expert", default=0))
     shared = int(cfg.get("shared_expert_intermediate_size") or 0) or n_shared * e_inter
     if str(mtype).startswith("llama4"):
         shared = int(cfg.get("intermediate_size") or e_inter)  # one shared expert of the expert width
@@ -360,16 +392,3 @@ def _mlp_per_layer(cfg: dict[str, Any], layers: int, inter: int, gated: bool, bi
             is_moe = i % int(cfg.get("expert_layer_period") or 2) == int(cfg.get("expert_layer_offset") or 1)
         out.append(moe if is_moe else dense)
     return out
-
-
-def _rwkv(cfg: dict[str, Any], name: str, hidden: int, layers: int, vocab: int) -> Arch:
-    head = int(_get(cfg, "head_dim", "head_size", default=64))
-    heads = hidden // head
-    lowrank = sum(int(cfg.get(k) or 0) for k in ("decay_low_rank_dim", "a_low_rank_dim", "v_low_rank_dim",
-                                                  "gate_low_rank_dim"))
-    attn = Attention("linear", heads, heads, head, head, lin_k_heads=heads, lin_v_heads=heads, lin_k_dim=head,
-                     lin_v_dim=head, lin_lowrank=lowrank)
-    inter = int(_get(cfg, "intermediate_size", "dim_ffn", default=4 * hidden))
-    mlp = MLP("dense", inter, gated=False)
-    return Arch(name=name, hidden=hidden, vocab=vocab, tie_embeddings=bool(cfg.get("tie_word_embeddings")),
-                groups=(LayerGroup(attn, mlp, layers),), notes=("RWKV-7: recurrent state replaces the KV cache",))

@@ -19,10 +19,12 @@ from typing import Any
 
 from suanli.schema import SuanliError
 
-# Qwen2-VL / Qwen2.5-VL image processor defaults (preprocessor_config.json of the Qwen2.5-VL checkpoints):
-# "min_pixels": 3136, "max_pixels": 12845056
-MIN_PIXELS, MAX_PIXELS = 3136, 12845056
-NATIVE = ("qwen2_5_vl", "qwen2_vl")  # vision model_types with native-resolution patches
+# Image processor pixel limits (preprocessor_config.json): Qwen2-VL / Qwen2.5-VL "min_pixels": 3136, "max_pixels":
+# 12845056; Qwen3-VL / Qwen3.5 "size": {"shortest_edge": 65536, "longest_edge": 16777216} (a pixel count each)
+PIXELS = {"qwen2_5_vl": (3136, 12845056), "qwen2_vl": (3136, 12845056), "qwen3_vl": (65536, 16777216),
+          "qwen3_5": (65536, 16777216), "qwen3_5_moe": (65536, 16777216)}
+NATIVE = tuple(PIXELS)  # vision model_types with native-resolution patches
+QWEN3 = ("qwen3_vl", "qwen3_5", "qwen3_5_moe")  # learned positions, GELU MLP, DeepStack mergers
 FIXED = ("siglip_vision_model",)  # fixed-resolution towers
 
 
@@ -42,6 +44,8 @@ class VisionTower:
     tokens_per_image: int = 0  # tokens a fixed-resolution image pools to
     out_hidden: int = 0  # the language model's width, which the projector maps to
     temporal: int = 1  # frames one Qwen patch spans (a still image is repeated to fill them)
+    positions: int = 0  # learned position embeddings (Qwen3-VL: interpolated to the image's grid)
+    deepstack: int = 0  # extra mergers feeding intermediate features to early LM layers (Qwen3-VL DeepStack)
     unsupported: str = ""  # the model_type of a tower suanli does not model
 
 
@@ -54,14 +58,16 @@ def parse_vision(cfg: dict[str, Any], text_hidden: int) -> VisionTower | None:
     kind = str(v.get("model_type") or str(cfg.get("model_type") or "").removesuffix("_text")).lower()
     try:
         if kind in NATIVE:
-            hidden = int(v.get("hidden_size") if kind == "qwen2_5_vl" else v.get("embed_dim") or v["hidden_size"])
+            hidden = int(v.get("embed_dim") or v["hidden_size"]) if kind == "qwen2_vl" else int(v["hidden_size"])
             inter = int(v.get("intermediate_size") or hidden * int(v.get("mlp_ratio", 4)))
             full = v.get("fullatt_block_indexes") or []
             return VisionTower(kind, int(v["depth"]), hidden, inter, int(v["num_heads"]), int(v["patch_size"]),
                                int(v.get("spatial_merge_size", 2)), gated=kind == "qwen2_5_vl",
                                window=int(v.get("window_size") or 0) if kind == "qwen2_5_vl" else 0,
                                full_layers=len(full), out_hidden=int(v.get("out_hidden_size") or text_hidden),
-                               temporal=int(v.get("temporal_patch_size", 2)))
+                               temporal=int(v.get("temporal_patch_size", 2)),
+                               positions=int(v.get("num_position_embeddings") or 0) if kind in QWEN3 else 0,
+                               deepstack=len(v.get("deepstack_visual_indexes") or []) if kind in QWEN3 else 0)
         if kind in FIXED:
             tokens = int(cfg.get("mm_tokens_per_image") or 0)
             if not tokens:
@@ -79,13 +85,14 @@ def resized(t: VisionTower, width: int, height: int) -> tuple[int, int]:
     the pixel count kept within the processor's limits; a fixed-resolution tower's own size)."""
     if t.image_size:
         return t.image_size, t.image_size
+    least, most = PIXELS[t.kind]
     f = t.patch * t.merge
     h, w = max(f, round(height / f) * f), max(f, round(width / f) * f)
-    if h * w > MAX_PIXELS:
-        beta = math.sqrt(height * width / MAX_PIXELS)
+    if h * w > most:
+        beta = math.sqrt(height * width / most)
         h, w = max(f, math.floor(height / beta / f) * f), max(f, math.floor(width / beta / f) * f)
-    elif h * w < MIN_PIXELS:
-        beta = math.sqrt(MIN_PIXELS / (height * width))
+    elif h * w < least:
+        beta = math.sqrt(least / (height * width))
         h, w = math.ceil(height * beta / f) * f, math.ceil(width * beta / f) * f
     return w, h
 
@@ -118,9 +125,12 @@ def tower_params(t: VisionTower) -> float:
     if t.image_size:  # SigLIP: conv bias and a learned position per patch; post-norm; Gemma's norm + projection
         embed += h + (t.image_size // t.patch) ** 2 * h
         proj = 2 * h + h + h * t.out_hidden
-    else:  # Qwen merger: norm, then an MLP from merge^2 patches to one token
+    else:  # Qwen merger: norm, then an MLP from merge^2 patches to one token; Qwen3-VL: conv bias, positions,
+        # and one more merger per DeepStack layer (normed after the merge: 2 m)
         m = h * t.merge * t.merge
         proj = 2 * h + m * m + m + m * t.out_hidden + t.out_hidden
+        proj += t.deepstack * (2 * m + m * m + m + m * t.out_hidden + t.out_hidden)
+        embed += (h + t.positions * h) if t.kind in QWEN3 else 0
     return t.layers * layer + embed + proj
 
 
@@ -131,7 +141,8 @@ def encoder_flops(t: VisionTower, patches: int) -> dict[str, float]:
     attn = 4.0 * attended_pairs(t, patches) * h * t.layers  # QK^T and PV over every head
     m = h * t.merge * t.merge
     rows = patches // (t.merge * t.merge) if not t.image_size else t.tokens_per_image
-    proj = 2.0 * rows * (m * m + m * t.out_hidden) if not t.image_size else 2.0 * rows * h * t.out_hidden
+    proj = 2.0 * rows * (m * m + m * t.out_hidden) * (1 + t.deepstack) if not t.image_size else \
+        2.0 * rows * h * t.out_hidden
     return {"gemm": gemm + proj, "attention": attn}
 
 

@@ -40,7 +40,8 @@ def vision_ops(t, patches: int, rate: float, tp: int, num: Numerics) -> list[Lin
     else:  # merge x merge patches concatenated, a two-layer MLP to one token
         m = h * t.merge * t.merge
         tokens = patches // (t.merge * t.merge)
-        proj_flops, proj_w = 2.0 * tokens * (m * m + m * t.out_hidden), m * m + m * t.out_hidden
+        mergers = 1 + t.deepstack  # Qwen3-VL: one more merger per DeepStack layer
+        proj_flops, proj_w = 2.0 * tokens * (m * m + m * t.out_hidden) * mergers, (m * m + m * t.out_hidden) * mergers
     ops.append(LinOp("vision_projector", "gemm", 1, {PER: rate * proj_flops / tp},
                      {PER: rate * proj_w * TOWER_BYTES / tp + rate * tokens * t.out_hidden * ab}, dt, active=PER,
                      m=PER))
