@@ -196,3 +196,12 @@ def test_qwen3_5_carries_its_tower_and_matches_its_published_size():
     p = predict("qwen3.5-27b", "1xh200", input=100, output=32, images="1@1920x1080")
     # 1920 x 1080 -> 60 x 34 cells of 32 px (1920 x 1088) -> 2040 tokens
     assert p.workload.input_len == 100 + 60 * 34
+
+
+def test_the_model_list_shows_each_tower_apart(cli):
+    r = cli("catalog", "models", "--json")
+    rows = {m["id"]: m for m in json.loads(r.stdout)["models"]}
+    vl = rows["qwen2.5-vl-7b"]
+    assert vl["vision_tower"] == "qwen2_5_vl" and vl["vision_params_b"] == pytest.approx(0.6766, abs=1e-3)
+    assert vl["total_params_b"] + vl["vision_params_b"] == pytest.approx(vl["published_total_b"], rel=0.01)
+    assert rows["llama-3.1-8b"]["vision_params_b"] is None

@@ -51,6 +51,25 @@ def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration 
     return remember(_DEPLOYED, key, d, 64) if key is not None else d
 
 
+def models() -> list[dict]:
+    """The model catalog with suanli's parameter counts beside the published ones (`suanli catalog models`,
+    /api/catalog/models): the language model, its active share, and a vision tower where one is modelled."""
+    from suanli.model.params import count_params
+    from suanli.model.vision import tower_params
+
+    rows = []
+    for m in catalog().models.values():
+        _, arch = model_arch(m.id)
+        pc = count_params(arch)
+        tower = arch.vision if arch.vision is not None and not arch.vision.unsupported else None
+        rows.append({"id": m.id, "name": m.name, "layers": arch.layers, "hidden": arch.hidden, "moe": arch.is_moe,
+                     "total_params_b": pc.total / 1e9, "active_params_b": pc.active / 1e9,
+                     "vision_params_b": tower_params(tower) / 1e9 if tower else None,
+                     "vision_tower": tower.kind if tower else None,
+                     "published_total_b": m.published.total_params_b, "source": m.source})
+    return rows
+
+
 def deploy(model: str, system: str, deployment: Deployment, calibration: Calibration | None = None) -> Deployed:
     """A model (catalog id, alias or config.json path) deployed on a system (id or `<n>x<chip>`)."""
     cat = catalog()

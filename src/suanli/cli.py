@@ -199,29 +199,23 @@ def catalog_systems(as_json: JsonOpt = False) -> None:
 
 @catalog_app.command("models")
 def catalog_models(as_json: JsonOpt = False) -> None:
-    """List models with parameter counts (suanli's count and the published one)."""
+    """List models with parameter counts (suanli's count and the published one; a vision tower's apart)."""
     from rich.table import Table
 
-    from suanli.catalog import catalog
-    from suanli.model.params import count_params
-    from suanli.model.resolve import model_arch
+    from suanli.api import models
 
-    rows = []
-    for m in catalog().models.values():
-        _, arch = model_arch(m.id)
-        pc = count_params(arch)
-        rows.append({"id": m.id, "name": m.name, "layers": arch.layers, "hidden": arch.hidden,
-                     "moe": arch.is_moe, "total_params_b": pc.total / 1e9, "active_params_b": pc.active / 1e9,
-                     "published_total_b": m.published.total_params_b, "source": m.source})
+    rows = models()
     if as_json:
         emit_json({"models": rows})
         return
     t = Table(title=f"{len(rows)} models")
-    for col in ("id", "layers", "hidden", "MoE", "params B", "active B", "published B"):
+    for col in ("id", "layers", "hidden", "MoE", "params B", "active B", "vision B", "published B"):
         t.add_column(col)
     for r in rows:
+        vision = f"{r['vision_params_b']:.2f}" if r["vision_params_b"] else ""
         t.add_row(r["id"], str(r["layers"]), str(r["hidden"]), "yes" if r["moe"] else "",
-                  f"{r['total_params_b']:.2f}", f"{r['active_params_b']:.2f}", str(r["published_total_b"] or "?"))
+                  f"{r['total_params_b']:.2f}", f"{r['active_params_b']:.2f}", vision,
+                  str(r["published_total_b"] or "?"))
     out.print(t)
 
 

@@ -187,18 +187,9 @@ def _built(sid: str) -> bool:
 
 @cache
 def _models() -> list[dict]:
-    from suanli.catalog import catalog
-    from suanli.model.params import count_params
-    from suanli.model.resolve import model_arch
+    from suanli.api import models
 
-    rows = []
-    for m in catalog().models.values():
-        _, arch = model_arch(m.id)
-        pc = count_params(arch)
-        rows.append({"id": m.id, "name": m.name, "layers": arch.layers, "hidden": arch.hidden, "moe": arch.is_moe,
-                     "total_params_b": pc.total / 1e9, "active_params_b": pc.active / 1e9,
-                     "published_total_b": m.published.total_params_b, "source": m.source})
-    return rows
+    return models()
 
 
 @router.get("/catalog/models", tags=["catalog"])
