@@ -24,6 +24,7 @@ from suanli.schema.errors import validated
 from suanli.schema.precision import default_precision
 from suanli.serve import api as serving
 from suanli.serve.sim import SimRun
+from suanli.serve.workload import parse_dist
 
 __all__ = ["deploy", "predict", "compare", "compare_stacks", "simulate", "write_requests"]
 write_requests = serving.write_requests
@@ -221,10 +222,11 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
     as for `predict`, with fixed-length prompts."""
     imgs = None
     if images:
-        text = str(options.get("input", "1024")).strip().removeprefix("fixed:")
-        if not text.isdigit() or options.get("trace"):
+        text = str(options.get("input", "1024"))
+        lengths = parse_dist(text, "input")
+        if lengths.kind != "fixed" or options.get("trace"):
             raise SuanliError(f"images: give a fixed prompt length (--input N) with them, not {text!r} or a trace")
-        imgs, prompt, _ = image_prompt(images, model, int(text))
+        imgs, prompt, _ = image_prompt(images, model, int(lengths.mean))
         options["input"] = str(prompt)
     spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
                                       engine=engine, speculative=speculation(speculative), images=imgs), "deployment")

@@ -48,6 +48,10 @@ class VisionTower:
     deepstack: int = 0  # extra mergers feeding intermediate features to early LM layers (Qwen3-VL DeepStack)
     unsupported: str = ""  # the model_type of a tower suanli does not model
 
+    @property
+    def mlp_matrices(self) -> int:
+        return 3 if self.gated else 2
+
 
 def parse_vision(cfg: dict[str, Any], text_hidden: int) -> VisionTower | None:
     """The tower a config's `vision_config` describes, None for a text-only model."""
@@ -119,7 +123,7 @@ def tower_params(t: VisionTower) -> float:
     """Parameters of the tower and its projector (Qwen's patch merger; Gemma 3's projection after the pool)."""
     h, i = t.hidden, t.intermediate
     attn = 4 * h * h + 4 * h  # qkv and output projections, with biases
-    mlp = (3 if t.gated else 2) * h * i + (2 * i if t.gated else i) + h
+    mlp = t.mlp_matrices * h * i + (t.mlp_matrices - 1) * i + h  # with biases
     layer = attn + mlp + 4 * h  # two norms, weight and bias
     embed = 3 * t.temporal * t.patch * t.patch * h
     if t.image_size:  # SigLIP: conv bias and a learned position per patch; post-norm; Gemma's norm + projection
@@ -134,16 +138,35 @@ def tower_params(t: VisionTower) -> float:
     return t.layers * layer + embed + proj
 
 
+@dataclass(frozen=True)
+class ImageWork:
+    """One image through the tower: the matrices its rows meet and the pairs they attend to."""
+
+    patches: int  # ViT rows
+    attn_weights: int  # per layer: qkv and output projections
+    mlp_weights: int  # per layer
+    pairs: float  # attended (query, key) pairs per layer, mean over the layers
+    proj_tokens: int  # rows the projector runs on: the image's prompt tokens
+    proj_weights: int  # the projector's matrices (every merger)
+
+
+def image_work(t: VisionTower, patches: int) -> ImageWork:
+    """What encoding one image of `patches` patches involves (the op builder's and `encoder_flops`'s one source)."""
+    h = t.hidden
+    if t.image_size:  # pooled to the image's tokens, each projected to the language model's width
+        tokens, proj = t.tokens_per_image, h * t.out_hidden
+    else:  # merge x merge patches concatenated, a two-layer MLP to one token; one more per DeepStack layer
+        m = h * t.merge * t.merge
+        tokens, proj = patches // (t.merge * t.merge), (m * m + m * t.out_hidden) * (1 + t.deepstack)
+    return ImageWork(patches, 4 * h * h, t.mlp_matrices * h * t.intermediate, attended_pairs(t, patches),
+                     tokens, proj)
+
+
 def encoder_flops(t: VisionTower, patches: int) -> dict[str, float]:
-    """FLOPs of encoding one image, by op class: the tower's GEMMs, its attention, the projector."""
-    h, i = t.hidden, t.intermediate
-    gemm = 2.0 * patches * (4 * h * h + (3 if t.gated else 2) * h * i) * t.layers
-    attn = 4.0 * attended_pairs(t, patches) * h * t.layers  # QK^T and PV over every head
-    m = h * t.merge * t.merge
-    rows = patches // (t.merge * t.merge) if not t.image_size else t.tokens_per_image
-    proj = 2.0 * rows * (m * m + m * t.out_hidden) * (1 + t.deepstack) if not t.image_size else \
-        2.0 * rows * h * t.out_hidden
-    return {"gemm": gemm + proj, "attention": attn}
+    """FLOPs of encoding one image, by op class: the tower's GEMMs (the projector's included), its attention."""
+    w = image_work(t, patches)
+    gemm = 2.0 * patches * (w.attn_weights + w.mlp_weights) * t.layers + 2.0 * w.proj_tokens * w.proj_weights
+    return {"gemm": gemm, "attention": 4.0 * w.pairs * t.hidden * t.layers}  # QK^T and PV over every head
 
 
 def check_images(t: VisionTower | None, model_id: str) -> VisionTower:

@@ -11,7 +11,7 @@ as the language model is (an all-reduce after attention and after the MLP of eac
 from __future__ import annotations
 
 from suanli.model.ops import LinOp, Numerics
-from suanli.model.vision import attended_pairs, check_images, patches_and_tokens, tower_params
+from suanli.model.vision import check_images, image_work, patches_and_tokens, tower_params
 from suanli.schema import SuanliError
 
 TOWER_BYTES = 2.0  # engines keep vision towers in 16 bits, also for quantized language models
@@ -20,31 +20,25 @@ PER = "prefill_tokens"
 
 def vision_ops(t, patches: int, rate: float, tp: int, num: Numerics) -> list[LinOp]:
     """The tower's ops per prefill token: `rate` images per token, each `patches` ViT rows."""
-    h, i, ab = t.hidden, t.intermediate, num.act_bytes
+    w = image_work(t, patches)
+    h, ab = t.hidden, num.act_bytes
     rows = patches * rate
-    mlp = 3 if t.gated else 2
     dt = num.attn_dtype  # the 16-bit matrix rate (or the chip's nearest), as the language model's attention
+
+    def gemm(name: str, count: int, weights: float, width_in: float, width_out: float, n: float) -> LinOp:
+        """`n` rows per image through a matrix of `weights` elements, read once per image (16-bit)."""
+        return LinOp(name, "gemm", count, {PER: 2.0 * rate * n * weights / tp},
+                     {PER: rate * weights * TOWER_BYTES / tp + rate * n * (width_in + width_out) * ab}, dt,
+                     active=PER, m=PER)
+
     ops = [
-        LinOp("vision_attn_proj", "gemm", t.layers, {PER: 2.0 * rows * 4 * h * h / tp},
-              {PER: rate * 4 * h * h * TOWER_BYTES / tp + rows * (h + 4 * h / tp) * ab}, dt, active=PER, m=PER),
-        LinOp("vision_attention", "attention", t.layers, {PER: 4.0 * rate * attended_pairs(t, patches) * h / tp},
+        gemm("vision_attn_proj", t.layers, w.attn_weights, h, 4 * h / tp, patches),
+        LinOp("vision_attention", "attention", t.layers, {PER: 4.0 * rate * w.pairs * h / tp},
               {PER: rows * 4 * h / tp * ab}, dt, active=PER, m=PER),
-        LinOp("vision_mlp", "gemm", t.layers, {PER: 2.0 * rows * mlp * h * i / tp},
-              {PER: rate * mlp * h * i * TOWER_BYTES / tp + rows * (h + (mlp - 1) * i / tp) * ab}, dt, active=PER,
-              m=PER),
+        gemm("vision_mlp", t.layers, w.mlp_weights, h, (t.mlp_matrices - 1) * t.intermediate / tp, patches),
         LinOp("vision_norms", "elementwise", t.layers, bytes={PER: rows * 8 * h * ab}, kernels=4, active=PER, m=PER),
+        gemm("vision_projector", 1, w.proj_weights, 0.0, t.out_hidden, w.proj_tokens),
     ]
-    if t.image_size:  # pool to the image's tokens, project each to the language model's width
-        tokens = t.tokens_per_image
-        proj_flops, proj_w = 2.0 * tokens * h * t.out_hidden, h * t.out_hidden
-    else:  # merge x merge patches concatenated, a two-layer MLP to one token
-        m = h * t.merge * t.merge
-        tokens = patches // (t.merge * t.merge)
-        mergers = 1 + t.deepstack  # Qwen3-VL: one more merger per DeepStack layer
-        proj_flops, proj_w = 2.0 * tokens * (m * m + m * t.out_hidden) * mergers, (m * m + m * t.out_hidden) * mergers
-    ops.append(LinOp("vision_projector", "gemm", 1, {PER: rate * proj_flops / tp},
-                     {PER: rate * proj_w * TOWER_BYTES / tp + rate * tokens * t.out_hidden * ab}, dt, active=PER,
-                     m=PER))
     if tp > 1:
         ops.append(LinOp("vision_allreduce", "comm", 2 * t.layers, comm="all_reduce", comm_bytes={PER: rows * h * ab},
                          group=tp, active=PER, m=PER))
