@@ -30,7 +30,8 @@ def table(recs: list[dict]) -> dict:
         mine = [r for r in recs if r["metric"] == metric]
         groups: dict[str, list[dict]] = {"all": mine}
         for r in mine:
-            mode = "disagg" if "mode=disagg" in (r.get("notes") or "") else "agg"
+            read = any("disaggregated, not as labelled" in a for a in r.get("assumptions") or ())  # the adapter's
+            mode = "disagg" if read or "mode=disagg" in (r.get("notes") or "") else "agg"
             groups.setdefault(f"{mode}, {band_of(r['concurrency'])}", []).append(r)
         out[metric] = {}
         for name, rows in groups.items():

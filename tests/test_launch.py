@@ -171,6 +171,28 @@ def test_an_aggregated_label_on_a_run_inferencex_only_runs_disaggregated_is_skip
         setup_of(row)
 
 
+def _gb200(gpus: int, clients: int, isl: int = 1024) -> Row:
+    return _row(model="deepseek-r1", hardware="gb200", engine="trt-llm", weight_precision="fp4", n_accel=gpus,
+                tp=gpus, ep=1, input_len=isl, concurrency=clients,
+                notes=f"mode=agg; aggregated: tp{gpus} pp1 attention_dp1 moe_tp{gpus} moe_ep1; measured=2025-11-17")
+
+
+def test_an_aggregated_label_on_a_dynamo_gb200_run_reads_the_launch_scripts_split():
+    """36 GPUs at 1,075 clients: one 4-GPU context worker and one DEP32 decode worker of batch 32 per rank, MTP off
+    (launch_gb200-nv.sh: `"mtp=off" "dep" 1 1 32 32 32 "0.7" 0 0 "1075"`); at 512 clients the MTP-3 line."""
+    from suanli.validate.setup import Pools, Skip
+
+    s, notes = setup_of(_gb200(36, 1075))
+    assert s.disagg == Pools(1, 1, (1, 1, 4, 4), (1, 1, 32, 32), None, 32) and s.speculative is None
+    assert any("not as labelled" in n for n in notes)
+    s, _ = setup_of(_gb200(36, 512))
+    assert (s.speculative.method, s.speculative.draft_tokens, s.disagg.decode_layout) == ("mtp", 3, (1, 1, 32, 32))
+    s, _ = setup_of(_gb200(28, 102, isl=8192))  # 3 TEP8 decode workers x 34 clients
+    assert s.disagg == Pools(1, 3, (1, 1, 4, 4), (8, 1, 8, 1), None, 32) and s.speculative is None
+    with pytest.raises(Skip, match="MTP 0 and 3"):  # 4 x 4 clients ran both with and without MTP
+        setup_of(_gb200(36, 16))
+
+
 def _admitted(chunked: bool, prompts: list[int], budget: int = 2048) -> list[int]:
     e = _engine(chunked_prefill=chunked)
     e.token_budget = budget

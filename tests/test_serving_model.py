@@ -142,6 +142,38 @@ def test_closed_loop_clients_with_equal_lengths_drift_apart():
     assert apart["ttft_ms"]["mean"] < 1.25 * spread["ttft_ms"]["mean"]
 
 
+def test_an_engine_that_keeps_prompts_apart_holds_its_clients_in_step():
+    """SGLang (no mixed batches): prompts that arrive during a prefill burst join it and start decoding when it
+    ends, so equal-length requests finish and return together. Clients staggered by hand coarsen into waves over
+    the run (TTFT rises from the first sixth to the last); started in step (the default) they stay there."""
+    import suanli.serve.sim as sim_module
+
+    dep = deploy("llama-3.1-8b", "1xh100-sxm", Deployment(engine="sglang"))
+    assert not dep.stack.features.mixed_batches
+
+    def ttft_by_sixth(cfg) -> list[float]:
+        reqs = sorted(run(dep, None, cfg).requests, key=lambda r: r.arrival)
+        return [float(np.mean([r.first_token - r.arrival for r in part])) for part in np.array_split(reqs, 6)]
+
+    def cfg() -> SimConfig:
+        return SimConfig(requests=1536, seed=0, max_seqs=2048, input_dist=LengthDist("fixed", {"value": 1024}),
+                         output_dist=LengthDist("fixed", {"value": 128}), arrivals=Arrivals("concurrency", clients=64))
+
+    held = ttft_by_sixth(cfg())
+    lifetime = sim_module._lifetime
+    try:  # the spread a mixed-batch engine's clients start with
+        sim_module._lifetime = lambda front, c, p, o, n: 3.0
+        staggered = ttft_by_sixth(cfg())
+    finally:
+        sim_module._lifetime = lifetime
+    assert staggered[-1] > 1.2 * staggered[0]  # waves form
+    s, _ = simulate(model="llama-3.1-8b", system="1xh100-sxm", engine="sglang", concurrency=8, requests=40)
+    assert s["clients_start"].startswith("in step")  # and the summary says how they started
+    s, _ = simulate(model="llama-3.1-8b", system="1xh100-sxm", engine="trt-llm", concurrency=8, requests=40)
+    assert s["clients_start"].startswith("spread")
+    assert held[-1] > 0.9 * held[0] and held[0] > staggered[0]  # in step from the start, and staying so
+
+
 def test_disaggregated_pools_are_read_with_their_own_layouts():
     text = ("mode=disagg; disaggregated: prefill 2 workers x (tp1 pp1 dp4 moe_tp1 moe_ep4), decode 3 workers x "
             "(tp8 pp1 dp1 moe_tp2 moe_ep4), prefill_batch 1, decode_batch 48 (per decode attention-DP rank)")

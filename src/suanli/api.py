@@ -38,16 +38,16 @@ def _calibration(calibration: str | Calibration | None) -> Calibration | None:
 _DEPLOYED: dict[tuple, Deployed] = {}  # the newest deployments built by `predict`, for repeated queries
 
 
-def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration | None) -> Deployed:
-    """A Deployed for `predict`, kept while its inputs are the same objects: catalog ids (a config.json path is
-    read again each time), the catalog's chip and system, the calibration object."""
+def _deployed(model: str, system, chip: Chip, dep: Deployment, cal: Calibration | None, arch=None) -> Deployed:
+    """A Deployed for `predict`, kept while its inputs are the same objects: catalog ids (a config.json path, or
+    a config already read (`arch`), is read again each time), the catalog's chip and system, the calibration."""
     key = None
-    if "/" not in model and not model.endswith(".json"):
+    if arch is None and "/" not in model and not model.endswith(".json"):
         key = (model, id(system), id(chip), id(cal), dep.model_dump_json())
         hit = _DEPLOYED.get(key)
         if hit is not None and hit.chip is chip and hit.system is system:
             return hit
-    model_id, arch = model_arch(model)
+    model_id, arch = (model, arch) if arch is not None else model_arch(model)
     d = Deployed(arch, chip, system, dep, model_id, cal)
     return remember(_DEPLOYED, key, d, 64) if key is not None else d
 
@@ -146,10 +146,11 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
             calibration: str | Calibration | None = None, speculative: str | None = None,
-            images: str | None = None) -> Prediction:
+            images: str | None = None, arch=None) -> Prediction:
     """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
     (`default_precision`), said in the notes. `images` (`N[@WxH]`): that many images in every prompt of `input`
-    text tokens. A chip whose compute rate or memory bandwidth the catalog lacks is
+    text tokens. `arch`: the model's architecture already read (a posted config.json), `model` then its name. A
+    chip whose compute rate or memory bandwidth the catalog lacks is
     predicted with that figure taken as free (`bounded`): the figures it bounds are named in `bounds`."""
     chosen = None
     cat = catalog()
@@ -160,11 +161,11 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
         if precision != "bf16":
             chosen = (f"precision not given: {chip.id} publishes no 16-bit rate, so {precision} is assumed "
                       "(models quantized for it, as its SDK runs them)")
-    imgs, prompt, composed = image_prompt(images, model, input)
+    imgs, prompt, composed = image_prompt(images, model, input, arch)
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
                                      engine=engine, speculative=speculation(speculative), images=imgs), "deployment")
     wl = validated(Workload, dict(input_len=prompt, output_len=output, batch=batch), "workload")
-    p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration)), wl)
+    p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration), arch), wl)
     for note in (composed, chosen):
         if note:
             p.notes.insert(0, note)

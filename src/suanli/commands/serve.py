@@ -120,6 +120,8 @@ def render(s: dict) -> None:
                   + " (host: the engine's front end; admission: waiting behind other prompts and the running step)")
     if s.get("steady_state") is False:
         out.print(f"[yellow]Not a steady state:[/] {s['steady_state_note']}")
+    if s.get("clients_start"):
+        out.print(f"Closed loop: clients start {s['clients_start']}")
     th = s["throughput"]
     out.print(f"Throughput: {th['requests_s']:.2f} req/s, {th['output_tok_s']:,.0f} output tok/s "
               f"({th['output_tok_s_per_chip']:,.0f} per chip), {th['total_tok_s']:,.0f} total tok/s; goodput "

@@ -88,6 +88,12 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
                     "deployment": dep_spec.model_dump(), "disaggregate": list(split) if split else None,
                     "factors": dep.factors_note, "engine": dep.engine_dict, "max_seqs": cfg.max_seqs})
     closed = not trace and kind == "concurrency"
+    if closed:  # how the closed loop's clients started (serve/sim._lifetime): it sets TTFT with equal lengths
+        summary["clients_start"] = (
+            "spread over one request's lifetime (a long benchmark's clients drift apart)"
+            if dep.stack.features.mixed_batches else
+            "in step: the engine keeps prompts and decodes in separate steps, which holds equal-length clients "
+            "together")
     summary["intervals"] = _bands(dep, summary, engines, bool(split), closed)
     return summary, result
 

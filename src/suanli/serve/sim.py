@@ -226,10 +226,17 @@ def _lifetime(front: list[Engine], cfg: SimConfig, prompts: np.ndarray, outputs:
     """Closed loop: clients start at random times within one request's expected lifetime, as clients of a long
     benchmark have drifted apart by the time it is measured (equal lengths would otherwise keep a burst started
     together in lockstep for ever). The lifetime: every client's prompt once, plus the mean output's decode steps
-    with all of an engine's clients running (the mean step of the engine's share)."""
-    if not cfg.stagger:
-        return 0.0
+    with all of an engine's clients running (the mean step of the engine's share).
+
+    An engine that keeps prompts and decodes in separate steps (`Features.mixed_batches` false: SGLang without
+    --enable-mixed-chunk, vLLM V0) pulls its clients back into step instead: every prompt that arrives while others
+    are prefilling joins their burst, and the burst's requests all start decoding when it ends, so with equal lengths
+    they finish, and return, together, within the front end's jitter of each other. Its clients start in step: 78
+    runs of SGLang 0.5.1 with equal lengths and 16-128 clients (serving.csv, Qwen3-32B on H100) measure the waves'
+    TTFT (0.8-11 s) and TPOT, 15 % and 8 % MAPE so, against 64 % and 39 % with clients spread apart."""
     e = front[0]
+    if not cfg.stagger or not e.dep.stack.features.mixed_batches:
+        return 0.0
     per = clients / len(front)
     prompt, output = float(np.mean(prompts)), float(np.mean(outputs))
     dep = e.dep

@@ -64,14 +64,16 @@ def predict(req: PredictIn) -> J:
     from suanli.api import predict as run
     from suanli.perf.predict import not_fit_message
 
-    if req.config is not None:
-        p = _predict_config(req)
+    arch = None
+    if req.config is not None:  # a posted config.json: read here, never a path on this server
+        name, arch = guard.config_arch(req.config, req.model)
     else:
         guard.model_name(req.model)
-        guard.resolve("system", req.system)
-        p = run(req.model, req.system, tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
-                kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, input=req.input,
-                output=req.output, speculative=_speculative(req.speculative), images=req.images)
+        name = req.model
+    guard.resolve("system", req.system)
+    p = run(name, req.system, tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
+            kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, input=req.input, output=req.output,
+            speculative=_speculative(req.speculative), images=req.images, arch=arch)
     d = p.to_dict()
     if not p.fits:
         return J({"detail": not_fit_message(p), "result": d}, status_code=422)
@@ -83,26 +85,6 @@ def _speculative(text: str | None) -> str | None:
     if text and "=" in text.split(":")[0]:
         guard.model_name(text.split(":")[0].partition("=")[2], "speculative")
     return text
-
-
-def _predict_config(req: PredictIn):
-    from suanli.catalog import catalog
-    from suanli.perf.deployed import Deployed
-    from suanli.perf.predict import predict_deployed
-    from suanli.schema import Deployment, Workload
-    from suanli.schema.errors import validated
-
-    model_id, arch = guard.config_arch(req.config or {}, req.model)
-    from suanli.api import image_prompt, speculation
-
-    imgs, prompt, _ = image_prompt(req.images, model_id, req.input, arch)
-    dep = validated(Deployment, dict(tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
-                                     kv_precision=req.kv_precision, engine=req.engine, images=imgs,
-                                     speculative=speculation(_speculative(req.speculative))), "deployment")
-    wl = validated(Workload, dict(input_len=prompt, output_len=req.output, batch=req.batch), "workload")
-    cat = catalog()
-    sys_ = cat.systems[guard.resolve("system", req.system)]
-    return predict_deployed(Deployed(arch, cat.chips[sys_.chip], sys_, dep, model_id), wl)
 
 
 @router.post("/compare", tags=["perf"], responses=ERRORS)

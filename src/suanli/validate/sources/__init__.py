@@ -17,7 +17,7 @@ from suanli.perf.deployed import StaticGraph
 from suanli.schema import Speculation, SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
-from suanli.validate.sources import dstack, inferencex, intel, mlperf, trtllm_bench
+from suanli.validate.sources import dstack, dynamo, inferencex, intel, mlperf, trtllm_bench
 from suanli.validate.sources import notes as notes_
 
 __all__ = ["setup_of"]
@@ -206,12 +206,22 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     run = dict(model=model, hardware=chip, engine=stack.id, precision=row.weight_precision, isl=row.input_len,
                osl=row.output_len, clients=clients or 0, adp=inferencex.attention_ranks(row.notes) > 1,
                disagg=bool(disagg))
+    plan = dynamo.recipe(inferencex.measured_day(row.source, row.notes), run, n_accel)
+    if isinstance(plan, str):
+        raise Skip(plan)
+    if plan:
+        disagg, run["disagg"] = plan.pools(), True
+        notes.append(f"disaggregated, not as labelled: {plan.ctx} context worker(s) of {dynamo.CONTEXT_GPUS} GPUs, "
+                     f"{plan.gen} decode worker(s) of {plan.gen_tp} ({'dep' if plan.adp else 'tep'}, batch "
+                     f"{plan.batch}), MTP {plan.mtp} ({dynamo.WHERE})")
     why = inferencex.unknowable(row.source, row.notes, run)
     if why:
         raise Skip(why)
     drafted = inferencex.speculative(row.source, row.notes, run)
+    if plan and plan.mtp:
+        drafted = ({"method": "mtp", "draft_tokens": plan.mtp}, dynamo.WHERE)
     run["drafts"] = drafted[0]["draft_tokens"] if drafted else 0
-    server = inferencex.launch(row.source, row.notes, run)
+    server = None if plan else inferencex.launch(row.source, row.notes, run)  # B200 scripts, not Dynamo's
     launched: tuple = ()
     if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
         launched = (("token_budget", budget),)

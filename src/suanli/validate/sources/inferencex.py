@@ -154,7 +154,7 @@ SPECULATIVE = (
 
 def speculative(source: str, notes: str, run: dict) -> tuple[dict, str] | None:
     """The speculative decoding an InferenceX run was launched with: (Speculation fields, source), or None."""
-    day = _measured_day(source, notes)
+    day = measured_day(source, notes)
     image = re.search(r"image=([^;]+)", notes)
     if day is None or image is None:
         return None
@@ -165,7 +165,7 @@ def speculative(source: str, notes: str, run: dict) -> tuple[dict, str] | None:
     return None
 
 
-def _measured_day(source: str, notes: str) -> str | None:
+def measured_day(source: str, notes: str) -> str | None:
     """The day an InferenceX run was measured ("measured=YYYY-MM-DD" in its notes), None for other sources."""
     m = re.search(r"measured=(\d{4}-\d\d-\d\d)", notes)
     return m.group(1) if m and range_ratio(source) is not None else None
@@ -174,7 +174,7 @@ def _measured_day(source: str, notes: str) -> str | None:
 def launch(source: str, notes: str, run: dict) -> tuple[dict, str | None, str] | None:
     """The server settings an InferenceX run was launched with: (engine features, KV cache dtype, source), or None.
     `run` names model, engine (profile id), precision, isl, osl, clients and adp (attention data parallelism)."""
-    day = _measured_day(source, notes)
+    day = measured_day(source, notes)
     if day is None:
         return None
     found = [(settings(run), kv, where) for model, engine, when, first, last, settings, kv, where in LAUNCH
@@ -218,7 +218,7 @@ DISAGG_ONLY = (
 
 def unknowable(source: str, notes: str, run: dict) -> str | None:
     """Why a run's setup cannot be known from its row (the row is skipped), or None."""
-    day = _measured_day(source, notes)
+    day = measured_day(source, notes)
     if day is None:
         return None
     for model, hardware, where in DISAGG_ONLY:
