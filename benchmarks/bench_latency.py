@@ -30,8 +30,7 @@ def table(recs: list[dict]) -> dict:
         mine = [r for r in recs if r["metric"] == metric]
         groups: dict[str, list[dict]] = {"all": mine}
         for r in mine:
-            read = any("disaggregated, not as labelled" in a for a in r.get("assumptions") or ())  # the adapter's
-            mode = "disagg" if read or "mode=disagg" in (r.get("notes") or "") else "agg"
+            mode = "disagg" if r["disagg"] else "agg"
             groups.setdefault(f"{mode}, {band_of(r['concurrency'])}", []).append(r)
         out[metric] = {}
         for name, rows in groups.items():
@@ -54,7 +53,10 @@ def print_table(path: Path, recs: list[dict], as_json: bool = False) -> None:
     by_id = {r.id: r for r in load_rows(path)}
     for rec in recs:
         row = by_id[rec["id"]]
-        rec["notes"], rec["concurrency"] = row.notes, row.concurrency or 1
+        rec["concurrency"] = row.concurrency or 1
+        # disaggregated as labelled, or as the adapter read a run labelled otherwise (validate/sources/dynamo.py)
+        setup = rec.get("setup")
+        rec["disagg"] = "mode=disagg" in row.notes or (setup is not None and bool(setup.disagg))
     res = table(recs)
     if as_json:
         print(json.dumps(res, indent=1))

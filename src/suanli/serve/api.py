@@ -12,7 +12,7 @@ from suanli.perf.deployed import Deployed
 from suanli.schema import Deployment, SuanliError
 from suanli.schema.files import output_path, write_atomic
 from suanli.serve.metrics import summarize
-from suanli.serve.sim import SimConfig, SimRun, run
+from suanli.serve.sim import SimConfig, SimRun, clients_in_step, run
 from suanli.serve.workload import arrivals, parse_dist, parse_slo, read_trace
 
 # Bounds on one simulation's work (about 10 us of wall time per request-iteration on one core): a call past them is
@@ -90,10 +90,9 @@ def simulate(build: Callable[[Deployment], Deployed], dep_spec: Deployment, *, a
     closed = not trace and kind == "concurrency"
     if closed:  # how the closed loop's clients started (serve/sim._lifetime): it sets TTFT with equal lengths
         summary["clients_start"] = (
-            "spread over one request's lifetime (a long benchmark's clients drift apart)"
-            if dep.stack.features.mixed_batches else
             "in step: the engine keeps prompts and decodes in separate steps, which holds equal-length clients "
-            "together")
+            "together" if clients_in_step(dep) else
+            "spread over one request's lifetime (a long benchmark's clients drift apart)")
     summary["intervals"] = _bands(dep, summary, engines, bool(split), closed)
     return summary, result
 

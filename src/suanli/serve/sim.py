@@ -222,6 +222,11 @@ def _kv_area(it: Iteration, e: Engine) -> float:
     return change
 
 
+def clients_in_step(dep: Deployed) -> bool:
+    """Whether a closed loop's clients start in step on this deployment's engine (see `_lifetime`)."""
+    return not dep.stack.features.mixed_batches
+
+
 def _lifetime(front: list[Engine], cfg: SimConfig, prompts: np.ndarray, outputs: np.ndarray, clients: int) -> float:
     """Closed loop: clients start at random times within one request's expected lifetime, as clients of a long
     benchmark have drifted apart by the time it is measured (equal lengths would otherwise keep a burst started
@@ -235,7 +240,7 @@ def _lifetime(front: list[Engine], cfg: SimConfig, prompts: np.ndarray, outputs:
     runs of SGLang 0.5.1 with equal lengths and 16-128 clients (serving.csv, Qwen3-32B on H100) measure the waves'
     TTFT (0.8-11 s) and TPOT, 15 % and 8 % MAPE so, against 64 % and 39 % with clients spread apart."""
     e = front[0]
-    if not cfg.stagger or not e.dep.stack.features.mixed_batches:
+    if not cfg.stagger or clients_in_step(e.dep):
         return 0.0
     per = clients / len(front)
     prompt, output = float(np.mean(prompts)), float(np.mean(outputs))
