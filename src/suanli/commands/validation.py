@@ -106,6 +106,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.schema import SuanliError
     from suanli.schema.files import output_path, write_atomic
     from suanli.validate.data import load_rows
+    from suanli.validate.exchange import EXCHANGE_FILE, exchange_factors
     from suanli.validate.first_token import fit_first_token
     from suanli.validate.first_token import leave_one_source_out as latency_loso
     from suanli.validate.fit import fit, to_yaml
@@ -140,7 +141,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         raise SuanliError("calibrate --data: no end-to-end measurement file given (only micro-benchmarks); "
                           "give at least one file in the public.csv format")
     prior = bundled_calibration().prior()
-    measured: dict[str, dict[str, float]] = {}
+    # the project's own transcribed micro-benchmarks first (the expert exchange), then the files given
+    measured: dict[str, dict[str, float]] = {fam: {k: v[k] for k in ("a2a_us", "a2a_bandwidth") if k in v}
+                                             for fam, v in exchange_factors(EXCHANGE_FILE).items()}
     for p in ops_paths:
         for fam, values in measured_factors(p).items():
             measured.setdefault(fam, {}).update(values)
@@ -163,7 +166,10 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     for p in ops_paths:  # best-shape GEMM searches: priors for families no tuned stack's rows fit
         best.update(best_gemm_fractions(p, prior.defaults.get("gemm_k0", 0.0)))
     result = fit(rows, prior, best=best)
-    # engines' MoE latency floors on low-load MoE TPOT rows, then their front ends on low-load TTFT rows
+    # engines' MoE chains on low-load MoE TPOT rows, then their front ends on low-load TTFT rows; a chain adds to the
+    # expert GEMMs at every load, so the throughput fit is redone with the chains in place and they are refitted on it
+    floor, _, _ = fit_moe_floor(rows, result.calibration)
+    result = fit(rows, replace(prior, moe_floor=floor), best=best)
     floor, floor_report, curves = fit_moe_floor(rows, result.calibration)
     result.calibration = replace(result.calibration, moe_floor=floor)
     first, first_report = fit_first_token(rows, result.calibration)

@@ -29,6 +29,10 @@ from suanli.model.params import mlp_matrices
 Lin = dict[str, float]  # feature name -> coefficient
 
 
+# the ops of the expert-parallel token exchange, which have their own measured cost figures (Factors.a2a_*)
+EP_EXCHANGE = ("ep_dispatch", "ep_combine")
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     tp: int = 1

@@ -17,6 +17,10 @@ rings, whose achieved bandwidth ramps with size (pipeline fill): measured busbw 
 the bandwidth term reproduces. It is charged to steps whose message exceeds the threshold (feature `ar_large`).
 The step in step time this makes is the engines' own: at 8 MB the same curve takes 116 us, several times its
 bandwidth term, where the engine's kernel had been bandwidth-bound.
+The expert-parallel exchange (MoE dispatch and combine) inside a scale-up domain has measured figures of its own
+(`a2a_us`, `a2a_bandwidth` from `validate.exchange`): its kernels signal and wait on every peer, which takes
+12-22 us per op at a few tokens (several times fabric latency + a launch), and their copies reach about half the
+link's bandwidth.
 
 `OpCost` turns an op into per-feature seconds, so that a step's time is two dot products and a maximum per op.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suanli.model.ops import LinOp
+from suanli.model.ops import EP_EXCHANGE, LinOp
 from suanli.perf.factors import Factors
 from suanli.perf.hardware import Hardware
 
@@ -78,14 +82,17 @@ def op_cost(op: LinOp, hw: Hardware, f: Factors, span: int) -> OpCost:
         if n <= 1:
             return OpCost({}, {}, 0.0, True)
         link = hw.link_for(n, span)
-        bw = link.bandwidth * f.comm_bandwidth
+        # the expert exchange inside a scale-up domain has its own measured figures (Factors.a2a_*)
+        exchange = op.name in EP_EXCHANGE and link is hw.scale_up
+        bw = link.bandwidth * (f.a2a_bandwidth if exchange and f.a2a_bandwidth else f.comm_bandwidth)
         volume = {"all_reduce": 2.0 * (n - 1) / n, "all_gather": float(n - 1)}.get(op.comm, 1.0)
         # latency: the phases of the small-message algorithm, each crossing the fabric's hops among the group
         phases = (2 if op.comm == "all_reduce" else 1) * (link.hops(n) if op.comm != "p2p" else 1)
         compute = {k: c * volume / bw for k, c in op.comm_bytes.items()}
         if op.comm == "all_reduce":
             compute["ar_large"] = f.comm_ring_us * 1e-6
-        return OpCost(compute, {}, phases * link.latency_s + f.kernel_us * 1e-6, True)
+        fixed = phases * link.latency_s + f.kernel_us * 1e-6
+        return OpCost(compute, {}, max(fixed, f.a2a_us * 1e-6) if op.name in EP_EXCHANGE else fixed, True)
     c_name = COMPUTE_EFF.get(op.op_class)
     compute = {}
     if c_name:

@@ -210,7 +210,8 @@ class Deployed:
         self._active = np.array([self.feature_index[op.active] for op in self.ops])
         self._count = np.array([op.count for op in self.ops])
         self._network = np.array([c.network for c in costs])
-        # the engine's MoE latency floor per expert op (all occurrences): op time = max(roofline, floor)
+        # the engine's MoE path's fixed chain per expert op (all occurrences), on top of its GEMMs' roofline: the
+        # routing, permuting, quantising and combining kernels run in turn with the GEMMs (`validate.moe_floor`)
         self._floor = np.array([self.factors.moe_floor_us * 1e-6 if op.name == "experts" else 0.0
                                 for op in self.ops]) * self._count
         self._floored = bool(self._floor.any())
@@ -233,8 +234,8 @@ class Deployed:
             self.engine_dict["paths"]["vision"] = vision_path
         self._speculate(dep)
         if self._floored:
-            self.engine_dict["paths"]["moe"] += (f"; at least {self.factors.moe_floor_us:g} us per MoE layer per "
-                                                 "step (fitted on its low-load MoE rows)")
+            self.engine_dict["paths"]["moe"] += (f"; {self.factors.moe_floor_us:g} us per MoE layer and step for its "
+                                                 "routing and combining kernels (fitted on its low-load MoE rows)")
 
     def _paths(self, f, chip: Chip, dep: Deployment):
         """The engine's slower kernel paths on top of the chip's factors (`engines/data/paths.yaml`)."""
@@ -304,7 +305,7 @@ class Deployed:
         active = x[self._active] > 0
         t = combine(tc, tm, self._n) * self._count
         if self._floored:
-            t = np.maximum(t, self._floor * active)
+            t = t + self._floor * active
         scale = x[self._scale_i]
         return (t + self._fixed * active * self._count) * scale, tc * scale, tm * scale
 
@@ -315,7 +316,7 @@ class Deployed:
         active = x[self._active] > 0
         t = combine(y[:n], y[n:], self._n)
         if self._floored:
-            t = np.maximum(t, self._floor * active)
+            t = t + self._floor * active
         return (float(t.sum() + self._fixed_count @ active) + self.overhead_s + x[self._draft_i]) * x[self._scale_i]
 
     def times_of(self, x: np.ndarray) -> np.ndarray:
@@ -325,7 +326,7 @@ class Deployed:
         active = x[:, self._active] > 0
         t = combine(y[:, :n], y[:, n:], self._n)
         if self._floored:
-            t = np.maximum(t, self._floor * active)
+            t = t + self._floor * active
         total = t.sum(axis=1) + active @ self._fixed_count + self.overhead_s + x[:, self._draft_i]
         return total * x[:, self._scale_i]
 

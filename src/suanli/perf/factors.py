@@ -41,16 +41,22 @@ class Factors:
     moe_compute: float = 0.55  # grouped expert GEMMs, compute side
     moe_memory: float = 0.70  # grouped expert GEMMs, weight streaming
     moe_block_us: float = 0.0  # fixed cost per expert block of a blockwise MoE kernel (AWS NxD); 0 elsewhere
-    # the least time an engine's MoE layer takes per step however few tokens it routes: its expert path is a chain
-    # of latency-bound kernels (routing, permuting tokens, one small GEMM tile per active expert, combining);
-    # the kernels' fixed cost (`kernel_us`) stays on top; fitted per engine family on low-load MoE TPOT rows
-    # (`moe_floor` in the calibration file)
+    # the fixed time of an engine's MoE path per layer and step, added to its expert GEMMs' roofline: a chain of
+    # latency-bound kernels around them (routing, permuting tokens, quantising, combining) that does not get
+    # shorter with fewer tokens; fitted per engine family on low-load MoE TPOT rows (`moe_floor` in the
+    # calibration file, `validate.moe_floor`)
     moe_floor_us: float = 0.0
     fp4_compute: float = 1.0  # share of its 4-bit matrix peak a 4-bit GEMM keeps, relative to 8/16-bit GEMMs'
     #                           (block scales to apply, twice the operands per byte of on-chip bandwidth)
     elementwise_memory: float = 0.60  # norms, activations, rotary, residuals
     comm_bandwidth: float = 0.80  # fraction of link bandwidth reached as bus bandwidth by collectives
     comm_latency_us: float = 3.0  # latency of one collective phase on the scale-up fabric
+    # the expert-parallel exchange (MoE dispatch and combine all-to-alls) inside one scale-up domain, measured by
+    # micro-benchmarks (`validate.exchange`): each op's least time (its kernels signal and wait on every peer) and
+    # the share of the link's bandwidth its copies reach; 0 = not measured (fabric latency + a launch, and
+    # comm_bandwidth)
+    a2a_us: float = 0.0
+    a2a_bandwidth: float = 0.0
     scaleout_latency_us: float = 10.0  # latency of one collective phase across nodes
     comm_ring_us: float = 60.0  # all-reduces past the engine's own kernels (custom_ar_max_mb) run NCCL rings,
     #                             whose pipeline fill costs this much: see cost.py
@@ -75,7 +81,7 @@ class Factors:
         for f in fields(self):
             v = getattr(self, f.name)
             fraction = f.name.endswith(("_compute", "_memory", "_bandwidth", "_utilization"))
-            if fraction and not 0.0 < v <= 1.0:
+            if fraction and not 0.0 < v <= 1.0 and not (f.name == "a2a_bandwidth" and v == 0.0):
                 raise SuanliError(f"calibration: {f.name} = {v}: a fraction of peak must be in (0, 1]")
             if not fraction and v < 0:
                 raise SuanliError(f"calibration: {f.name} = {v}: must be >= 0")
@@ -101,7 +107,7 @@ class Calibration:
     # an engine family's costs on the first-token path outside its steps (request_ms, prompt_host_us): the same
     # front end on every chip, fitted on low-load TTFT rows (suanli.validate.first_token)
     first_token: dict[str, dict[str, float]] = field(default_factory=dict)
-    # an engine family's latency floor per MoE layer (moe_floor_us), fitted on low-load MoE TPOT rows
+    # an engine family's fixed MoE chain per layer (moe_floor_us), fitted on low-load MoE TPOT rows
     # (suanli.validate.moe_floor)
     moe_floor: dict[str, dict[str, float]] = field(default_factory=dict)
     # bands of measured / predicted per class of prediction, from held-out residuals (suanli.perf.intervals)

@@ -350,7 +350,10 @@ def leave_one_source_out(rows: list[Row], cal: Calibration, sweeps: int = 1,
                 fams.add(f)
         if any(not _tuned(r) for r in held):  # its untuned stacks take the losses of the others' untuned stacks
             fams |= {f for r in rest if fittable(r) and not _tuned(r) and (f := family_of(r))}
-        fitted = fit(rest, cal, families=sorted(fams), sweeps=sweeps, best=best).calibration
+        # the engines' MoE chains refitted without the source too, in place while the factors are (they add to the
+        # expert GEMMs at every load)
+        start = cal if floors is None else replace(cal, moe_floor=floors.table(without=src))
+        fitted = fit(rest, start, families=sorted(fams), sweeps=sweeps, best=best).calibration
         if floors is not None:
             fitted = replace(fitted, moe_floor=floors.table(without=src))
         recs = predict_rows(held, fitted)

@@ -1,16 +1,19 @@
-"""The engines' latency floor per MoE layer (`moe_floor_us`), fitted per engine family.
+"""The engines' fixed cost per MoE layer (`moe_floor_us`), fitted per engine family.
 
-At a few clients an MoE model's decode step routes a handful of tokens to a handful of experts. The roofline then
-says the experts take the time to stream those experts' weights, but an engine's MoE path is a chain of
-latency-bound kernels (top-k routing, permuting tokens into expert order, one GEMM tile per active expert and
-projection, combining) that does not get shorter with fewer tokens: SGLang's fused_moe micro-benchmark
-(sgl-project/sglang PR #9272) measured 99 us for DeepSeek-V3's experts at batch 1 on an H20, where streaming the
-8 routed experts' FP8 weights at TP 8 takes about 11 us. The model takes an expert op's time as
-max(roofline, floor) (`perf.deployed`) and fits the floor per engine family (the profile's factor key) on
-low-load MoE TPOT rows: closed loops of at most `LOW_LOAD` clients, aggregated serving, where the floor is what
-binds. The floors of a grid are each predicted once for every row (a row depends only on its own engine's
-floor), and each engine takes the grid floor with the least mean relative error over its rows. An engine with
-fewer than `MIN_ROWS` such rows has no floor (0): nothing measured says how long its path takes.
+An engine's MoE path is a chain of kernels around the expert GEMMs (top-k routing, permuting tokens into expert
+order, quantising activations, the activation between the projections, combining) that run in turn with them and
+do not get shorter with fewer tokens. The model adds that chain's time to the expert GEMMs' roofline
+(`perf.deployed`): at a few clients it is most of the layer (SGLang's fused_moe micro-benchmark, sgl-project/sglang
+PR #9272: 99 us for DeepSeek-V3's experts at batch 1 on an H20, where streaming the 8 routed experts' FP8 weights
+at TP 8 takes about 11 us), and it stays on top when the GEMMs grow. AIConfigurator's TensorRT-LLM MoE sweep on
+B200 (ai-dynamo/aiconfigurator @095f58a5, systems/data/b200_sxm/moe/trtllm/1.3.0rc10/moe_perf.parquet, DeepSeek-R1
+NVFP4 experts, balanced routing, EP 8/16/32, 8 to 16384 tokens) is fitted to a mean |log error| of 0.16 by
+roofline + chain against 0.25 by max(roofline, floor), each with its best factors on a grid.
+The chain is fitted per engine family (the profile's factor key) on low-load MoE TPOT rows: closed loops of at most
+`LOW_LOAD` clients, aggregated serving, where it is most of the layer. The values of a grid are each predicted once
+for every row (a row depends only on its own engine's value), and each engine takes the grid value with the least
+mean relative error over its rows. An engine with fewer than `MIN_ROWS` such rows has none (0): nothing measured
+says how long its path takes.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from suanli.validate.data import Row
 from suanli.validate.first_token import engine_key, low_load_setup
 
 # 0-100 us per MoE layer: the slowest fused-MoE layer measured at batch 1 (PR #9272: 99 us on an H20, where the
-# weights' streaming is 11 us of it) bounds what the floor may take; a larger fitted value would be absorbing
+# weights' streaming is 11 us of it) bounds what the chain may take; a larger fitted value would be absorbing
 # something else about a source's runs
 GRID_US = tuple(range(0, 101, 10))
 MIN_ROWS = 10

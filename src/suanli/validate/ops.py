@@ -20,6 +20,7 @@ What is read today, each as the median over rows per chip family:
 * `roofline_n`: how a GEMM near the ridge point combines compute and memory time, t = (tc^n + tm^n)^(1/n), from
   every GEMM of a family with `gemm_k0` and `gemm_memory` measured (grouped GEMMs of 256-1024 rows per group sit
   at the ridge and run 20-35% slower than the larger of the two times).
+* `a2a_us`, `a2a_bandwidth`: the expert-parallel exchange's all-to-alls (`validate.exchange`).
 Those factors are then measured properties of the chip and its libraries, not something end-to-end rows may
 bend: `calibrate` puts them under `physical` and leaves them alone.
 """
@@ -66,6 +67,10 @@ def measured_factors(path: str | Path) -> dict[str, dict[str, float]]:
                                {f: v["gemm_memory"] for f, v in memory.items()})
     for fam, m in sharp.items():
         out.setdefault(fam, {})["roofline_n"] = m["roofline_n"]
+    from suanli.validate.exchange import exchange_factors  # it reads rows with this module's helpers
+
+    for fam, m in exchange_factors(path).items():
+        out.setdefault(fam, {}).update({k: m[k] for k in ("a2a_us", "a2a_bandwidth") if k in m})
     return out
 
 
