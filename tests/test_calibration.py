@@ -6,8 +6,9 @@ import pytest
 from suanli.perf.factors import bundled_calibration
 from suanli.validate import fit as fitmod
 from suanli.validate.data import load_rows
+from suanli.validate.deploy import _deployments
 from suanli.validate.ops import comm_fractions, is_ops_file
-from suanli.validate.scenarios import _deployments, mixed_step, steady
+from suanli.validate.scenarios import mixed_step, steady
 from suanli.validate.sources import setup_of
 
 OPS_HEADER = "id,source,url,hardware,n_accel,op,dtype,m,n,k,size_bytes,metric,value,unit,notes"
@@ -577,7 +578,7 @@ def test_intel_cpu_harness_runs_pinned_sglang_instances_per_core_slice(tmp_path)
     requests for Server, 7-core ones with 64 for Offline. On two 86-core Xeon 6787P that is 2 x 2 = 4 and
     2 x 12 = 24 instances; each slice gets its share of the socket's peak and memory bandwidth."""
     from suanli.catalog import catalog
-    from suanli.validate.scenarios import sub_chip
+    from suanli.validate.deploy import sub_chip
     body = ("a,MLPerf Inference v5.1,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,server,,,,,2000,100,"
             "output_tok_s,1,tok/s,\n"
             "b,MLPerf Inference v5.1,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,offline,,,,,,,"
@@ -687,7 +688,7 @@ def test_more_instances_than_chips_must_be_whole_slices(tmp_path):
 def test_a_benchmarks_launch_flags_and_image_version_come_from_its_adapter(tmp_path):
     """dstack's README: the MI300X image reports vLLM 0.6.3 and its offline runs passed --enforce-eager; the row
     is predicted as that version in eager mode (5 us more per kernel launched), its serving runs with graphs."""
-    from suanli.validate.scenarios import _deployments
+    from suanli.validate.deploy import _deployments
 
     src = 'dstack benchmarks "Llama3.1-405B-FP8: 8xH100 SXM5 vs 8xMI300X" (comparison/h100sxm5_vs_mi300x)'
     tail = "amd/Llama-3.1-405B-Instruct-FP8-KV"

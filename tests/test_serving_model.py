@@ -14,8 +14,9 @@ from suanli.serve.analytic import host_ttft, mean_in_system, p99_in_system, pool
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, run
 from suanli.serve.workload import Arrivals, LengthDist
+from suanli.validate.deploy import _deployments
 from suanli.validate.first_token import _solve
-from suanli.validate.scenarios import _cap, _deployments, _rate_analytic, simulated, steady
+from suanli.validate.scenarios import _cap, _rate_analytic, simulated, steady
 from suanli.validate.setup import Setup
 from suanli.validate.sources.inferencex import clients_per_deployment
 from suanli.validate.sources.notes import pools

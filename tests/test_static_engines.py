@@ -15,7 +15,8 @@ from suanli.perf.factors import bundled_calibration
 from suanli.perf.features import MOE_BLOCK, blockwise_moe, moe_features
 from suanli.schema import Deployment, SuanliError
 from suanli.validate.data import load_rows
-from suanli.validate.scenarios import _deployments, simulated, steady
+from suanli.validate.deploy import _deployments
+from suanli.validate.scenarios import simulated, steady
 from suanli.validate.sources import setup_of
 
 E2E_HEADER = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
@@ -32,7 +33,7 @@ def _rows(tmp_path, body: str):
 def _deployed(model: str, chip: str, n: int, engine: str, tp: int) -> Deployed:
     cat = catalog()
     _, arch = model_arch(model)
-    from suanli.validate.scenarios import system_for
+    from suanli.validate.deploy import system_for
     return Deployed(arch, cat.chips[chip], system_for(chip, n), Deployment(tp=tp, engine=engine), model,
                     bundled_calibration())
 

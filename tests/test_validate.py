@@ -95,7 +95,8 @@ def test_rate_rows_are_scored_over_the_whole_run(tmp_path):
     """A finite Poisson run is scored as benchmark_serving scores it, completions over first arrival to last
     completion: an overloaded engine cannot beat its own capacity, a light load returns what was offered."""
     from suanli.perf.factors import bundled_calibration
-    from suanli.validate.scenarios import _cap, _deployments, rate, steady
+    from suanli.validate.deploy import _deployments
+    from suanli.validate.scenarios import _cap, rate, steady
     from suanli.validate.sources import setup_of
 
     head = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"

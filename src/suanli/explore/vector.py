@@ -53,8 +53,6 @@ class Vectorized:
         self.tc_fill = x @ fill.T * counts
         self.tm0 = x @ dep._m.T * counts
         self.fixed = ((x[:, dep._active] > 0) * dep._fixed_count[None, :]).sum(axis=1)
-        # the engine's fixed MoE chain (latency-bound kernels): it does not scale with any chip figure
-        self.floor = (x[:, dep._active] > 0) * dep._floor[None, :] if dep._floored else None
         self.n = dep._n
         hw, f = dep.hw, dep.factors
         self.factors = f
@@ -101,8 +99,6 @@ class Vectorized:
         tc = self.tc0[None, :, :] * scale[:, None, :] + self.tc_fill[None, :, :]
         tm = self.tm0[None, :, :] * mem
         t = combine(tc, tm, self.n)
-        if self.floor is not None:
-            t = t + self.floor[None, :, :]
         t = t.sum(axis=2) + self.fixed[None, :] + self.dep.overhead_s
         out = self.plan.combine(t, self.dep.overhead_s)
         use = self.dep.memory(self.b, self.wl.input_len + self.wl.output_len, self.step_tokens,

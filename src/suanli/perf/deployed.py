@@ -184,6 +184,12 @@ class Deployed:
             vision, vision_path = add_vision(self)
             self.ops += vision
         costs = [op_cost(op, self.hw, self.factors, span.get(op.comm, 1)) for op in self.ops]
+        # the engine's MoE path's fixed chain, once per MoE layer and step on top of the expert GEMMs' roofline: its
+        # routing, permuting, quantising and combining kernels run in turn with the GEMMs (`validate.moe_floor`)
+        chain = self.factors.moe_floor_us * 1e-6
+        costs = [replace(c, fixed=c.fixed + chain) if op.name == "experts" else c for op, c in zip(self.ops, costs,
+                                                                                                   strict=True)]
+        self._floored = bool(chain) and any(op.name == "experts" for op in self.ops)
         # blockwise expert kernels (fixed-shape engines) pay per block (features.blockwise_moe)
         self.moe_path = feats.moe_kernel
         if self.moe_path == "blockwise":
@@ -210,11 +216,6 @@ class Deployed:
         self._active = np.array([self.feature_index[op.active] for op in self.ops])
         self._count = np.array([op.count for op in self.ops])
         self._network = np.array([c.network for c in costs])
-        # the engine's MoE path's fixed chain per expert op (all occurrences), on top of its GEMMs' roofline: the
-        # routing, permuting, quantising and combining kernels run in turn with the GEMMs (`validate.moe_floor`)
-        self._floor = np.array([self.factors.moe_floor_us * 1e-6 if op.name == "experts" else 0.0
-                                for op in self.ops]) * self._count
-        self._floored = bool(self._floor.any())
         self.overhead_s = self.factors.step_overhead_ms * 1e-3
         self._n = self.factors.roofline_n
         # fast path: compute and memory rows stacked, counts folded in (count > 0 commutes with max)
@@ -304,8 +305,6 @@ class Deployed:
         tc, tm = self._c @ x, self._m @ x
         active = x[self._active] > 0
         t = combine(tc, tm, self._n) * self._count
-        if self._floored:
-            t = t + self._floor * active
         scale = x[self._scale_i]
         return (t + self._fixed * active * self._count) * scale, tc * scale, tm * scale
 
@@ -315,8 +314,6 @@ class Deployed:
         n = self._n_ops
         active = x[self._active] > 0
         t = combine(y[:n], y[n:], self._n)
-        if self._floored:
-            t = t + self._floor * active
         return (float(t.sum() + self._fixed_count @ active) + self.overhead_s + x[self._draft_i]) * x[self._scale_i]
 
     def times_of(self, x: np.ndarray) -> np.ndarray:
@@ -325,8 +322,6 @@ class Deployed:
         n = self._n_ops
         active = x[:, self._active] > 0
         t = combine(y[:, :n], y[:, n:], self._n)
-        if self._floored:
-            t = t + self._floor * active
         total = t.sum(axis=1) + active @ self._fixed_count + self.overhead_s + x[:, self._draft_i]
         return total * x[:, self._scale_i]
 

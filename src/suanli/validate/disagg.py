@@ -7,7 +7,8 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET
 from suanli.serve.analytic import host_ttft, kv_transfer_s, pool_wait
-from suanli.validate.scenarios import Point, _cap, _deployments, _over_makespan, closed_requests
+from suanli.validate.deploy import _deployments
+from suanli.validate.scenarios import Point, _cap, _over_makespan, closed_requests
 from suanli.validate.setup import Setup
 
 
