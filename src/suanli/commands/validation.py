@@ -106,7 +106,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
     from suanli.schema import SuanliError
     from suanli.schema.files import output_path, write_atomic
     from suanli.validate.data import load_rows
-    from suanli.validate.exchange import EXCHANGE_FILE, exchange_factors
+    from suanli.validate.exchange import EXCHANGE_FILE
     from suanli.validate.first_token import fit_first_token
     from suanli.validate.first_token import leave_one_source_out as latency_loso
     from suanli.validate.fit import fit, to_yaml
@@ -142,8 +142,7 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
                           "give at least one file in the public.csv format")
     prior = bundled_calibration().prior()
     # the project's own transcribed micro-benchmarks first (the expert exchange), then the files given
-    measured: dict[str, dict[str, float]] = {fam: {k: v[k] for k in ("a2a_us", "a2a_bandwidth") if k in v}
-                                             for fam, v in exchange_factors(EXCHANGE_FILE).items()}
+    measured: dict[str, dict[str, float]] = measured_factors(EXCHANGE_FILE)
     for p in ops_paths:
         for fam, values in measured_factors(p).items():
             measured.setdefault(fam, {}).update(values)
@@ -247,8 +246,9 @@ def calibrate_data(data: str, out: str | None, as_json: bool = False, loso: bool
         t.add_row(f["family"], str(f["rows"]), f"{f['mean_abs_log_error_before']:.3f}",
                   f"{f['mean_abs_log_error_after']:.3f}", moved)
     console.print(t)
+    benches = ", ".join(Path(p).name for p in (EXCHANGE_FILE, *ops_paths))
     for fam, values in measured.items():
-        console.print(f"Measured by micro-benchmarks ({', '.join(Path(p).name for p in ops_paths)}): {fam} "
+        console.print(f"Measured by micro-benchmarks ({benches}): {fam} "
                       + ", ".join(f"{k} {v:g}" for k, v in values.items()))
     console.print(f"Fit error (throughput MAPE on the fitted rows): {_pct(fit_err)} "
                   f"({report['skipped']} rows the model cannot predict, not counted); on every throughput row, "

@@ -189,7 +189,7 @@ class Deployed:
         chain = self.factors.moe_floor_us * 1e-6
         costs = [replace(c, fixed=c.fixed + chain) if op.name == "experts" else c for op, c in zip(self.ops, costs,
                                                                                                    strict=True)]
-        self._floored = bool(chain) and any(op.name == "experts" for op in self.ops)
+        chained = bool(chain) and any(op.name == "experts" for op in self.ops)
         # blockwise expert kernels (fixed-shape engines) pay per block (features.blockwise_moe)
         self.moe_path = feats.moe_kernel
         if self.moe_path == "blockwise":
@@ -234,7 +234,7 @@ class Deployed:
         if vision_path:
             self.engine_dict["paths"]["vision"] = vision_path
         self._speculate(dep)
-        if self._floored:
+        if chained:
             self.engine_dict["paths"]["moe"] += (f"; {self.factors.moe_floor_us:g} us per MoE layer and step for its "
                                                  "routing and combining kernels (fitted on its low-load MoE rows)")
 
