@@ -702,3 +702,17 @@ def test_a_benchmarks_launch_flags_and_image_version_come_from_its_adapter(tmp_p
     assert served.graph_mode is None and any("--enforce-eager" in n for n in notes)
     eager, graphs = (_deployments(s, None)[0] for s in (offline, served))
     assert eager.factors.kernel_us > graphs.factors.kernel_us
+
+
+def test_a_tensorrt_engine_runs_without_the_pytorch_executors_overlap(tmp_path):
+    """A run that names its TensorRT version ran TensorRT-LLM's C++ Executor, which has no overlap scheduler; a
+    PyTorch-backend version keeps it."""
+    body = ("g,MLPerf Inference v5.1,,h200,8,llama-2-70b,fp8,fp8,trt-llm (tensorrt 10.11),8,1,1,1,offline,222,294,,"
+            ",,,output_tok_s,30000,tok/s,\n"
+            "h,other,,h200,8,llama-2-70b,fp8,fp8,trt-llm 1.0.0,8,1,1,1,offline,222,294,,,,,output_tok_s,30000,tok/s,\n")
+    trt, torch = _rows(tmp_path, body)
+    (s_trt, notes), (s_torch, _) = setup_of(trt), setup_of(torch)
+    assert dict(s_trt.launch).get("overlap_scheduling") is False and any("C++ Executor" in n for n in notes)
+    assert "overlap_scheduling" not in dict(s_torch.launch)
+    assert not _deployments(s_trt, None)[0].stack.features.overlap_scheduling
+    assert _deployments(s_torch, None)[0].stack.features.overlap_scheduling

@@ -231,3 +231,12 @@ def test_an_engine_that_does_not_run_on_a_chip_or_a_version_that_is_no_number_is
     assert r.returncode == 0, r.stderr
     rows = {x["system"]: x for x in json.loads(r.stdout)["systems"]}
     assert "error" not in rows["dgx-h100"] and "does not run on" in rows["atlas-800-a2"]["error"]
+
+
+def test_overlap_scheduling_from_the_release_that_made_it_the_default():
+    """SGLang's zero-overhead scheduler (0.4.0), vLLM's async scheduling (0.14.0), TensorRT-LLM's PyTorch executor
+    (1.0.0rc2): on from those releases, off before."""
+    for before, after in (("sglang 0.3.2", "sglang 0.4.0"), ("vllm 0.13.0", "vllm 0.14.0"),
+                          ("trt-llm 0.21.0", "trt-llm 1.0.0rc2")):
+        assert not resolve_engine(before).features.overlap_scheduling
+        assert resolve_engine(after).features.overlap_scheduling

@@ -23,18 +23,19 @@ from suanli.validate.sources.notes import pools
 
 BASE = dict(model="llama-3.1-8b", system="1xh100-sxm", precision="fp8")
 
-# models and chips whose KV cache holds every request at these loads: the simulator is in steady state there
-GRID = list(itertools.product([("llama-3.1-8b", "h100-sxm"), ("llama-3.1-8b", "a100-sxm"), ("qwen3-32b", "h200")],
-                              [(512, 128), (2048, 256)], [0.3, 0.6]))
+# models and chips whose KV cache holds every request at these loads: the simulator is in steady state there; the
+# chip's default engine (TensorRT-LLM, the latest release: overlap scheduling) and one that schedules in step
+GRID = list(itertools.product([("llama-3.1-8b", "h100-sxm", ""), ("llama-3.1-8b", "a100-sxm", "trt-llm 0.21.0"),
+                               ("qwen3-32b", "h200", "")], [(512, 128), (2048, 256)], [0.3, 0.6]))
 
 
 @pytest.mark.parametrize("pair, lengths, load", GRID)
 def test_analytic_steady_state_matches_the_simulator(pair, lengths, load):
     """Poisson arrivals at 30 % and 60 % of capacity: the analytic model's mean TTFT and TPOT within 10 % of the
     simulator's, the p99s within 20 %."""
-    (model, chip), (inp, out) = pair, lengths
+    (model, chip, engine), (inp, out) = pair, lengths
     cal = bundled_calibration()
-    s = Setup(chip, 1, model, "bf16", None, "", 1, 1, 1, 1, "rate", inp, out, None, None, None, None, None)
+    s = Setup(chip, 1, model, "bf16", None, engine, 1, 1, 1, 1, "rate", inp, out, None, None, None, None, None)
     dep = _deployments(s, cal)[0]
     full = steady(dep, _cap(dep, s, 512), s)
     s = dataclasses.replace(s, rate=load * full.out_tok_s / out)
@@ -188,3 +189,28 @@ def test_replica_concurrency_is_read_from_the_batch_per_rank():
     assert clients_per_deployment("AIC batch_size 13 (per attention-DP rank); tp2 attention_dp1", 416) == 13
     assert clients_per_deployment("AIC batch_size 32 (per attention-DP rank); attention_dp4", 128) is None
     assert clients_per_deployment("no batch stated", 416) is None
+
+
+def test_overlap_scheduling_costs_a_new_request_the_prepared_step():
+    """An engine that prepares step n+1 while step n runs (vLLM >= 0.14 async scheduling) admits a request that
+    arrives mid-step one step later than one that schedules synchronously (0.13): under load TTFT's admission part
+    grows by about one step, the decode steps stay as they were, and a lone client (idle engine) waits for nothing."""
+    run_ = dict(model="llama-3.1-8b", system="1xh100-sxm", input="1024", output="128", seed=1)
+    on, _ = simulate(engine="vllm 0.14.0", concurrency=16, requests=240, **run_)
+    off, _ = simulate(engine="vllm 0.13.0", concurrency=16, requests=240, **run_)
+    step = off["tpot_ms"]["mean"]
+    gained = on["ttft_parts_ms"]["admission"] - off["ttft_parts_ms"]["admission"]
+    assert 0.6 * step < gained < 1.6 * step
+    assert on["tpot_ms"]["mean"] == pytest.approx(step, rel=0.05)
+    alone_on, _ = simulate(engine="vllm 0.14.0", concurrency=1, requests=20, **run_)
+    alone_off, _ = simulate(engine="vllm 0.13.0", concurrency=1, requests=20, **run_)
+    assert alone_on["ttft_ms"]["mean"] == pytest.approx(alone_off["ttft_ms"]["mean"], rel=0.01)
+
+
+def test_predict_admission_counts_the_prepared_step():
+    """`predict`'s one request joining a running batch waits half the running step, plus the whole prepared step
+    with overlap scheduling (hand calculation: 0.5 and 1.5 TPOT)."""
+    for engine, steps in (("vllm 0.13.0", 0.5), ("vllm 0.14.0", 1.5)):
+        p = predict(**BASE, engine=engine, batch=16, input=1024, output=128)
+        assert p.ttft_parts.admission == pytest.approx(steps * p.tpot_s, rel=1e-9)
+        assert p.to_dict()["engine"]["overlap_scheduling"] is (steps > 1)

@@ -117,7 +117,8 @@ def render(s: dict) -> None:
     if parts:
         out.print("Mean TTFT by part: " + ", ".join(f"{k} {parts[k]:.1f} ms" for k in
                                                       ("host", "admission", "prefill", "transfer") if parts[k] > 0.05)
-                  + " (host: the engine's front end; admission: waiting behind other prompts and the running step)")
+                  + " (host: the engine's front end; admission: waiting behind other prompts, the running step and, "
+                    "with overlap scheduling, the prepared one)")
     if s.get("steady_state") is False:
         out.print(f"[yellow]Not a steady state:[/] {s['steady_state_note']}")
     if s.get("clients_start"):

@@ -62,6 +62,10 @@ class Features(BaseModel):
     batch_wait_iters: int = Field(0, ge=0, le=10_000, description="steps a prompt may be held to fill a batch")
     batch_wait_tokens: float = Field(0.0, ge=0, le=1, description="share of the token budget that ends the wait")
     adp_balance_iters: int = Field(0, ge=0, le=10_000, description="steps prompts wait for every attention-DP rank")
+    # overlap (async) scheduling: the CPU prepares step n+1 while the device runs step n, so a request arriving
+    # during step n cannot join the step already prepared: it starts one step later (TTFT + one step under load)
+    overlap_scheduling: bool = Field(False, description="the next step is prepared while one runs: a new "
+                                     "request joins the step after the prepared one")
     fixed_shapes: FixedShapes | None = None
 
 

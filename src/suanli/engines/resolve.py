@@ -95,7 +95,8 @@ class Stack:
     def to_dict(self) -> dict:
         return {"id": self.profile.id, "name": self.profile.name, "version": self.version,
                 "as_of": self.resolved, "note": self.note, "tuned_on": self.profile.tuned_on,
-                "paths": self.kernel_paths(), "sources": self.sources, "docs": self.profile.docs}
+                "paths": self.kernel_paths(), "sources": self.sources, "docs": self.profile.docs,
+                "overlap_scheduling": self.features.overlap_scheduling}
 
 
 @cache

@@ -29,6 +29,7 @@ class StepPlan:
     n_out: int
     host: float  # the engine's front end on the first-token path (s)
     ranked: float  # sequences per dp rank
+    prepared: float = 0.0  # steps an arrival waits for the step already prepared (1: overlap scheduling)
 
     def combine(self, t: np.ndarray, overhead: float) -> dict:
         """Figures from step times `t` (last axis: one per shape, host overhead included, as `Deployed.time_of`):
@@ -45,7 +46,8 @@ class StepPlan:
         tpot = (first + 4 * mid + last) / 6 * self.pp
         return {"prefill_stage": prefill_stage, "ttft": prefill_stage * self.pp + self.host, "tpot": tpot,
                 "cycle": prefill_stage + (self.n_out - 1) * tpot,
-                "admission": tpot / 2 if self.ranked > 1 else tpot * 0.0, "loaded_prefill": chunks * self.pp}
+                "admission": tpot * (0.5 + self.prepared) if self.ranked > 1 else tpot * 0.0,
+                "loaded_prefill": chunks * self.pp}
 
 
 def step_plan(dep, b: float, n_in: int, n_out: int, host: float) -> StepPlan:
@@ -58,7 +60,7 @@ def step_plan(dep, b: float, n_in: int, n_out: int, host: float) -> StepPlan:
               dep.decode_shape(mb, (ctx0 + ctx1) / 2)]
     chunk_shapes, weights = loaded_chunks(dep, b, n_in, (ctx0 + ctx1) / 2)
     return StepPlan(tuple(shapes + chunk_shapes), tuple(weights), max(1, ceil(b * n_in / TOKEN_BUDGET)), pp, n_out,
-                    host, b)
+                    host, b, 1.0 if dep.stack.features.overlap_scheduling else 0.0)
 
 
 def loaded_chunks(dep, b: float, prompt: int, context: float) -> tuple[list[StepShape], list[float]]:

@@ -6,7 +6,8 @@ m x input / output. Those tokens come in chunks of min(input, budget - m), so a 
 and the mean step is the mix of the two. Under Poisson arrivals the number of running sequences is Poisson-like
 (an M/G/infinity system below the cap), so the cap B is set at its 99th percentile, m + 2.33 sqrt(m) = B:
     TPOT p99 = mean step at B;  TPOT mean = mean step at m
-    TTFT     = half a step of waiting + ceil(input / chunk) steps that carry a chunk (at B for p99, m for mean)
+    TTFT     = half a step of waiting (and the prepared step with overlap scheduling: serve/analytic)
+               + ceil(input / chunk) steps that carry a chunk (at B for p99, m for mean)
                + the engine's front end (serve/analytic.host_ttft)
     output tok/s = m x output / (TTFT + (output - 1) x TPOT)            (Little's law)
 Disaggregated (P prefill + D decode instances of one layout, KV sent between them, as `suanli.serve.sim`):
@@ -19,7 +20,7 @@ two pools' rates. Pipeline stages multiply step times by pp (a micro-batch of 1/
 
 from __future__ import annotations
 
-from math import ceil, floor, inf, sqrt
+from math import ceil, exp, floor, inf, sqrt
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.memory import kv_bytes_per_seq
 from suanli.plan.space import Eval
 from suanli.schema import SuanliError
-from suanli.serve.analytic import Z99, host_ttft, kv_transfer_s, mean_in_system, pool_wait
+from suanli.serve.analytic import Z99, host_ttft, kv_transfer_s, mean_in_system, pool_wait, prepared_step_wait
 
 RHO_CAP = 0.95  # highest prefill-pool load planned
 W_MEM = 0.5  # suanli.econ default `memory_activity_weight` (busy share of a purely memory-bound op)
@@ -123,8 +124,11 @@ class Unit:
             rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
             return rec
         rec.tpot_p99, rec.tpot_mean = hi[0] * pp, lo[0] * pp
-        rec.ttft_p99 = 0.5 * rec.tpot_p99 + ceil(self.inp / hi[2]) * hi[1] * pp + self.host(0.99)
-        rec.ttft_mean = 0.5 * rec.tpot_mean + ceil(self.inp / lo[2]) * lo[1] * pp + self.host()
+        # the running step's rest, the step an overlapped engine already prepared, then the chunks of the prompt
+        rec.ttft_p99 = (0.5 * rec.tpot_p99 + prepared_step_wait(self.dep, rec.tpot_p99, 1.0)
+                        + ceil(self.inp / hi[2]) * hi[1] * pp + self.host(0.99))
+        rec.ttft_mean = (0.5 * rec.tpot_mean + prepared_step_wait(self.dep, rec.tpot_mean, 1.0 - exp(-m))
+                         + ceil(self.inp / lo[2]) * lo[1] * pp + self.host())
         e2e = rec.ttft_mean + (self.out - 1) * rec.tpot_mean
         rec.out_tok_s = m * self.out / e2e
         rec.activity = lo[3]
@@ -185,7 +189,9 @@ class Unit:
             return [base]
 
         def ttft99(rho: float) -> float:
-            return alone + rho * (busy - alone) + pool_wait(rho, 1.0 / mu, self.cv)[1] + xfer + self.host(0.99)
+            step = alone + rho * (busy - alone)  # the prefill step a prompt meets (and, overlapped, the prepared one)
+            wait = prepared_step_wait(dep, step, 1.0) + pool_wait(rho, 1.0 / mu, self.cv)[1]
+            return step + wait + xfer + self.host(0.99)
 
         rho_max = 0.9 if ttft_limit is None else RHO_CAP
         if ttft_limit is not None and ttft99(RHO_CAP) > ttft_limit:
@@ -208,7 +214,8 @@ class Unit:
             rec.tpot_mean = _interp(pts, b) * pp
             rec.tpot_p99 = _interp(pts, min(float(cap), b + Z99 * sqrt(b))) * pp
             rec.ttft_p99 = ttft99(rho)
-            rec.ttft_mean = alone + rho * (busy - alone) + pool_wait(rho, 1.0 / mu, self.cv)[0] + xfer + self.host()
+            rec.ttft_mean = (alone + rho * (busy - alone) + prepared_step_wait(dep, alone, rho)
+                             + pool_wait(rho, 1.0 / mu, self.cv)[0] + xfer + self.host())
             rec.out_tok_s = lam * out
             rec.activity = (p * a_pre * rho + d * a_dec * util) / (p + d)
             out_recs.append(rec)

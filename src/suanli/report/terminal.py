@@ -37,7 +37,9 @@ def render_prediction(p: Prediction, console: Console, show_ops: bool = False) -
             f"fewest chips that fit: {p.fewest_chips['chips']} (tp={p.fewest_chips['tp']} pp={p.fewest_chips['pp']}"
             f" ep={p.fewest_chips['ep']})" if p.fewest_chips else "no layout found that fits"))
     parts = p.ttft_parts
-    split = (f": front end {_f(parts.host * 1e3)} + waiting for the running step {_f(parts.admission * 1e3)} + its "
+    split = (f": front end {_f(parts.host * 1e3)} + waiting for the running step" + (
+        " and the prepared one (overlap scheduling)" if p.engine.get("overlap_scheduling") else "")
+        + f" {_f(parts.admission * 1e3)} + its "
              f"prefill {_f(parts.prefill * 1e3)}" if parts else "")
     mark = {k: f" ({v})" for k, v in p.bounds.items() if k != "missing"}
     console.print(f"TTFT {_f(p.ttft_s * 1e3)} ms{mark.get('ttft_ms', '')} (prefill of the whole batch and the "

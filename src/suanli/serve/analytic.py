@@ -5,7 +5,8 @@ wait of a prompt behind other prompts, and the KV transfer between disaggregated
 TTFT is a sum of parts, each returned separately by `ttft_parts`:
     host       the engine's front end: HTTP, tokenizing, handing the request to the scheduler, returning the first
                token (`request_ms` + `prompt_host_us` x prompt, fitted per engine family: docs/calibration.md)
-    admission  waiting for earlier prompts (queue) and, at a step boundary, for the running step to end
+    admission  waiting for earlier prompts (queue), at a step boundary for the running step to end, and with
+               overlap scheduling for the step already prepared (`prepared_step_wait`)
     prefill    the prompt's own steps (chunked, sharing steps with running decodes)
     transfer   disaggregated only: the prompt's KV cache sent to a decode instance
 """
@@ -43,6 +44,13 @@ def host_ttft(factors, prompt: float, quantile: float = 0.5) -> float:
     the given quantile of the fixed part's uniform spread (0.99: 1.49 x the mean)."""
     fixed = factors.request_ms * 1e-3 * (1.0 - HOST_SPREAD + 2.0 * HOST_SPREAD * quantile)
     return fixed + factors.prompt_host_us * 1e-6 * prompt
+
+
+def prepared_step_wait(dep, step: float, busy: float) -> float:
+    """Seconds a new request waits for the step its engine already prepared: with overlap (async) scheduling the
+    next step is built while one runs, so an arrival that finds the engine busy (probability `busy`) joins the step
+    after it (`Features.overlap_scheduling`, from the engines' release notes)."""
+    return step * busy if dep.stack.features.overlap_scheduling else 0.0
 
 
 def p99_in_system(mean: float) -> float:

@@ -106,6 +106,7 @@ class Engine:
     kv: KvModel = field(init=False)
     waiting: deque = field(default_factory=deque)  # requests to prefill (new, or preempted)
     kv_ready: deque = field(default_factory=deque)  # requests whose KV arrived from a prefill engine
+    busy_until: float = 0.0  # when the iteration in flight ends
     prefilling: list = field(default_factory=list)
     current: Iteration | None = None
     version: int = 0  # bumped whenever the pending end event of this engine changes
@@ -150,6 +151,11 @@ class Engine:
         When only decodes run and nothing waits, iterations up to the next completion (or the next arrival,
         `horizon`) are taken as one block: the same sequences, contexts growing by one per step, so the block's
         time is its step count times the step at the mid-point context (the step is linear in context)."""
+        if self.waiting and self.waiting[0].ready > now:  # held for the step after the prepared one (overlap)
+            if self.active.any() or self.prefilling or self.kv_ready:
+                horizon = min(horizon, self.waiting[0].ready)  # a decode block ends at the step it joins
+            else:
+                self.waiting[0].ready = now  # the prepared step is empty: the request goes in at once
         if self.dep.static:
             return self._plan_static(now, horizon)
         budget, used = self.token_budget, self.kv_used

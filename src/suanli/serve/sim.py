@@ -152,7 +152,8 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
         busy += it.duration
         hist[len(it.decode_slots)] = hist.get(len(it.decode_slots), 0.0) + it.duration
         e.version += 1
-        heapq.heappush(ends, (now + it.duration, e.index, e.version, e))
+        e.busy_until = now + it.duration
+        heapq.heappush(ends, (e.busy_until, e.index, e.version, e))
 
     def cut_block(e: Engine, now: float) -> None:
         nonlocal kv_area, busy
@@ -164,6 +165,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             kv_area += _kv_area(e.current, e)
             hist[len(e.current.decode_slots)] -= removed
             e.version += 1
+            e.busy_until = cut
             heapq.heappush(ends, (cut, e.index, e.version, e))
 
     now = 0.0
@@ -178,6 +180,9 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             r.replica = e.index
             e.waiting.append(r)
             cut_block(e, now)
+            if e.current is not None and e.dep.stack.features.overlap_scheduling:
+                # the step after the running one is already prepared: the request joins the one after that
+                r.ready = max(r.ready, e.busy_until + 1e-9)
             kick(e, now)
         elif t_end <= t_kv:
             now, _, version, e = heapq.heappop(ends)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET
-from suanli.serve.analytic import host_ttft, kv_transfer_s, pool_wait
+from suanli.serve.analytic import host_ttft, kv_transfer_s, pool_wait, prepared_step_wait
 from suanli.validate.deploy import _deployments
 from suanli.validate.scenarios import Point, _cap, _over_makespan, closed_requests
 from suanli.validate.setup import Setup
@@ -50,7 +50,7 @@ def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Poin
     rho = min(0.95, out_tok_s / s.output_len * s.input_len / prefill_tok_s)
     service = s.input_len / prefill_tok_s * pools.prefill * pranks  # one prompt on one prefill rank
     wait, _ = pool_wait(rho, service, s.input_cv)  # prompts of one length: M/D/1
-    ttft = fixed + wait
+    ttft = fixed + wait + prepared_step_wait(pre, alone, rho)  # an overlapped prefill worker's prepared step
     return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
 
 

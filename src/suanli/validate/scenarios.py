@@ -30,7 +30,7 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.schema import Workload
-from suanli.serve.analytic import Z99, host_ttft, p99_in_system, prompt_wait
+from suanli.serve.analytic import Z99, host_ttft, p99_in_system, prepared_step_wait, prompt_wait
 from suanli.validate.deploy import _deployments
 from suanli.validate.setup import Setup, Skip
 
@@ -124,6 +124,10 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - b / dep.layout.dp))
     ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
     ttft += host_ttft(dep.factors, s.input_len) if s.front_end else 0.0
+    # a request finds the engine busy when others run: in a closed loop once there is another client, under
+    # Poisson arrivals unless the system is empty (P = exp(-b))
+    busy = min(1.0, max(0.0, b - 1.0)) if closed else (1.0 - exp(-b) if arrivals else 0.0)
+    ttft += prepared_step_wait(dep, step, busy)
     e2e = ttft + (s.output_len - 1) * step
     return Point(b, step, ttft, step, b / s.beams * s.output_len / e2e)
 

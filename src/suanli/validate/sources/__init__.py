@@ -226,6 +226,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
         launched = (("token_budget", budget),)
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
+    if stack.features.overlap_scheduling and re.search(r"\btensorrt \d", row.engine, re.IGNORECASE):
+        launched += (("overlap_scheduling", False),)  # a TensorRT engine runs on the C++ Executor: no overlap
+        notes.append("TensorRT engine backend (C++ Executor): no overlap scheduler")
     if server:
         settings, server_kv, where = server
         launched = tuple(sorted({**dict(launched), **settings}.items()))  # the script's settings win
