@@ -66,6 +66,8 @@ class Features(BaseModel):
     # during step n cannot join the step already prepared: it starts one step later (TTFT + one step under load)
     overlap_scheduling: bool = Field(False, description="the next step is prepared while one runs: a new "
                                      "request joins the step after the prepared one")
+    prefill_worker_overlap: bool = Field(True, description="a disaggregated prefill worker keeps the overlap "
+                                         "scheduling (false: its workers run without it)")
     fixed_shapes: FixedShapes | None = None
 
 

@@ -190,7 +190,7 @@ class Unit:
 
         def ttft99(rho: float) -> float:
             step = alone + rho * (busy - alone)  # the prefill step a prompt meets (and, overlapped, the prepared one)
-            wait = prepared_step_wait(dep, step, 1.0) + pool_wait(rho, 1.0 / mu, self.cv)[1]
+            wait = prepared_step_wait(dep, step, 1.0, prefill_worker=True) + pool_wait(rho, 1.0 / mu, self.cv)[1]
             return step + wait + xfer + self.host(0.99)
 
         rho_max = 0.9 if ttft_limit is None else RHO_CAP
@@ -214,7 +214,7 @@ class Unit:
             rec.tpot_mean = _interp(pts, b) * pp
             rec.tpot_p99 = _interp(pts, min(float(cap), b + Z99 * sqrt(b))) * pp
             rec.ttft_p99 = ttft99(rho)
-            rec.ttft_mean = (alone + rho * (busy - alone) + prepared_step_wait(dep, alone, rho)
+            rec.ttft_mean = (alone + rho * (busy - alone) + prepared_step_wait(dep, alone, rho, prefill_worker=True)
                              + pool_wait(rho, 1.0 / mu, self.cv)[0] + xfer + self.host())
             rec.out_tok_s = lam * out
             rec.activity = (p * a_pre * rho + d * a_dec * util) / (p + d)

@@ -46,11 +46,17 @@ def host_ttft(factors, prompt: float, quantile: float = 0.5) -> float:
     return fixed + factors.prompt_host_us * 1e-6 * prompt
 
 
-def prepared_step_wait(dep, step: float, busy: float) -> float:
+def overlapped(features, prefill_worker: bool = False) -> bool:
+    """Whether an engine prepares its next step while one runs (`Features.overlap_scheduling`, from the engines'
+    release notes); a disaggregated prefill worker only where the engine keeps it there."""
+    return features.overlap_scheduling and (features.prefill_worker_overlap or not prefill_worker)
+
+
+def prepared_step_wait(dep, step: float, busy: float, prefill_worker: bool = False) -> float:
     """Seconds a new request waits for the step its engine already prepared: with overlap (async) scheduling the
     next step is built while one runs, so an arrival that finds the engine busy (probability `busy`) joins the step
-    after it (`Features.overlap_scheduling`, from the engines' release notes)."""
-    return step * busy if dep.stack.features.overlap_scheduling else 0.0
+    after it."""
+    return step * busy if overlapped(dep.stack.features, prefill_worker) else 0.0
 
 
 def p99_in_system(mean: float) -> float:

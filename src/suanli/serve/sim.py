@@ -23,7 +23,7 @@ import numpy as np
 from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET
 from suanli.schema import SuanliError
-from suanli.serve.analytic import HOST_SPREAD, kv_transfer_per_token
+from suanli.serve.analytic import HOST_SPREAD, kv_transfer_per_token, overlapped
 from suanli.serve.engine import Engine, Iteration, Request
 from suanli.serve.workload import Arrivals, LengthDist, Trace
 
@@ -180,7 +180,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             r.replica = e.index
             e.waiting.append(r)
             cut_block(e, now)
-            if e.current is not None and e.dep.stack.features.overlap_scheduling:
+            if e.current is not None and overlapped(e.dep.stack.features, e.prefill_only):
                 # the step after the running one is already prepared: the request joins the one after that
                 r.ready = max(r.ready, e.busy_until + 1e-9)
             kick(e, now)

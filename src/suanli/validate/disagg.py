@@ -50,7 +50,7 @@ def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Poin
     rho = min(0.95, out_tok_s / s.output_len * s.input_len / prefill_tok_s)
     service = s.input_len / prefill_tok_s * pools.prefill * pranks  # one prompt on one prefill rank
     wait, _ = pool_wait(rho, service, s.input_cv)  # prompts of one length: M/D/1
-    ttft = fixed + wait + prepared_step_wait(pre, alone, rho)  # an overlapped prefill worker's prepared step
+    ttft = fixed + wait + prepared_step_wait(pre, alone, rho, prefill_worker=True)
     return Point(n, tpot, ttft, tpot, min(out_tok_s, n * s.output_len / (ttft + (s.output_len - 1) * tpot)))
 
 
