@@ -366,3 +366,23 @@ def test_confirmations_are_estimated_before_they_start():
         plan("llama-3.1-8b", ["1xh100-sxm"], input=1024, output=128, load="5req/s", max_work_s=1e-3)
     out = plan("llama-3.1-8b", ["1xh100-sxm"], input=1024, output=128, load="5req/s", confirm=0, max_work_s=1e-3)
     assert out["systems"][0]["best"] is not None  # analytic figures only: no simulation to estimate
+
+
+def test_planned_ttft_counts_the_prepared_step_of_an_overlapped_engine():
+    """The planner's colocated TTFT p99 is half the p99 step, plus the whole step an overlapped engine already
+    prepared, plus the prompt's chunks and the front end: the same candidate on vLLM 0.14 (async scheduling) and
+    0.13 differs by exactly one p99 step (hand calculation; the steps themselves are the same)."""
+    model_id, arch = model_arch("llama-3.1-8b")
+    sys_ = catalog().system("dgx-h100")
+    chip = catalog().chips[sys_.chip]
+    recs = []
+    for engine in ("vllm 0.14.0", "vllm 0.13.0"):
+        dep = Deployed(arch, chip, sys_, Deployment(precision="fp8", engine=engine), model_id)
+        assert dep.stack.features.overlap_scheduling is (engine == "vllm 0.14.0")
+        base = Eval(system="dgx-h100", mode="colocated", tp=1, pp=1, ep=1, dp=1, precision="fp8",
+                    kv_precision="fp8", token_budget=8192, max_batch=64, seqs_fit=64, chips=1)
+        recs.append(Unit(dep, 2000, 500).colocated(base))
+    on, off = recs
+    assert on.status == off.status == "ok" and on.tpot_p99 == pytest.approx(off.tpot_p99, rel=1e-12)
+    assert on.ttft_p99 - off.ttft_p99 == pytest.approx(on.tpot_p99, rel=1e-9)
+    assert on.ttft_mean > off.ttft_mean
