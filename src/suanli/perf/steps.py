@@ -16,6 +16,7 @@ from math import ceil
 import numpy as np
 
 from suanli.model.shape import StepShape
+from suanli.serve.analytic import overlapped
 
 TOKEN_BUDGET = 8192  # tokens per step an engine's chunked prefill takes (vLLM / TRT-LLM default order)
 
@@ -60,7 +61,7 @@ def step_plan(dep, b: float, n_in: int, n_out: int, host: float) -> StepPlan:
               dep.decode_shape(mb, (ctx0 + ctx1) / 2)]
     chunk_shapes, weights = loaded_chunks(dep, b, n_in, (ctx0 + ctx1) / 2)
     return StepPlan(tuple(shapes + chunk_shapes), tuple(weights), max(1, ceil(b * n_in / TOKEN_BUDGET)), pp, n_out,
-                    host, b, 1.0 if dep.stack.features.overlap_scheduling else 0.0)
+                    host, b, 1.0 if overlapped(dep.stack.features) else 0.0)
 
 
 def loaded_chunks(dep, b: float, prompt: int, context: float) -> tuple[list[StepShape], list[float]]:

@@ -41,7 +41,7 @@ class Request:
     finish: float = inf
     preemptions: int = 0
     replica: int = 0
-    ready: float = 0.0  # when it may start (after a KV transfer in disaggregated serving)
+    ready: float = 0.0  # when it may start (after a KV transfer; after the prepared step with overlap scheduling)
     seen: float = inf  # when the scheduler got it (after the engine's front end)
     started: float = inf  # when its first prompt chunk was scheduled
     prefilled: float = inf  # when its prefill ended
@@ -106,7 +106,6 @@ class Engine:
     kv: KvModel = field(init=False)
     waiting: deque = field(default_factory=deque)  # requests to prefill (new, or preempted)
     kv_ready: deque = field(default_factory=deque)  # requests whose KV arrived from a prefill engine
-    busy_until: float = 0.0  # when the iteration in flight ends
     prefilling: list = field(default_factory=list)
     current: Iteration | None = None
     version: int = 0  # bumped whenever the pending end event of this engine changes

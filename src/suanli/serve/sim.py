@@ -152,8 +152,8 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
         busy += it.duration
         hist[len(it.decode_slots)] = hist.get(len(it.decode_slots), 0.0) + it.duration
         e.version += 1
-        e.busy_until = now + it.duration
-        heapq.heappush(ends, (e.busy_until, e.index, e.version, e))
+        it.start = now
+        heapq.heappush(ends, (now + it.duration, e.index, e.version, e))
 
     def cut_block(e: Engine, now: float) -> None:
         nonlocal kv_area, busy
@@ -165,7 +165,6 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             kv_area += _kv_area(e.current, e)
             hist[len(e.current.decode_slots)] -= removed
             e.version += 1
-            e.busy_until = cut
             heapq.heappush(ends, (cut, e.index, e.version, e))
 
     now = 0.0
@@ -182,7 +181,7 @@ def run(dep: Deployed, make_replica, cfg: SimConfig, prefill: Deployed | None = 
             cut_block(e, now)
             if e.current is not None and overlapped(e.dep.stack.features, e.prefill_only):
                 # the step after the running one is already prepared: the request joins the one after that
-                r.ready = max(r.ready, e.busy_until + 1e-9)
+                r.ready = max(r.ready, e.current.start + e.current.duration + 1e-9)
             kick(e, now)
         elif t_end <= t_kv:
             now, _, version, e = heapq.heappop(ends)
