@@ -528,15 +528,16 @@ def test_shard_on_batch_splits_one_servers_batch_over_its_chips(tmp_path):
 
 def test_prompt_wait_is_pollaczek_khinchine_by_hand():
     """A replica with 100 ms mean steps, 50 ms without prompts, half a prompt per step: rho = 0.5 and each prompt
-    takes S = 0.05 / 0.5 = 0.1 s. M/D/1 mean wait rho S / (2 (1 - rho)) = 0.05 s; p99 = mean / rho ln(100 rho)
-    = 0.1 ln 50. Varied prompt lengths (cv 1) double the mean; no prompt work means no wait; a replica busy
-    with prompts all the time never catches up."""
+    takes S = 0.05 / 0.5 = 0.1 s. M/D/1 mean wait rho S / (2 (1 - rho)) = 0.05 s; the tail P(W > t) =
+    rho exp(-x t / S) with 0.5 (e^x - 1) = x, x = 1.2564 (e^1.2564 = 3.5128), so p99 = 0.1 ln 50 / 1.2564.
+    Varied prompt lengths (cv 1) double the mean; no prompt work means no wait; a replica busy with prompts all
+    the time never catches up."""
     from math import log
 
-    from suanli.validate.scenarios import prompt_wait
+    from suanli.serve.analytic import prompt_wait
     mean, p99 = prompt_wait(0.1, 0.05, 0.5, 0.0)
     assert mean == pytest.approx(0.05)
-    assert p99 == pytest.approx(0.1 * log(50))
+    assert p99 == pytest.approx(0.1 * log(50) / 1.2564, rel=1e-4)
     assert prompt_wait(0.1, 0.05, 0.5, 1.0)[0] == pytest.approx(0.1)
     assert prompt_wait(0.05, 0.05, 0.5, 0.0) == (0.0, 0.0)
     assert prompt_wait(0.1, 0.0, 0.5, 0.0)[0] == float("inf")
@@ -558,7 +559,8 @@ def test_server_latency_carries_the_step_boundary_and_the_prompt_queue(tmp_path)
     """Under Poisson arrivals a request waits for the running step to end (half a step on average) and for the
     prompts ahead of it; its p99 TPOT carries the prompts that arrive while it decodes. On a CPU, where prompts
     dominate the work, that caps the load the 100 ms p99 TPOT and 2 s p99 TTFT limits allow well below offline."""
-    from suanli.validate.scenarios import predict_setup, prompt_wait, under_arrivals
+    from suanli.serve.analytic import prompt_wait
+    from suanli.validate.scenarios import predict_setup, under_arrivals
     body = ("a,x,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,server,870,128,,,2000,100,output_tok_s,1,tok/s,\n"
             "b,x,,xeon-6787p,2,llama-3.1-8b,int8,,pytorch (cpu),,,,,offline,870,128,,,,,output_tok_s,1,tok/s,\n")
     srv, off = (setup_of(r)[0] for r in _rows(tmp_path, body))

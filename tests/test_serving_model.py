@@ -3,14 +3,27 @@ front end, and the simulator's fixes (steady-state flag, KV use within the cache
 
 import dataclasses
 import itertools
+from math import log
 
 import numpy as np
 import pytest
 
 from suanli.api import deploy, predict, simulate
+from suanli.catalog import catalog
+from suanli.model.resolve import model_arch
+from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Factors, bundled_calibration
+from suanli.plan.evaluate import Unit
+from suanli.plan.space import Eval
 from suanli.schema import Deployment
-from suanli.serve.analytic import host_ttft, mean_in_system, p99_in_system, pool_wait
+from suanli.serve.analytic import (
+    host_ttft,
+    mean_in_system,
+    p99_in_system,
+    pool_wait,
+    spread_in_system,
+    tail_rate,
+)
 from suanli.serve.metrics import summarize
 from suanli.serve.sim import SimConfig, run
 from suanli.serve.workload import Arrivals, LengthDist
@@ -48,14 +61,49 @@ def test_analytic_steady_state_matches_the_simulator(pair, lengths, load):
 
 
 def test_number_in_system_percentiles_invert():
-    for m in (0.5, 4.0, 100.0):
-        assert mean_in_system(p99_in_system(m)) == pytest.approx(m)
+    for m, spread in itertools.product((0.5, 4.0, 100.0), (1.0, 2.5)):
+        assert mean_in_system(p99_in_system(m, spread), spread) == pytest.approx(m)
+
+
+def test_spread_in_system_by_hand():
+    """s(N) = a + c N: variance / mean = s(N) / a. A step of 30 ms at the mean and 10 ms with one request: 3 (the
+    p99 of 9 running is 9 + 2.33 sqrt(27) = 21.1, not Poisson's 16); a step that does not grow: Poisson."""
+    assert spread_in_system(0.030, 0.010) == pytest.approx(3.0)
+    assert p99_in_system(9.0, 3.0) == pytest.approx(9.0 + 2.33 * 27 ** 0.5)
+    assert spread_in_system(0.010, 0.010) == spread_in_system(0.009, 0.010) == 1.0
+
+
+def test_the_number_running_spreads_as_its_steps_grow():
+    """Qwen3-32B on one H200 with 2000-token prompts at 9 requests running on average: steps grow with the batch,
+    so requests stay longer when more run. The simulator's p99 batch (no cap) is well above Poisson's; the spread
+    the analytic step times give moves the p99 towards it, not past it (the symmetric-queue spread leaves out
+    the bursts of queued prompts: docs/calibration.md)."""
+    model_id, arch = model_arch("qwen3-32b")
+    sys_ = catalog().system("1xh200")
+    dep = Deployed(arch, catalog().chips[sys_.chip], sys_, Deployment(precision="fp8", kv_precision="fp8"), model_id)
+    unit = Unit(dep, 2000, 400)
+    m = 9.0
+    step, own, _ = unit.mixed(m, 2048)
+    spread = spread_in_system(step, unit.step(1.0)[0])
+    cfg = SimConfig(requests=3000, seed=0, max_seqs=256, token_budget=2048,
+                    arrivals=Arrivals("poisson", rate=m / (own + 399 * step)),
+                    input_dist=LengthDist("fixed", {"value": 2000}), output_dist=LengthDist("fixed", {"value": 400}))
+    batch = summarize(run(dep, lambda: dep, cfg), {}, 1, window=(0.1, 0.9))["batch_size"]
+    assert batch["mean"] == pytest.approx(m, rel=0.10)
+    assert spread > 1.2
+    assert p99_in_system(batch["mean"]) < p99_in_system(batch["mean"], spread) < batch["p99"]
+    assert batch["p99"] > 1.15 * p99_in_system(batch["mean"])
 
 
 def test_pool_wait_is_pollaczek_khinchine():
-    """M/D/1 at rho 0.5 with 1 s service: mean wait rho S / (2 (1 - rho)) = 0.5 s; M/M/1 (cv 1): twice that."""
+    """M/D/1 at rho 0.5 with 1 s service: mean wait rho S / (2 (1 - rho)) = 0.5 s; M/M/1 (cv 1): twice that, and
+    its tail is exact, P(W > t) = rho exp(-(1 - rho) t / S): p99 = ln(50) / 0.5 s. Heavy traffic (rho 0.99): the
+    decay rate tends to 2 (1 - rho) / (1 + cv^2) (Kingman)."""
     assert pool_wait(0.5, 1.0, 0.0)[0] == pytest.approx(0.5)
     assert pool_wait(0.5, 1.0, 1.0)[0] == pytest.approx(1.0)
+    assert pool_wait(0.5, 1.0, 1.0)[1] == pytest.approx(log(50) / 0.5)
+    for cv in (0.0, 0.5, 1.0):
+        assert tail_rate(0.99, cv) == pytest.approx(0.02 / (1 + cv * cv), rel=0.02)
     assert pool_wait(0.0, 1.0)[0] == 0.0
     assert pool_wait(1.0, 1.0)[0] == float("inf")
 
@@ -232,3 +280,31 @@ def test_a_tensorrt_llm_prefill_worker_runs_without_the_overlap():
     # the prefill pool's prompts wait alike (with the overlap there, 20 % longer at this load)
     assert on["ttft_parts_ms"]["admission"] == pytest.approx(no_prefill_overlap["ttft_parts_ms"]["admission"],
                                                             rel=1e-6)
+
+
+# the planner's candidates at the rate it plans for them (their batch cap the p99 number running): a model and
+# chip whose steps barely grow with the batch, one whose steps grow, short and long requests, small and large caps
+PLANNED = [("llama-3.1-8b", "1xh100-sxm", 2000, 400, 16), ("llama-3.1-8b", "1xh100-sxm", 512, 128, 64),
+           ("qwen3-32b", "1xh200", 2000, 400, 16), ("qwen3-32b", "1xh200", 512, 128, 64)]
+
+
+@pytest.mark.parametrize("model, system, inp, out, cap", PLANNED)
+def test_planner_steady_state_matches_the_simulator(model, system, inp, out, cap):
+    """The planner reads the same open-loop model as validation (`serve/analytic.open_loop`) on its own step
+    times: at the rate it plans a candidate for, with the candidate's batch cap and token budget, its mean TTFT and
+    TPOT are within 10 % of the simulator's and the p99s within 20 %."""
+    model_id, arch = model_arch(model)
+    sys_ = catalog().system(system)
+    dep = Deployed(arch, catalog().chips[sys_.chip], sys_, Deployment(precision="fp8", kv_precision="fp8"), model_id)
+    rec = Unit(dep, inp, out).colocated(Eval(system=system, mode="colocated", tp=1, pp=1, ep=1, dp=1,
+                                             precision="fp8", kv_precision="fp8", token_budget=2048, max_batch=cap))
+    rate = rec.out_tok_s / out
+    e2e = rec.ttft_mean + (out - 1) * rec.tpot_mean
+    n = int(max(600, 6 * rate * e2e + 400))
+    cfg = SimConfig(requests=n, seed=0, max_seqs=cap, token_budget=2048, arrivals=Arrivals("poisson", rate=rate),
+                    input_dist=LengthDist("fixed", {"value": inp}), output_dist=LengthDist("fixed", {"value": out}))
+    sim = summarize(run(dep, lambda: dep, cfg), {}, 1, window=(min(0.5, max(0.1, 1.5 * e2e * rate / n)), 0.9))
+    assert rec.ttft_mean * 1e3 == pytest.approx(sim["ttft_ms"]["mean"], rel=0.10)
+    assert rec.tpot_mean * 1e3 == pytest.approx(sim["tpot_ms"]["mean"], rel=0.10)
+    assert rec.ttft_p99 * 1e3 == pytest.approx(sim["ttft_ms"]["p99"], rel=0.20)
+    assert rec.tpot_p99 * 1e3 == pytest.approx(sim["tpot_ms"]["p99"], rel=0.20)

@@ -1,15 +1,14 @@
 """Analytic steady state of one candidate: latency percentiles and throughput at its batch cap, from a few step times.
 
-Colocated (continuous batching with chunked prefill, as in `suanli.validate.scenarios.steady`): with m sequences
-running per rank, every step decodes all of them and carries their steady-state share of new prompt tokens,
-m x input / output. Those tokens come in chunks of min(input, budget - m), so a step carries n or n + 1 chunks
-and the mean step is the mix of the two. Under Poisson arrivals the number of running sequences is Poisson-like
-(an M/G/infinity system below the cap), so the cap B is set at its 99th percentile, m + 2.33 sqrt(m) = B:
-    TPOT p99 = mean step at B;  TPOT mean = mean step at m
-    TTFT     = half a step of waiting (and the prepared step with overlap scheduling: serve/analytic)
-               + ceil(input / chunk) steps that carry a chunk (at B for p99, m for mean)
-               + the engine's front end (serve/analytic.host_ttft)
-    output tok/s = m x output / (TTFT + (output - 1) x TPOT)            (Little's law)
+Colocated (continuous batching with chunked prefill): the one open-loop steady state of `serve/analytic.open_loop`
+that validation scores against measurements, read on this unit's step times. With m sequences running per rank,
+every step decodes all of them and carries their share of new prompts, m x input / output tokens, in chunks of
+min(input, budget - m); prompts arrive at random, so a step carries a Poisson number of chunks. The number running
+is Poisson-like (M/G/infinity below the cap), so the cap B is its 99th percentile, m + 2.33 sqrt(m) = B, and
+    TTFT  = front end + admission (the queue behind earlier prompts, M/G/1; the running step's rest; the step an
+            overlapped engine already prepared) + the prompt's own chunks       (mean at m, p99 at B)
+    TPOT  = the mean step at m; p99 = the decode step at B + the prompts that arrive during a request's life
+    output tok/s = m x output / (the time the engine holds a request)          (Little's law)
 Disaggregated (P prefill + D decode instances of one layout, KV sent between them, as `suanli.serve.sim`):
 decode steps carry no prompt tokens; a prefill instance serves prompts at mu = prompts per full step / step time,
 and its queue is M/G/1 (serve/analytic.pool_wait: M/D/1 for prompts of one length), TTFT p99 = service + the
@@ -20,7 +19,7 @@ two pools' rates. Pipeline stages multiply step times by pp (a micro-batch of 1/
 
 from __future__ import annotations
 
-from math import ceil, exp, floor, inf, sqrt
+from math import ceil, inf, sqrt
 
 import numpy as np
 
@@ -29,7 +28,18 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.memory import kv_bytes_per_seq
 from suanli.plan.space import Eval
 from suanli.schema import SuanliError
-from suanli.serve.analytic import Z99, host_ttft, kv_transfer_s, mean_in_system, pool_wait, prepared_step_wait
+from suanli.serve.analytic import (
+    Z99,
+    LoadSteps,
+    host_ttft,
+    kv_transfer_s,
+    mean_in_system,
+    open_loop,
+    poisson_mix,
+    pool_wait,
+    prepared_step_wait,
+    spread_in_system,
+)
 
 RHO_CAP = 0.95  # highest prefill-pool load planned
 W_MEM = 0.5  # suanli.econ default `memory_activity_weight` (busy share of a purely memory-bound op)
@@ -50,12 +60,19 @@ class Unit:
         self.steps = 0  # step-time evaluations made (for the benchmark)
         self._prefill: dict[tuple, object] = {}  # figures that do not depend on the batch cap, computed once
         self._xfer: float | None = None
+        self._steps: dict[tuple, tuple[float, float]] = {}  # the same step recurs across budgets and caps
 
     def step(self, dec: float, chunks: float = 0.0, chunk: float = 0.0, cached: float = 0.0,
              activity: bool = False) -> tuple[float, float]:
-        """(seconds of one pipeline stage, busy fraction) for `dec` decodes and `chunks` prompt chunks. Features go
-        straight into a vector (`FeatureWriter`, the simulator's fast path; the same values as `Deployed.features`
-        of the `StepShape`)."""
+        """(seconds of one pipeline stage, busy fraction) for `dec` decodes and `chunks` prompt chunks."""
+        key = (dec, chunks, chunk, cached, activity)
+        if key not in self._steps:
+            self._steps[key] = self._step(dec, chunks, chunk, cached, activity)
+        return self._steps[key]
+
+    def _step(self, dec: float, chunks: float, chunk: float, cached: float, activity: bool) -> tuple[float, float]:
+        """Features go straight into a vector (`FeatureWriter`, the simulator's fast path; the same values as
+        `Deployed.features` of the `StepShape`)."""
         dep = self.dep
         if chunks > 0:
             part = Part.of([(chunks, chunk, cached)], self.windows)
@@ -94,44 +111,57 @@ class Unit:
         return host_ttft(self.dep.factors, self.inp, quantile)
 
     # --- colocated -------------------------------------------------------------------------------------------
-    def mixed(self, dec: float, budget: int, activity: bool = False) -> tuple[float, float, float, float] | None:
-        """(mean stage step, step carrying a chunk, chunk tokens, activity) with `dec` running sequences per
-        rank and micro-batch; None when the budget cannot carry the prompts that keep them running."""
+    def mixed(self, dec: float, budget: int, activity: bool = False,
+              own: bool = True) -> tuple[float, float, float] | None:
+        """(mean stage step, the new prompt's own stage steps, activity) with `dec` running sequences per rank and
+        micro-batch; None when the budget cannot carry the prompts that keep them running. Prompts arrive at
+        random, so a step carries a Poisson number of chunks (serve/analytic.poisson_mix), not the mean's
+        fraction; a new prompt takes its full chunks and the rest, each beside the running decodes, and at least
+        as many mean steps."""
         room = budget - dec
         x = dec * self.inp / self.out
         if room < 1 or x > room:
             return None
         c = min(float(self.inp), room)
         cached = 0.0 if c >= self.inp else (self.inp - c) / 2.0
-        k = x / c
-        n = floor(k)
-        f = k - n
-        t_n, a_n = self.step(dec, n, c, cached, activity)
-        t_n1, a_n1 = self.step(dec, min(n + 1.0, room / c), c, cached, activity)
-        mean = (1 - f) * t_n + f * t_n1
-        act = ((1 - f) * a_n * t_n + f * a_n1 * t_n1) / mean if activity else 0.0
-        return mean, t_n1, c, act
+
+        def step_with(k: float) -> np.ndarray:
+            t, a = self.step(dec, k, c, cached, activity)
+            return np.array([t, a * t])
+
+        mean, busy = poisson_mix(step_with, x / c)
+        if not own:  # the mean step only
+            return mean, 0.0, 0.0
+        full, rest = divmod(float(self.inp), c)
+        alone = full * self.step(dec, 1.0, c, (full - 1.0) * c / 2.0)[0]
+        alone += self.step(dec, 1.0, rest, full * c)[0] if rest else 0.0
+        return mean, max(alone, ceil(self.inp / c) * mean), busy / mean if activity else 0.0
 
     def colocated(self, rec: Eval, activity: bool = False) -> Eval:
+        """The shared open-loop steady state (serve/analytic.open_loop) at the mean number running whose p99 is
+        the batch cap, on this unit's step times."""
         lay = self.dep.layout
         pp, ranks = lay.pp, lay.dp
         cap = rec.max_batch
-        m = mean_in_system(cap)
         hi = self.mixed(cap / ranks / pp, rec.token_budget)
-        lo = self.mixed(m / ranks / pp, rec.token_budget, activity) if hi else None
+        lo = None
+        if hi:  # the mean whose p99 is the cap, with the spread that the Poisson mean's step gives
+            m = mean_in_system(cap)
+            mean = self.mixed(m / ranks / pp, rec.token_budget, own=False)[0]
+            spread = spread_in_system(mean, self.step(1.0 / pp)[0])
+            m = mean_in_system(cap, spread)
+            lo = self.mixed(m / ranks / pp, rec.token_budget, activity)
         if hi is None or lo is None:
             rec.status = "budget"
             rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
             return rec
-        rec.tpot_p99, rec.tpot_mean = hi[0] * pp, lo[0] * pp
-        # the running step's rest, the step an overlapped engine already prepared, then the chunks of the prompt
-        rec.ttft_p99 = (0.5 * rec.tpot_p99 + prepared_step_wait(self.dep, rec.tpot_p99, 1.0)
-                        + ceil(self.inp / hi[2]) * hi[1] * pp + self.host(0.99))
-        rec.ttft_mean = (0.5 * rec.tpot_mean + prepared_step_wait(self.dep, rec.tpot_mean, 1.0 - exp(-m))
-                         + ceil(self.inp / lo[2]) * lo[1] * pp + self.host())
-        e2e = rec.ttft_mean + (self.out - 1) * rec.tpot_mean
-        rec.out_tok_s = m * self.out / e2e
-        rec.activity = lo[3]
+        steps = LoadSteps(lo[0] * pp, hi[0] * pp, self.step(m / ranks / pp)[0] * pp,
+                          self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp)
+        load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
+        rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99
+        rec.tpot_mean, rec.tpot_p99 = load.tpot, load.tpot_p99
+        rec.out_tok_s = load.out_tok_s(m, self.out)
+        rec.activity = lo[2]
         return rec
 
     # --- disaggregated ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ TTFT is a sum of parts, each returned separately by `ttft_parts`:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from math import log, sqrt
+from math import exp, inf, log, sqrt
 
 Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
 
@@ -59,15 +59,48 @@ def prepared_step_wait(dep, step: float, busy: float, prefill_worker: bool = Fal
     return step * busy if overlapped(dep.stack.features, prefill_worker) else 0.0
 
 
-def p99_in_system(mean: float) -> float:
-    """99th percentile of a Poisson-like number in system with this mean."""
-    return mean + Z99 * sqrt(max(mean, 0.0))
+def busy_chance(n: float, closed: bool = False) -> float:
+    """Chance a new request finds its engine running a step: in a closed loop of n clients once there is another
+    client; under Poisson arrivals unless the system is empty (M/G/infinity: P(empty) = exp(-n))."""
+    return min(1.0, max(0.0, n - 1.0)) if closed else 1.0 - exp(-n)
 
 
-def mean_in_system(p99: float) -> float:
+def poisson_mix(step_with, mean: float):
+    """Mean of `step_with(k)` (a step carrying k prompt chunks) when k ~ Poisson(mean): prompts arrive at random,
+    so a step carries a whole number of chunks, not the mean's fraction. Steps without a chunk and with one are
+    read as they are; from the second chunk on each adds the same compute-bound work, so the steps with two or
+    more are read at their mean count, (mean - P(1)) / P(k >= 2)."""
+    if mean <= 0.0:
+        return step_with(0.0)
+    p0 = exp(-mean)
+    p1 = mean * p0
+    more = 1.0 - p0 - p1
+    if more < 1e-12:
+        return p0 * step_with(0.0) + p1 * step_with(1.0) if p0 + p1 > 0.0 else step_with(mean)
+    if p0 < 1e-9:
+        return step_with(mean)
+    return p0 * step_with(0.0) + p1 * step_with(1.0) + more * step_with((mean - p1) / more)
+
+
+def p99_in_system(mean: float, spread: float = 1.0) -> float:
+    """99th percentile of a number in system with this mean and variance / mean (`spread`; 1: Poisson)."""
+    return mean + Z99 * sqrt(max(mean, 0.0) * spread)
+
+
+def mean_in_system(p99: float, spread: float = 1.0) -> float:
     """Mean number in system whose 99th percentile is `p99` (the inverse of `p99_in_system`)."""
-    r = (-Z99 + sqrt(Z99 * Z99 + 4.0 * p99)) / 2.0
+    z = Z99 * sqrt(spread)
+    r = (-z + sqrt(z * z + 4.0 * p99)) / 2.0
     return r * r
+
+
+def spread_in_system(step: float, step_one: float) -> float:
+    """Variance / mean of the number of requests a batch engine runs, whose step takes `step` at the mean number and
+    `step_one` with one. Every running request moves one token per step, so the engine is a symmetric queue (Kelly)
+    whose total service rate is N / s(N): P(N) ~ prod_k lambda W s(k) / k, and for s(k) = a + c k the variance is
+    N s(N) / a. A step that does not grow with the batch gives Poisson (1); one in proportion to it, processor
+    sharing. Load makes each step slower and each request stay longer, so the number running spreads wider."""
+    return max(1.0, step / step_one) if step_one > 0 else 1.0
 
 
 def prompt_wait(mixed: float, decode: float, prompts: float, cv: float) -> tuple[float, float]:
@@ -83,15 +116,42 @@ def prompt_wait(mixed: float, decode: float, prompts: float, cv: float) -> tuple
 
 
 def pool_wait(rho: float, service: float, cv: float = 0.0) -> tuple[float, float]:
-    """Mean and p99 wait in a pool of prefill instances loaded to rho, each prompt taking `service` seconds
-    (M/G/1, Pollaczek-Khinchine; cv 0 = prompts of one length, M/D/1)."""
+    """Mean and p99 wait in a pool of prefill instances loaded to rho, each prompt taking `service` seconds on
+    average with spread cv (M/G/1; cv 0 = prompts of one length, M/D/1). Mean: Pollaczek-Khinchine. Tail:
+    P(W > t) ~ rho exp(-theta t) (Cramer-Lundberg), theta from `tail_rate`; exact for M/M/1."""
     if rho <= 0.0:
         return 0.0, 0.0
     if rho >= 1.0:
         return float("inf"), float("inf")
     mean = rho * service * (1.0 + cv ** 2) / (2.0 * (1.0 - rho))
-    p99 = mean / rho * log(100.0 * rho) if rho > 0.01 else 0.0
+    p99 = log(100.0 * rho) / tail_rate(rho, cv) * service if rho > 0.01 else 0.0
     return mean, max(0.0, p99)
+
+
+def tail_rate(rho: float, cv: float) -> float:
+    """The decay rate x = theta x mean service of an M/G/1 wait's tail: the root of rho (M(x) - 1) = x, M the
+    service time's moment generating function (gamma-shaped with this cv: (1 - x cv^2)^(-1/cv^2); e^x for cv 0).
+    M/M/1 (cv 1): 1 - rho; heavy traffic: 2 (1 - rho) / (1 + cv^2). The excess is convex and below zero between
+    0 and the root, so Newton's steps from a point above it fall onto it from above."""
+    k = cv * cv
+    top = 1.0 / k if k > 1e-9 else inf  # the gamma MGF's pole
+
+    def excess(x: float) -> tuple[float, float]:
+        if k <= 1e-9:
+            return rho * (exp(x) - 1.0) - x, rho * exp(x) - 1.0
+        base = 1.0 - x * k
+        return rho * (base ** (-1.0 / k) - 1.0) - x, rho * base ** (-1.0 / k - 1.0) - 1.0
+
+    x = min(2.0 * (1.0 - rho) / (1.0 + k), top / 2.0)
+    while excess(x)[0] < 0.0:  # step up towards the pole (or onwards) until above the root
+        x = min(2.0 * x, (x + top) / 2.0)
+    for _ in range(60):
+        f, slope = excess(x)
+        step = f / slope
+        x -= step
+        if step < 1e-12 * x:
+            break
+    return x
 
 
 def kv_transfer_per_token(dep) -> float:
@@ -109,3 +169,55 @@ def kv_transfer_s(dep, prompt: float) -> float:
     """One prompt's KV transfer: the fabric's latency plus its bytes at the fabric's rate."""
     latency = dep.hw.scale_out.latency_s if dep.hw.scale_out else 0.0
     return latency + prompt * kv_transfer_per_token(dep)
+
+
+@dataclass
+class LoadSteps:
+    """Step times (seconds through every pipeline stage) that a replica's steady state under Poisson arrivals is read
+    from, at the mean number running and at its 99th percentile (`tail`)."""
+
+    mixed: float  # the mean step, prompt chunks included (their Poisson mix)
+    mixed_tail: float
+    decode: float  # a step without prompts
+    decode_tail: float
+    prefill: float  # a new prompt's own steps (chunked, beside the running decodes)
+    prefill_tail: float
+
+
+@dataclass
+class OpenLoop:
+    """Mean TTFT by part, p99 TTFT, mean and p99 TPOT (seconds) of a replica under Poisson arrivals."""
+
+    parts: TtftParts
+    ttft_p99: float
+    tpot: float
+    tpot_p99: float
+    held: float  # of the mean TTFT, the part the engine counts the request among those it runs (no queues)
+
+    def out_tok_s(self, n: float, output_len: float, beams: int = 1) -> float:
+        """Little's law over the n requests the engine holds, each from its admission to its last token."""
+        return n / beams * output_len / (self.held + (output_len - 1) * self.tpot)
+
+
+def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, input_len: float,
+              cv: float = 0.0, front_end: bool = True, spread: float = 1.0) -> OpenLoop:
+    """The steady state of a colocated replica with n requests in the system under Poisson arrivals (the p99 read at
+    `p99_in_system(n, spread)`: `spread_in_system`). `prompts`: new prompts per step per replica; `seen`: prompts
+    arriving during one request's decode per replica; `cv`: the prompt lengths' spread.
+
+    TTFT = front end + admission + the prompt's own steps, where admission = the queue behind earlier prompts
+    (`prompt_wait`, M/G/1) + the running step's rest (half a step on average, up to one at the tail) + the step an
+    overlapped engine already prepared (`prepared_step_wait`). TPOT = the mean step; its p99 = the decode step at
+    the p99 number running plus the prompts that arrived during the request's life, each stalling its replica for
+    one prompt's time: their count is Poisson and their sizes vary, so the p99 stall is the mean one times
+    1 + 2.33 sqrt((1 + cv^2) / seen)."""
+    tail = p99_in_system(n, spread)
+    wait, wait99 = prompt_wait(steps.mixed, steps.decode, prompts, cv)
+    host = host_ttft(dep.factors, input_len) if front_end else 0.0
+    host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
+    prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
+    ttft_p99 = (host99 + wait99 + steps.mixed_tail + prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
+                + steps.prefill_tail)
+    stall = (steps.mixed - steps.decode) * (1.0 + Z99 * sqrt((1.0 + cv ** 2) / max(1.0, seen)))
+    return OpenLoop(TtftParts(host, wait + steps.mixed / 2 + prepared, steps.prefill), ttft_p99, steps.mixed,
+                    steps.decode_tail + stall, host + prepared + steps.prefill)

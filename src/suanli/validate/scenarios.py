@@ -20,7 +20,7 @@ throughput is the smaller capacity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil, exp, sqrt
+from math import ceil
 
 import numpy as np
 
@@ -30,7 +30,16 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft, predict_deployed
 from suanli.schema import Workload
-from suanli.serve.analytic import Z99, host_ttft, p99_in_system, prepared_step_wait, prompt_wait
+from suanli.serve.analytic import (
+    LoadSteps,
+    busy_chance,
+    host_ttft,
+    open_loop,
+    p99_in_system,
+    poisson_mix,
+    prepared_step_wait,
+    spread_in_system,
+)
 from suanli.validate.deploy import _deployments
 from suanli.validate.setup import Setup, Skip
 
@@ -50,6 +59,7 @@ class Point:
     ttft_p99: float | None = None
     tpot_p99: float | None = None
     layout: tuple[int, int, int, int] | None = None  # (tp, pp, ep, dp) the prediction chose
+    tail: float | None = None  # the p99 number running, under arrivals
 
     def metric(self, s: Setup, name: str) -> float:
         out_tok_s = self.out_tok_s
@@ -96,22 +106,16 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
     if dep.static and dep.static.ranks > 1:  # ranks in lockstep run every rank's prompts one after another
         prompts *= dep.static.ranks
     decodes = [(per_rank, 1.0, ctx)]
-    if not arrivals or not prompts or prompts > POISSON_MAX:
+    if not arrivals or not prompts:
         shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], decodes, dep.windows)
         return dep.step_time(shape) * lay.pp
     chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - per_rank))
-    size, mean = s.input_len / chunks, prompts * chunks  # chunks of prompts per step
-    total, weight, k, pk = 0.0, 0.0, 0, exp(-mean)
-    while weight < 0.9999 and k <= 4 * mean + 20:
-        shape = StepShape.build([(float(k), size, 0.0)] if k else [], decodes, dep.windows)
-        total += pk * dep.step_time(shape)
-        weight += pk
-        k += 1
-        pk *= mean / k
-    return total / weight * lay.pp
+    size = s.input_len / chunks
 
+    def step_with(k: float) -> float:
+        return dep.step_time(StepShape.build([(k, size, 0.0)] if k else [], decodes, dep.windows))
 
-POISSON_MAX = 32.0  # prompts per step above which their count barely varies from step to step
+    return poisson_mix(step_with, prompts * chunks) * lay.pp
 
 
 def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bool = False) -> Point:
@@ -121,15 +125,17 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     TTFT), so one client alone never waits for a prompt while it decodes."""
     share = (max(0.0, b - 1.0) / b if b > 1 else 0.0) if closed else 1.0
     step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
-    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - b / dep.layout.dp))
-    ttft = max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
-    ttft += host_ttft(dep.factors, s.input_len) if s.front_end else 0.0
-    # a request finds the engine busy when others run: in a closed loop once there is another client, under
-    # Poisson arrivals unless the system is empty (P = exp(-b))
-    busy = min(1.0, max(0.0, b - 1.0)) if closed else (1.0 - exp(-b) if arrivals else 0.0)
-    ttft += prepared_step_wait(dep, step, busy)
+    ttft = own_prefill(dep, b, s, step) + (host_ttft(dep.factors, s.input_len) if s.front_end else 0.0)
+    ttft += prepared_step_wait(dep, step, busy_chance(b, closed) if closed or arrivals else 0.0)
     e2e = ttft + (s.output_len - 1) * step
     return Point(b, step, ttft, step, b / s.beams * s.output_len / e2e)
+
+
+def own_prefill(dep: Deployed, b: float, s: Setup, step: float) -> float:
+    """A new prompt's own steps with b running: its token-budget chunks beside the running decodes, at least as
+    many mean steps."""
+    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - b / dep.layout.dp))
+    return max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
 
 
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
@@ -195,34 +201,29 @@ def server(deps: list[Deployed], s: Setup) -> Point:
 
 
 def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
-    """The operating point with b requests running under Poisson arrivals, with its p99 TTFT and TPOT.
-
-    The number running varies (p99 read at b + 2.33 sqrt(b)); a request's TPOT also carries the prompts that
-    arrived during its life, about b / replicas of them, each stalling its replica for one prompt's time: their
-    count is Poisson and their sizes vary with the prompt lengths, so the p99 stall is the mean one times
-    1 + 2.33 sqrt((1 + cv_in^2) / n). A new prompt first waits for the running step to end, then queues behind
-    earlier prompts (`prompt_wait`)."""
+    """The operating point with b requests running under Poisson arrivals, with its p99 TTFT and TPOT: the shared
+    steady state of `serve/analytic.open_loop` on this deployment's step times; `Point.tail` the p99 number
+    running (`spread_in_system`)."""
     p = steady(dep, b, s, arrivals=True)
-    tail = p99_in_system(b)
-    busy = steady(dep, tail, s, arrivals=True)
-    decode = mixed_step(dep, b, s, prefill_share=0.0)
-    wait, wait99 = prompt_wait(p.step, decode, b / dep.layout.dp / s.output_len / s.beams, s.input_cv)
-    seen = max(1.0, b / dep.layout.dp / s.beams)  # prompts that arrive during one request's decode
-    stall = (p.step - decode) * (1.0 + Z99 * sqrt((1.0 + s.input_cv ** 2) / seen))
-    # an arrival joins at the next step boundary: half a step on average, up to one at the tail
-    tail_host = host_ttft(dep.factors, s.input_len, 0.99) - host_ttft(dep.factors, s.input_len) if s.front_end else 0.0
-    p.ttft, p.ttft_p99 = p.ttft + wait + p.step / 2, busy.ttft + wait99 + busy.step + tail_host
-    p.tpot_p99 = mixed_step(dep, tail, s, prefill_share=0.0) + stall
+    spread = spread_in_system(p.step, mixed_step(dep, dep.layout.dp, s, prefill_share=0.0))
+    tail = p99_in_system(b, spread)
+    step_tail = mixed_step(dep, tail, s, arrivals=True)
+    steps = LoadSteps(p.step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
+                      mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, p.step),
+                      own_prefill(dep, tail, s, step_tail))
+    per_rank = b / dep.layout.dp / s.beams
+    load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
+                     spread)
+    p.ttft, p.ttft_p99, p.tpot_p99 = load.parts.total, load.ttft_p99, load.tpot_p99
+    p.out_tok_s, p.tail = load.out_tok_s(b, s.output_len, s.beams), tail
     return p
 
 
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
     p = under_arrivals(dep, b, s)
-    busy = steady(dep, p99_in_system(b), s, arrivals=True)
+    busy = steady(dep, p.tail, s, arrivals=True)
     return ((s.tpot_slo is None or p.tpot_p99 <= s.tpot_slo) and (s.ttft_slo is None or p.ttft_p99 <= s.ttft_slo)
             and (s.e2e_slo is None or busy.ttft + (s.output_len - 1) * busy.tpot <= s.e2e_slo))
-
-
 
 
 def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int | None = None,
