@@ -160,7 +160,7 @@ class Unit:
         load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
         rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99
         rec.tpot_mean, rec.tpot_p99 = load.tpot, load.tpot_p99
-        rec.out_tok_s = load.out_tok_s(m, self.out)
+        rec.out_tok_s, rec.running = load.out_tok_s(m, self.out), m
         rec.activity = lo[2]
         return rec
 
@@ -246,7 +246,7 @@ class Unit:
             rec.ttft_p99 = ttft99(rho)
             rec.ttft_mean = (alone + rho * (busy - alone) + prepared_step_wait(dep, alone, rho, prefill_worker=True)
                              + pool_wait(rho, 1.0 / mu, self.cv)[0] + xfer + self.host())
-            rec.out_tok_s = lam * out
+            rec.out_tok_s, rec.running = lam * out, b
             rec.activity = (p * a_pre * rho + d * a_dec * util) / (p + d)
             out_recs.append(rec)
         return out_recs

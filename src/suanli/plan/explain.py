@@ -42,7 +42,7 @@ def _deployed(ask: Ask, r: Eval) -> Deployed:
 def comm_share(ask: Ask, r: Eval) -> float:
     """Share of the decode step (at the candidate's mean batch) spent in collectives."""
     dep = _deployed(ask, r)
-    b = max(mean_in_system(r.max_batch) / r.dp / r.pp, 1e-3)
+    b = max((r.running or mean_in_system(r.max_batch)) / r.dp / r.pp, 1e-3)
     timed = dep.timed(dep.decode_shape(b, ask.input_len + ask.output_len / 2))
     total = sum(t.seconds for t in timed) + dep.overhead_s
     return sum(t.seconds for t in timed if t.op.op_class == "comm") / total if total > 0 else 0.0

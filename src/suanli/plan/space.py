@@ -86,6 +86,7 @@ class Eval:
     tpot_mean: float = 0.0
     out_tok_s: float = 0.0
     activity: float = 0.0  # mean busy fraction of the unit's chips at that throughput (for power)
+    running: float = 0.0  # mean sequences running at that throughput (decoding, for a split unit)
     seqs_fit: int = 0  # sequences per rank whose KV cache fits
     note: str = ""
     limit: str = ""  # what keeps the batch from growing: memory | slo_tpot | slo_ttft | budget | grid | objective
