@@ -1,6 +1,8 @@
-"""The steady-state serving formulas that `predict`, validation and the planner share (the simulator is their
-reference): the first-token path outside the engine's steps, the number in system under Poisson arrivals, the
-wait of a prompt behind other prompts, and the KV transfer between disaggregated pools.
+"""The steady-state serving model that `predict`, validation and the planner share (the simulator is its
+reference): `open_loop`, a colocated replica under Poisson arrivals, read by each caller on its own step times
+(`LoadSteps`); and its parts: the first-token path outside the engine's steps, the Poisson mix of prompt chunks
+per step, the number in system and its spread, the wait of a prompt behind other prompts and in a prefill pool
+(M/G/1, exact tail), and the KV transfer between disaggregated pools.
 
 TTFT is a sum of parts, each returned separately by `ttft_parts`:
     host       the engine's front end: HTTP, tokenizing, handing the request to the scheduler, returning the first
