@@ -4,7 +4,8 @@ Colocated (continuous batching with chunked prefill): the one open-loop steady s
 that validation scores against measurements, read on this unit's step times. With m sequences running per rank,
 every step decodes all of them and carries their share of new prompts, m x input / output tokens, in chunks of
 min(input, budget - m); prompts arrive at random, so a step carries a Poisson number of chunks. The number running
-is Poisson-like (M/G/infinity below the cap), so the cap B is its 99th percentile, m + 2.33 sqrt(m) = B, and
+spreads wider than Poisson as fuller batches step slower (`spread_in_system`), and the cap B is its 99th
+percentile, m + 2.33 sqrt(spread x m) = B, and
     TTFT  = front end + admission (the queue behind earlier prompts, M/G/1; the running step's rest; the step an
             overlapped engine already prepared) + the prompt's own chunks       (mean at m, p99 at B)
     TPOT  = the mean step at m; p99 = the decode step at B + the prompts that arrive during a request's life
