@@ -204,19 +204,18 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     """The operating point with b requests running under Poisson arrivals, with its p99 TTFT and TPOT: the shared
     steady state of `serve/analytic.open_loop` on this deployment's step times; `Point.tail` the p99 number
     running (`spread_in_system`)."""
-    p = steady(dep, b, s, arrivals=True)
-    spread = spread_in_system(p.step, mixed_step(dep, dep.layout.dp, s, prefill_share=0.0))
+    step = mixed_step(dep, b, s, arrivals=True)
+    spread = spread_in_system(step, mixed_step(dep, dep.layout.dp, s, prefill_share=0.0))
     tail = p99_in_system(b, spread)
     step_tail = mixed_step(dep, tail, s, arrivals=True)
-    steps = LoadSteps(p.step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
-                      mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, p.step),
+    steps = LoadSteps(step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
+                      mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
                       own_prefill(dep, tail, s, step_tail))
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
                      spread)
-    p.ttft, p.ttft_p99, p.tpot_p99 = load.parts.total, load.ttft_p99, load.tpot_p99
-    p.out_tok_s, p.tail = load.out_tok_s(b, s.output_len, s.beams), tail
-    return p
+    return Point(b, step, load.parts.total, step, load.out_tok_s(b, s.output_len, s.beams), load.ttft_p99,
+                 load.tpot_p99, tail=tail)
 
 
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
