@@ -1,6 +1,8 @@
 """Calibration: measured factors from micro-benchmarks, plausible ranges, families measured on MoE rows only,
 beam search in the validation scenarios, and this machine's own factors picked up by default."""
 
+from dataclasses import replace
+
 import pytest
 
 from suanli.perf.factors import bundled_calibration
@@ -277,6 +279,26 @@ def test_mlperf_reference_harness_is_one_untuned_engine(tmp_path):
                     "tok/s,\n")
     e = setup_of(load_rows(edge)[0])[0]
     assert (e.tp, e.batch_cap) == (2, 1)
+
+
+def test_mlperf_attention_dp_runs_take_their_harness_balancing(tmp_path):
+    """DeepSeek-R1 Server on 8 x B200 (NVIDIA's config): attention DP with adp_balancing timeout 9, batching wait 3;
+    the analytic TTFT carries the wait for a periodic release, about 4 steps on average."""
+    from suanli.validate.scenarios import server
+
+    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/NVIDIA/results/"
+           "B200-SXM-180GBx8_TRT/deepseek-r1/Server/performance/run_1/mlperf_log_summary.txt")
+    p = tmp_path / "r.csv"
+    p.write_text(E2E_HEADER + "\n" + f"a,MLPerf Inference v5.1,{url},b200,8,deepseek-r1,fp4,,trt-llm (tensorrt 10.11),"
+                 ",,,,server,804,3886,,,2000,80,ttft_mean_ms,1,ms,\n")
+    s, notes = setup_of(load_rows(p)[0])
+    assert dict(s.launch)["adp_balance_iters"] == 9 and dict(s.launch)["adp_batching_iters"] == 3
+    assert (s.tp, s.dp, s.ep) == (1, 8, 8) and any("attention-DP balancing" in n for n in notes)
+    deps = _deployments(s, bundled_calibration())
+    with_wait = server(deps, s)
+    off = replace(s, launch=tuple((k, 0 if k.startswith("adp_") else v) for k, v in s.launch))
+    without = server(_deployments(off, bundled_calibration()), off)
+    assert with_wait.ttft - without.ttft == pytest.approx(4 * with_wait.step, rel=0.3)
 
 
 def test_server_rows_honour_a_p99_end_to_end_limit(tmp_path):

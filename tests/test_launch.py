@@ -48,13 +48,53 @@ def test_no_wait_unless_launched():
     assert e._hold(64, 0.0) is False
 
 
-def test_attention_dp_balance_waits_for_a_prompt_per_rank():
-    e = _engine(ranks=4, adp_balance_iters=60)
-    _waiting(e, 3)
-    assert all(e._hold(8, 0.0) for _ in range(60)) and e._hold(8, 0.0) is False  # timeout after 60 steps
+def test_attention_dp_balance_lets_prompts_in_at_periodic_releases():
+    """TensorRT-LLM counts every step in which some rank has no prompt, prompts or not, and lets them in when the
+    count reaches timeout_iters (then counts again); with a prompt on every rank, after batching_wait_iters."""
+    e = _engine(ranks=4, adp_balance_iters=6, adp_batching_iters=2)
+    assert [e._hold(8, 0.0) for _ in range(4)] == [True] * 4  # the count runs with nothing waiting
     _waiting(e, 1)
-    assert e._hold(8, 0.0) is False  # four prompts, one per rank: in at once
+    assert [e._hold(8, 0.0) for _ in range(2)] == [True, False]  # a late prompt waits only the rest of the cycle
+    assert [e._hold(8, 0.0) for _ in range(6)] == [True] * 5 + [False]  # then whole cycles
+    _waiting(e, 3)  # a prompt for every rank: the count restarts, two batching steps
+    assert [e._hold(8, 0.0) for _ in range(3)] == [True, True, False]
     assert e._hold(2, 0.0) is False  # a rank with nothing decoding does not wait
+
+
+def test_balance_wait_is_half_a_release_cycle_unless_every_rank_fills_first():
+    from types import SimpleNamespace
+
+    from suanli.serve.analytic import balance_wait
+
+    f = SimpleNamespace(adp_balance_iters=9, adp_batching_iters=3)
+    assert balance_wait(f, 8, 0.0) == (4.0, pytest.approx(0.99 * 8))  # uniform over 0..8 steps
+    assert balance_wait(f, 1, 0.5) == (0.0, 0.0)
+    # 0.5 prompts per step per rank: the other 3 ranks hold one after (1 + 1/2 + 1/3) / 0.5 = 3.67 steps, + 3
+    fill = (1 + 1 / 2 + 1 / 3) / 0.5 + 3
+    assert balance_wait(f, 4, 0.5) == (pytest.approx(fill - fill ** 2 / 16), pytest.approx(fill))
+
+
+def test_simulated_balance_wait_matches_the_analytic_one():
+    """Poisson arrivals far too sparse to fill every rank, every rank decoding (about 40 running): each prompt waits
+    for the next periodic release."""
+    from suanli.serve.analytic import balance_wait
+
+    dep = deploy("deepseek-v2-lite", "dgx-h100", Deployment(tp=1, ep=8, dp=8, engine="trt-llm", precision="fp8"))
+
+    def ttft(iters: int) -> float:
+        dep.stack = replace(dep.stack, features=dep.stack.features.model_copy(
+            update={"adp_balance_iters": iters, "adp_batching_iters": 0}))
+        cfg = SimConfig(requests=600, seed=3, max_seqs=64, arrivals=Arrivals("poisson", rate=4.0),
+                        input_dist=LengthDist("fixed", {"value": 256}), output_dist=LengthDist("fixed", {"value": 800}))
+        r = run(dep, None, cfg)
+        done = [q for q in r.requests if q.finish < float("inf")]
+        step = sum((q.finish - q.first_token) / (q.output - 1) for q in done) / len(done)
+        return sum(q.first_token - q.arrival for q in done) / len(done), step
+
+    base, step = ttft(0)
+    held, _ = ttft(20)
+    mean, _ = balance_wait(dep.stack.features.model_copy(update={"adp_balance_iters": 20}), 8, 4.0 / 8 * step)
+    assert held - base == pytest.approx(mean * step, rel=0.25)
 
 
 def _ttft(**features) -> float:

@@ -57,11 +57,16 @@ class Features(BaseModel):
                                     "0 = every all-reduce runs the library's ring")
     # admission waits some schedulers offer (TensorRT-LLM's PyTorch executor), off unless a launch sets them:
     # prompts are held while the step would carry fewer than `batch_wait_tokens` x the token budget, for at most
-    # `batch_wait_iters` steps; with attention data parallelism, until every rank has a prompt, for at most
-    # `adp_balance_iters` steps
+    # `batch_wait_iters` steps; with attention data parallelism (attention_dp_config), every step in which some rank
+    # has no prompt counts towards `adp_balance_iters` (timeout_iters), when prompts go in and the count restarts;
+    # once every rank has one, they wait `adp_batching_iters` (batching_wait_iters) more steps
+    # (tensorrt_llm/_torch/pyexecutor/py_executor.py `_balance_adp_requests`)
     batch_wait_iters: int = Field(0, ge=0, le=10_000, description="steps a prompt may be held to fill a batch")
     batch_wait_tokens: float = Field(0.0, ge=0, le=1, description="share of the token budget that ends the wait")
-    adp_balance_iters: int = Field(0, ge=0, le=10_000, description="steps prompts wait for every attention-DP rank")
+    adp_balance_iters: int = Field(0, ge=0, le=10_000, description="steps between admissions while some "
+                                   "attention-DP rank has no prompt")
+    adp_batching_iters: int = Field(0, ge=0, le=10_000, description="steps prompts wait once every attention-DP "
+                                    "rank has one")
     # overlap (async) scheduling: the CPU prepares step n+1 while the device runs step n, so a request arriving
     # during step n cannot join the step already prepared: it starts one step later (TTFT + one step under load)
     overlap_scheduling: bool = Field(False, description="the next step is prepared while one runs: a new "

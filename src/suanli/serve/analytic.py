@@ -7,8 +7,9 @@ per step, the number in system and its spread, the wait of a prompt behind other
 TTFT is a sum of parts, each returned separately by `ttft_parts`:
     host       the engine's front end: HTTP, tokenizing, handing the request to the scheduler, returning the first
                token (`request_ms` + `prompt_host_us` x prompt, fitted per engine family: docs/calibration.md)
-    admission  waiting for earlier prompts (queue), at a step boundary for the running step to end, and with
-               overlap scheduling for the step already prepared (`prepared_step_wait`)
+    admission  waiting for earlier prompts (queue), for an attention-DP engine's balancing (`balance_wait`), at a
+               step boundary for the running step to end, and with overlap scheduling for the step already
+               prepared (`prepared_step_wait`)
     prefill    the prompt's own steps (chunked, sharing steps with running decodes)
     transfer   disaggregated only: the prompt's KV cache sent to a decode instance
 """
@@ -59,6 +60,22 @@ def prepared_step_wait(dep, step: float, busy: float, prefill_worker: bool = Fal
     next step is built while one runs, so an arrival that finds the engine busy (probability `busy`) joins the step
     after it."""
     return step * busy if overlapped(dep.stack.features, prefill_worker) else 0.0
+
+
+def balance_wait(features, ranks: int, prompts: float) -> tuple[float, float]:
+    """Steps (mean, p99) a new prompt waits for attention-DP balancing (`Features.adp_balance_iters` T and
+    `adp_batching_iters` W, TensorRT-LLM's attention_dp_config) over `ranks` coupled ranks, with `prompts` arrivals
+    per step per rank. The scheduler counts every step in which some rank has no prompt and lets prompts in when
+    the count reaches T, so a prompt waits for the next of these periodic releases: 0 to T - 1 steps, uniformly;
+    unless all ranks hold a prompt first, then W steps more. The other ranks all hold one after H(ranks - 1) /
+    prompts steps on average (coupon collector over Poisson arrivals), taken as fixed: the wait is the smaller of
+    the release and that fill time."""
+    cycle = features.adp_balance_iters - 1.0
+    if ranks <= 1 or cycle <= 0:
+        return 0.0, 0.0
+    fill = sum(1.0 / k for k in range(1, ranks)) / prompts + features.adp_batching_iters if prompts > 0 else inf
+    mean = cycle / 2.0 if fill >= cycle else fill - fill * fill / (2.0 * cycle)
+    return mean, min(0.99 * cycle, fill)
 
 
 def busy_chance(n: float, closed: bool = False) -> float:
@@ -208,13 +225,16 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     arriving during one request's decode per replica; `cv`: the prompt lengths' spread.
 
     TTFT = front end + admission + the prompt's own steps, where admission = the queue behind earlier prompts
-    (`prompt_wait`, M/G/1) + the running step's rest (half a step on average, up to one at the tail) + the step an
-    overlapped engine already prepared (`prepared_step_wait`). TPOT = the mean step; its p99 = the decode step at
-    the p99 number running plus the prompts that arrived during the request's life, each stalling its replica for
-    one prompt's time: their count is Poisson and their sizes vary, so the p99 stall is the mean one times
-    1 + 2.33 sqrt((1 + cv^2) / seen)."""
+    (`prompt_wait`, M/G/1) + attention-DP balancing (`balance_wait`) + the running step's rest (half a step on
+    average, up to one at the tail) + the step an overlapped engine already prepared (`prepared_step_wait`).
+    TPOT = the mean step; its p99 = the decode step at the p99 number running plus the prompts that arrived during
+    the request's life, each stalling its replica for one prompt's time: their count is Poisson and their sizes
+    vary, so the p99 stall is the mean one times 1 + 2.33 sqrt((1 + cv^2) / seen)."""
     tail = p99_in_system(n, spread)
     wait, wait99 = prompt_wait(steps.mixed, steps.decode, prompts, cv)
+    lay = dep.layout
+    balance, balance99 = balance_wait(dep.stack.features, lay.dp if lay.ep > 1 else 1, prompts)
+    wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail
     host = host_ttft(dep.factors, input_len) if front_end else 0.0
     host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))

@@ -122,6 +122,7 @@ class Engine:
         self.windows = tuple(w for w in self.dep.windows if w != inf)
         self.preemptions = 0
         self.held = 0  # consecutive steps prompts have been held back (the engine's admission wait)
+        self.batching = 0  # steps held once every attention-DP rank has a prompt
         self.kv_used = 0.0  # bytes per chip held by running and prefilling sequences, kept up to date
 
     # --- state -----------------------------------------------------------------------------------------------
@@ -192,6 +193,9 @@ class Engine:
         if not prefills and not self.prefilling and not self.kv_ready and (
                 not self.waiting or self.waiting[0].ready > now) and len(slots):
             steps = self._block(slots, used, now, horizon)
+            if self.ranks > 1 and self.dep.stack.features.adp_balance_iters and len(slots) >= self.ranks:
+                # balancing counts every step some rank has no prompt: the block's later steps too
+                self.held = (self.held + steps - 1) % self.dep.stack.features.adp_balance_iters
             if steps > 1:
                 growth = self._growth(slots)
                 self.kv_used = used + (steps - 1) * growth
@@ -248,22 +252,44 @@ class Engine:
 
     def _hold(self, running: int, now: float) -> bool:
         """Whether the engine's admission wait holds the waiting prompts back this step (`Features.batch_wait_*`,
-        `adp_balance_iters`): only while sequences are decoding, and never longer than the wait's step limit."""
+        `adp_balance_*`): only while sequences are decoding, and never longer than the wait's step limit."""
         f = self.dep.stack.features
         balance = self.ranks > 1 and f.adp_balance_iters
         if not (balance or (self.ranks == 1 and f.batch_wait_iters)) or not running:
-            self.held = 0
+            self.held = self.batching = 0
             return False
         ready = [r for r in islice(self.waiting, max(self.ranks, 64)) if r.ready <= now]
+        if balance:
+            return self._balance(running, len(ready))
         if not ready:
             wait = False
-        elif balance:  # every rank needs a prompt (and a running decode) before prompts go in
-            wait = running >= self.ranks and len(ready) < self.ranks and self.held < f.adp_balance_iters
         else:
             tokens = running + sum(r.todo - r.done for r in ready)
             wait = self.held < f.batch_wait_iters and tokens < f.batch_wait_tokens * self.token_budget
         self.held = self.held + 1 if wait else 0
         return wait
+
+    def _balance(self, running: int, ready: int) -> bool:
+        """Attention-DP balancing (TensorRT-LLM `_balance_adp_requests`): every step in which some rank has no
+        prompt counts, prompts or not, and at `adp_balance_iters` they go in and the count restarts, so a lone
+        prompt waits for the next of these periodic releases; once every rank has a prompt (and a decode), they
+        wait `adp_batching_iters` more steps. `held` is the count."""
+        f = self.dep.stack.features
+        if running < self.ranks:  # some rank decodes nothing: prompts go in at once
+            self.held = self.batching = 0
+            return False
+        if ready >= self.ranks:
+            self.held = 0
+            if self.batching < f.adp_batching_iters:
+                self.batching += 1
+                return True
+            self.batching = 0
+            return False
+        self.held += 1
+        if self.held >= f.adp_balance_iters:
+            self.held = 0
+            return False
+        return True
 
     def _plan_static(self, now: float, horizon: float) -> Iteration | None:
         """A fixed-shape engine (`Deployed.static`: AWS Neuron, JetStream): when a compiled row is free, the oldest

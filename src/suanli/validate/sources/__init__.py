@@ -122,6 +122,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if mismatch:
         raise Skip(mismatch)
     harness = mlperf.mlperf_config(row)
+    balance = (harness or {}).get("balance") if (harness or {}).get("adp") else None
     budget = (harness or {}).get("budget") if row.scenario in ("server", "interactive") else None
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
         tp, pp = harness["tp"], harness.get("pp") or 1
@@ -226,6 +227,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
         launched = (("token_budget", budget),)
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
+    if balance:
+        launched += (("adp_balance_iters", balance[0]), ("adp_batching_iters", balance[1]))
+        notes.append(f"attention-DP balancing: prompts go in every {balance[0]} steps unless every rank has one, "
+                     f"then after {balance[1]} more (the harness's adp_balancing_* flags)")
     if stack.features.overlap_scheduling and re.search(r"\btensorrt \d", row.engine, re.IGNORECASE):
         launched += (("overlap_scheduling", False),)  # a TensorRT engine runs on the C++ Executor: no overlap
         notes.append("TensorRT engine backend (C++ Executor): no overlap scheduler")

@@ -41,8 +41,15 @@ def mlperf_configs() -> dict[tuple[str, ...], dict]:
             out[key] = {"tp": _int(r, "tensor_parallelism"), "pp": _int(r, "pipeline_parallelism"),
                         "ep": _int(r, "moe_expert_parallelism"), "batch": _int(r, "gpu_batch_size"),
                         "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
-                        "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"]}
+                        "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"],
+                        "balance": _balance(r)}
     return out
+
+
+def _balance(r: dict) -> tuple[int, int] | None:
+    """Attention-DP balancing, (timeout_iters, batching_wait_iters), where the harness turned it on."""
+    t, w = _int(r, "adp_balance_timeout_iters"), _int(r, "adp_balance_batching_wait_iters")
+    return (t, w or 0) if t else None
 
 
 def _budget(text: str) -> int | None:
