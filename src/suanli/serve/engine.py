@@ -121,7 +121,7 @@ class Engine:
         self.admit_order: list[int] = []  # running slots by admission, newest last (preemption victims)
         self.windows = tuple(w for w in self.dep.windows if w != inf)
         self.preemptions = 0
-        self.held = 0  # consecutive steps prompts have been held back (the engine's admission wait)
+        self.held = 0  # steps prompts have been held back (batch wait); with balancing, the periodic count
         self.batching = 0  # steps held once every attention-DP rank has a prompt
         self.kv_used = 0.0  # bytes per chip held by running and prefilling sequences, kept up to date
 
