@@ -370,8 +370,9 @@ def test_confirmations_are_estimated_before_they_start():
 
 def test_planned_ttft_counts_the_prepared_step_of_an_overlapped_engine():
     """The planner's colocated TTFT p99 carries, on an overlapped engine, the whole step it already prepared: the
-    same candidate on vLLM 0.14 (async scheduling) and 0.13 differs by exactly one mean step at the p99 number
-    running, the batch cap (hand calculation; the steps themselves are the same)."""
+    same candidate on vLLM 0.14 (async scheduling) and 0.13 differs by about one mean step at the p99 number
+    running, the batch cap (the steps themselves are the same): less, as the engine's spread adds to the front
+    end's as independent spreads do; more, by the prompts that arrive during that step and join the new one's."""
     model_id, arch = model_arch("llama-3.1-8b")
     sys_ = catalog().system("dgx-h100")
     chip = catalog().chips[sys_.chip]
@@ -385,5 +386,5 @@ def test_planned_ttft_counts_the_prepared_step_of_an_overlapped_engine():
         recs.append(unit.colocated(base))
     on, off = recs
     assert on.status == off.status == "ok" and on.tpot_p99 == pytest.approx(off.tpot_p99, rel=1e-12)
-    assert on.ttft_p99 - off.ttft_p99 == pytest.approx(unit.mixed(64, 8192)[0], rel=1e-9)
+    assert 0.8 < (on.ttft_p99 - off.ttft_p99) / unit.mixed(64, 8192)[0] < 1.5
     assert on.ttft_mean > off.ttft_mean

@@ -17,7 +17,9 @@ from suanli.plan.evaluate import Unit
 from suanli.plan.space import Eval
 from suanli.schema import Deployment
 from suanli.serve.analytic import (
+    LoadSteps,
     host_ttft,
+    joined,
     mean_in_system,
     p99_in_system,
     pool_wait,
@@ -58,6 +60,15 @@ def test_analytic_steady_state_matches_the_simulator(pair, lengths, load):
     assert a.tpot == pytest.approx(m.tpot, rel=0.10)
     assert a.ttft_p99 == pytest.approx(m.ttft_p99, rel=0.20)
     assert a.tpot_p99 == pytest.approx(m.tpot_p99, rel=0.20)
+
+
+def test_prompts_that_arrive_while_one_waits_join_its_step():
+    """Mean step 40 ms, 20 ms without prompts, 0.5 prompts per step: each prompt takes 40 ms and they arrive at
+    12.5/s. A prompt that waited 100 ms finds 1.25 more beside it (50 ms), or as many as the budget leaves room for."""
+    steps = LoadSteps(0.04, 0.05, 0.02, 0.02, 0.06, 0.07)
+    assert joined(steps, 0.5, 0.1) == pytest.approx(0.05)
+    assert joined(dataclasses.replace(steps, room=1.0), 0.5, 0.1) == pytest.approx(0.04)
+    assert joined(steps, 0.0, 0.1) == joined(steps, 0.5, 0.0) == 0.0
 
 
 def test_number_in_system_percentiles_invert():

@@ -32,6 +32,7 @@ from suanli.schema import SuanliError
 from suanli.serve.analytic import (
     Z99,
     LoadSteps,
+    chunking,
     host_ttft,
     kv_transfer_s,
     mean_in_system,
@@ -157,7 +158,8 @@ class Unit:
             rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
             return rec
         steps = LoadSteps(lo[0] * pp, hi[0] * pp, self.step(m / ranks / pp)[0] * pp,
-                          self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp)
+                          self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp,
+                          *chunking(rec.token_budget - m / ranks / pp, self.inp))
         load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
         rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99
         rec.tpot_mean, rec.tpot_p99 = load.tpot, load.tpot_p99

@@ -10,14 +10,15 @@ TTFT is a sum of parts, each returned separately by `ttft_parts`:
     admission  waiting for earlier prompts (queue), for an attention-DP engine's balancing (`balance_wait`), at a
                step boundary for the running step to end, and with overlap scheduling for the step already
                prepared (`prepared_step_wait`)
-    prefill    the prompt's own steps (chunked, sharing steps with running decodes)
+    prefill    the prompt's own steps (chunked, sharing steps with running decodes and with the prompts that
+               arrived while it waited: `joined`)
     transfer   disaggregated only: the prompt's KV cache sent to a decode instance
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from math import exp, inf, log, sqrt
+from math import ceil, exp, hypot, inf, log, sqrt
 
 Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
 
@@ -201,6 +202,26 @@ class LoadSteps:
     decode_tail: float
     prefill: float  # a new prompt's own steps (chunked, beside the running decodes)
     prefill_tail: float
+    room: float = inf  # prompts that fit beside a new one in its last step (the token budget's rest)
+    chunks: int = 1  # the steps a new prompt's prefill takes (token-budget chunks)
+
+
+def chunking(free: float, prompt: float) -> tuple[float, int]:
+    """(room, chunks) of a `prompt`-token prompt in steps with `free` budget tokens beside the running decodes: the
+    steps its prefill takes and the prompts that fit beside its last chunk (`LoadSteps.room`, `.chunks`)."""
+    free = max(1.0, free)
+    chunks = ceil(prompt / free)
+    return (chunks * free - prompt) / prompt, chunks
+
+
+def joined(steps: LoadSteps, prompts: float, waited: float) -> float:
+    """Seconds a new prompt's last step grows by the prompts that arrive while it waits (`waited` seconds from its
+    arrival to that step) and fill the budget beside it: an engine takes waiting prompts first come, first served
+    into one step, so those behind it share its step (M/G/1's FCFS wait counts only those ahead). Each takes
+    (mixed - decode) / prompts seconds; unbounded by the budget they add rho = 1 - decode / mixed of the wait."""
+    if prompts <= 0 or steps.mixed <= steps.decode:
+        return 0.0
+    return (steps.mixed - steps.decode) / prompts * min(prompts / steps.mixed * waited, steps.room)
 
 
 @dataclass
@@ -224,8 +245,8 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     `p99_in_system(n, spread)`: `spread_in_system`). `prompts`: new prompts per step per replica; `seen`: prompts
     arriving during one request's decode per replica; `cv`: the prompt lengths' spread.
 
-    TTFT = front end + admission + the prompt's own steps, where admission = the queue behind earlier prompts
-    (`prompt_wait`, M/G/1) + attention-DP balancing (`balance_wait`) + the running step's rest (half a step on
+    TTFT = front end + admission + the prompt's own steps (with the prompts that join its last step), where
+    admission = the queue behind earlier prompts (`prompt_wait`, M/G/1) + attention-DP balancing (`balance_wait`) + the running step's rest (half a step on
     average, up to one at the tail) + the step an overlapped engine already prepared (`prepared_step_wait`).
     TPOT = the mean step; its p99 = the decode step at the p99 number running plus the prompts that arrived during
     the request's life, each stalling its replica for one prompt's time: their count is Poisson and their sizes
@@ -238,8 +259,16 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     host = host_ttft(dep.factors, input_len) if front_end else 0.0
     host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
-    ttft_p99 = (host99 + wait99 + steps.mixed_tail + prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
-                + steps.prefill_tail)
+    prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
+    # the prompts arriving while it waits join its last step: until that step, its wait and its earlier chunks
+    before = steps.chunks - 1
+    prefill = steps.prefill + joined(steps, prompts, wait + steps.mixed * (0.5 + before) + prepared)
+    prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + steps.mixed_tail * (1 + before) + prepared99)
+    # the front end's time is independent of the engine's queue: their excesses over the mean add as independent
+    # spreads do (root of the sum of squares), where the engine's own parts rise together (a long queue, a full step)
+    engine = wait + steps.mixed / 2 + prepared + prefill
+    engine99 = wait99 + steps.mixed_tail + prepared99 + prefill99
+    ttft_p99 = host + engine + hypot(host99 - host, engine99 - engine)
     stall = (steps.mixed - steps.decode) * (1.0 + Z99 * sqrt((1.0 + cv ** 2) / max(1.0, seen)))
-    return OpenLoop(TtftParts(host, wait + steps.mixed / 2 + prepared, steps.prefill), ttft_p99, steps.mixed,
-                    steps.decode_tail + stall, host + prepared + steps.prefill)
+    return OpenLoop(TtftParts(host, wait + steps.mixed / 2 + prepared, prefill), ttft_p99, steps.mixed,
+                    steps.decode_tail + stall, host + prepared + prefill)

@@ -33,6 +33,7 @@ from suanli.schema import Workload
 from suanli.serve.analytic import (
     LoadSteps,
     busy_chance,
+    chunking,
     host_ttft,
     open_loop,
     p99_in_system,
@@ -210,7 +211,8 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     step_tail = mixed_step(dep, tail, s, arrivals=True)
     steps = LoadSteps(step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
                       mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
-                      own_prefill(dep, tail, s, step_tail))
+                      own_prefill(dep, tail, s, step_tail), *chunking(budget_of(dep, s) - b / dep.layout.dp,
+                                                                      s.input_len))
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
                      spread)
