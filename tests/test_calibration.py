@@ -301,6 +301,33 @@ def test_mlperf_attention_dp_runs_take_their_harness_balancing(tmp_path):
     assert with_wait.ttft - without.ttft == pytest.approx(4 * with_wait.step, rel=0.3)
 
 
+def test_cache_held_per_running_request_follows_the_scheduler(tmp_path):
+    """A reserving scheduler (TensorRT-LLM's default, GUARANTEED_NO_EVICT) holds a running request's whole output
+    from its admission; launched with max_utilization (as NVIDIA's MLPerf harness does) it adds blocks as tokens come
+    and a running request holds its mean position: with fixed lengths L, prompt + L against prompt + L / 2 tokens."""
+    from suanli.perf.auto import max_batch
+    from suanli.schema import Workload
+    from suanli.validate.scenarios import _cap
+
+    row = _rows(tmp_path, "a,s,,h100-sxm,1,llama-3.1-8b,bf16,,trt-llm 1.0,1,1,1,1,offline,1024,1024,,,,,"
+                          "output_tok_s,1,tok/s,\n")[0]
+    reserving = setup_of(row)[0]
+    caps = []
+    for s, held in ((reserving, 1024), (replace(reserving, launch=(("reserves_output", False),)), 512)):
+        dep = _deployments(s, bundled_calibration())[0]
+        caps.append(_cap(dep, s, 4096))
+        assert caps[-1] == max_batch(dep, Workload(input_len=1024, output_len=held, batch=1), 4096)
+    assert caps[1] > caps[0] * 1.2
+    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/NVIDIA/results/"
+           "B200-SXM-180GBx8_TRT/llama2-70b-99/Server/performance/run_1/mlperf_log_summary.txt")
+    p = tmp_path / "m.csv"
+    p.write_text(E2E_HEADER + "\n" + f"a,MLPerf Inference v5.1,{url},b200,8,llama-2-70b,fp4,,trt-llm (tensorrt 10.11),"
+                 ",,,,server,222,294,,,2000,200,ttft_mean_ms,1,ms,\n")
+    s, notes = setup_of(load_rows(p)[0])
+    assert dict(s.launch)["reserves_output"] is False and s.memory_utilization == 0.95
+    assert any("batch_scheduler_policy" in n for n in notes)
+
+
 def test_server_rows_honour_a_p99_end_to_end_limit(tmp_path):
     """MLPerf GPT-J server limits p99 end-to-end latency (20 s): the chosen batch must finish within it."""
     from suanli.validate.scenarios import server

@@ -40,6 +40,11 @@ class Features(BaseModel):
         "whole_device", description="share of the whole memory for weights + KV + activations, or a share of what "
                                     "the weights leave for the KV cache")
     memory_utilization: float = Field(0.9, gt=0, le=1, description="that share")
+    # whether a request's cache for its whole output is held from its admission (TensorRT-LLM's default capacity
+    # scheduler, GUARANTEED_NO_EVICT) or grows block by block as it generates, running requests paused when the cache
+    # is full (MAX_UTILIZATION); suanli's cap on the number running reads the first unless a run sets the second
+    reserves_output: bool = Field(True, description="a request holds cache for its whole output from admission "
+                                  "(false: blocks as tokens come)")
     mla_absorbed: bool = Field(True, description="MLA decode runs on the compressed latent (absorbed weights)")
     fp8_block_gemm: Literal["fast", "triton", "none"] = Field("fast", description="block-scaled FP8 GEMM path")
     moe_kernel: Literal["grouped", "fused_triton", "blockwise"] = Field("grouped", description="expert GEMM path")

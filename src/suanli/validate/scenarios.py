@@ -140,9 +140,11 @@ def own_prefill(dep: Deployed, b: float, s: Setup, step: float) -> float:
 
 
 def _cap(dep: Deployed, s: Setup, per_rank: int) -> int:
-    # cache held per running request: its prompt and output_len (the fixed-length convention), plus how much
-    # further in than L / 2 the length-biased running requests are when lengths vary
-    held = max(1, round(s.output_len + s.decode_pos - s.output_len / 2))
+    # cache held per running request: its prompt and output_len (the fixed-length convention, a reserving
+    # scheduler), plus how much further in than L / 2 the length-biased running requests are when lengths vary;
+    # a scheduler that adds blocks as tokens come (`reserves_output` false) holds the mean position only
+    reserve = s.output_len - s.output_len / 2 if dep.stack.features.reserves_output else 0.0
+    held = max(1, round(reserve + s.decode_pos))
     # beams of a request share its prompt's cache blocks (TRT-LLM KVCacheManager::addSequence, vLLM paged
     # attention): each beam holds 1/beams of the prompt and its own output
     prompt = ceil(s.input_len / s.beams)

@@ -121,7 +121,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     mismatch = None if node else inferencex.layout_mismatch(row.notes)
     if mismatch:
         raise Skip(mismatch)
-    harness = mlperf.mlperf_config(row)
+    harness = mlperf_cfg = mlperf.mlperf_config(row)
     balance = (harness or {}).get("balance") if (harness or {}).get("adp") else None
     budget = (harness or {}).get("budget") if row.scenario in ("server", "interactive") else None
     if harness and tp is None and pp is None and dp is None and harness.get("tp"):
@@ -227,6 +227,14 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
         launched = (("token_budget", budget),)
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
+    kept = (mlperf_cfg or {}).get("reserves")
+    if kept is not None:
+        launched += (("reserves_output", kept),)
+        notes.append("cache " + ("reserved for the whole output at admission" if kept else "grown block by block, "
+                     "requests paused when full") + " (the harness's batch_scheduler_policy)")
+    if (mlperf_cfg or {}).get("memory") and not mem_util:
+        mem_util = mlperf_cfg["memory"]
+        notes.append(f"KV cache {mem_util:g} of the memory the weights leave (kvcache_free_gpu_mem_frac)")
     if balance:
         launched += (("adp_balance_iters", balance[0]), ("adp_batching_iters", balance[1]))
         notes.append(f"attention-DP balancing: prompts go in every {balance[0]} steps unless every rank has one, "

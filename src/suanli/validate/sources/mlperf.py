@@ -42,7 +42,9 @@ def mlperf_configs() -> dict[tuple[str, ...], dict]:
                         "ep": _int(r, "moe_expert_parallelism"), "batch": _int(r, "gpu_batch_size"),
                         "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
                         "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"],
-                        "balance": _balance(r)}
+                        "balance": _balance(r), "memory": _float(r, "kvcache_free_gpu_mem_frac"),
+                        "reserves": {"max_util": False, "guaranteed_no_evict": True}.get(
+                            (r.get("batch_scheduler_policy") or "").strip())}
     return out
 
 
@@ -56,6 +58,11 @@ def _budget(text: str) -> int | None:
     """The engine's token budget per step at run time: `1536`, or `build:1536|runtime:12000` (the runtime one)."""
     m = re.search(r"runtime:(\d+)", text) or re.fullmatch(r"\s*(\d+)\s*", text)
     return int(m.group(1)) if m else None
+
+
+def _float(r: dict, key: str) -> float | None:
+    v = (r.get(key) or "").strip()
+    return float(v) if v else None
 
 
 def _int(r: dict, key: str) -> int | None:
