@@ -71,3 +71,22 @@ def test_an_unsupported_layer_type_is_one_line(cli, tmp_path):
     p.write_text(json.dumps(bad))
     r = cli("predict", "-m", str(p), "-s", "1xh100-sxm")
     assert r.returncode == 2 and "mamba2" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# https://huggingface.co/nvidia/Nemotron-H-8B-Base-8K/blob/main/config.json (its fields that matter here): 52 layers
+# whose pattern mixes Mamba-2 ('M'), attention ('*') and MLP ('-') layers
+NEMOTRON_H = {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "hidden_size": 4096,
+              "num_hidden_layers": 52, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 131072,
+              "intermediate_size": 21504, "mamba_num_heads": 128, "mamba_head_dim": 64, "ssm_state_size": 128,
+              "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"}
+
+
+def test_a_mamba2_hybrid_is_refused_not_misread(cli, tmp_path):
+    """Read as attention + MLP layers, Nemotron-H 8B would be 17 B parameters: it is refused in one line."""
+    with pytest.raises(SuanliError, match="Mamba-2 .*hybrid_override_pattern"):
+        parse_config(NEMOTRON_H, "nemotron-h")
+    assert count_params(parse_config(JAMBA, "jamba")).total == pytest.approx(52e9, rel=0.05)  # Jamba still reads
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(NEMOTRON_H))
+    r = cli("predict", "-m", str(p), "-s", "1xh100-sxm")
+    assert r.returncode == 2 and "Mamba-2" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from suanli.model.state_space import refuse_state_space
 from suanli.model.vision import VisionTower, parse_vision
 from suanli.schema import SuanliError
 
@@ -205,6 +206,7 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
     if cfg.get("cross_attention_layers"):  # Llama 3.2 Vision (mllama): image cross-attention is not modelled
         raise SuanliError(f"{name}: cross-attention layers (model_type {mtype or 'unnamed'}, layers "
                           f"{cfg['cross_attention_layers']}) are not modelled; suanli reads decoder-only models")
+    refuse_state_space(cfg, name, mtype)
     if mtype.startswith("rwkv") or "rwkv" in archs:
         from suanli.model.rwkv import rwkv_arch  # the recurrent families have their own builders
 
