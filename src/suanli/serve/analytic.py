@@ -245,9 +245,11 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     `p99_in_system(n, spread)`: `spread_in_system`). `prompts`: new prompts per step per replica; `seen`: prompts
     arriving during one request's decode per replica; `cv`: the prompt lengths' spread.
 
-    TTFT = front end + admission + the prompt's own steps (with the prompts that join its last step), where
-    admission = the queue behind earlier prompts (`prompt_wait`, M/G/1) + attention-DP balancing (`balance_wait`) + the running step's rest (half a step on
-    average, up to one at the tail) + the step an overlapped engine already prepared (`prepared_step_wait`).
+    TTFT = front end + admission + the prompt's own steps (with the prompts that join its last step: `joined`),
+    where admission = the queue behind earlier prompts (`prompt_wait`, M/G/1) + attention-DP balancing
+    (`balance_wait`) + the running step's rest (half a step on average, up to one at the tail) + the step an
+    overlapped engine already prepared (`prepared_step_wait`). The p99 sums the engine's parts' p99s (they rise
+    together) and adds the front end's spread to theirs as an independent one.
     TPOT = the mean step; its p99 = the decode step at the p99 number running plus the prompts that arrived during
     the request's life, each stalling its replica for one prompt's time: their count is Poisson and their sizes
     vary, so the p99 stall is the mean one times 1 + 2.33 sqrt((1 + cv^2) / seen)."""
