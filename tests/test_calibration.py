@@ -282,17 +282,23 @@ def test_mlperf_reference_harness_is_one_untuned_engine(tmp_path):
     assert (e.tp, e.batch_cap) == (2, 1)
 
 
+def _nvidia_b200_v51_server(tmp_path, model: str, lengths: str, result: str | None = None):
+    """The setup and notes of one MLPerf v5.1 Server row of NVIDIA's 8 x B200 TensorRT-LLM submission (its configs
+    are read from the result's URL); `lengths`: input, output, concurrency, rate, TTFT and TPOT limits."""
+    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/NVIDIA/results/"
+           f"B200-SXM-180GBx8_TRT/{result or model}/Server/performance/run_1/mlperf_log_summary.txt")
+    p = tmp_path / f"{model}.csv"
+    p.write_text(E2E_HEADER + "\n" + f"a,MLPerf Inference v5.1,{url},b200,8,{model},fp4,,trt-llm (tensorrt 10.11),"
+                 f",,,,server,{lengths},ttft_mean_ms,1,ms,\n")
+    return setup_of(load_rows(p)[0])
+
+
 def test_mlperf_attention_dp_runs_take_their_harness_balancing(tmp_path):
     """DeepSeek-R1 Server on 8 x B200 (NVIDIA's config): attention DP with adp_balancing timeout 9, batching wait 3;
     the analytic TTFT carries the wait for a periodic release, about 4 steps on average."""
     from suanli.validate.scenarios import server
 
-    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/NVIDIA/results/"
-           "B200-SXM-180GBx8_TRT/deepseek-r1/Server/performance/run_1/mlperf_log_summary.txt")
-    p = tmp_path / "r.csv"
-    p.write_text(E2E_HEADER + "\n" + f"a,MLPerf Inference v5.1,{url},b200,8,deepseek-r1,fp4,,trt-llm (tensorrt 10.11),"
-                 ",,,,server,804,3886,,,2000,80,ttft_mean_ms,1,ms,\n")
-    s, notes = setup_of(load_rows(p)[0])
+    s, notes = _nvidia_b200_v51_server(tmp_path, "deepseek-r1", "804,3886,,,2000,80")
     assert dict(s.launch)["adp_balance_iters"] == 9 and dict(s.launch)["adp_batching_iters"] == 3
     assert (s.tp, s.dp, s.ep) == (1, 8, 8) and any("attention-DP balancing" in n for n in notes)
     deps = _deployments(s, bundled_calibration())
@@ -319,12 +325,7 @@ def test_cache_held_per_running_request_follows_the_scheduler(tmp_path):
         caps.append(_cap(dep, s, 4096))
         assert caps[-1] == max_batch(dep, Workload(input_len=1024, output_len=held, batch=1), 4096)
     assert caps[1] > caps[0] * 1.2
-    url = ("https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/NVIDIA/results/"
-           "B200-SXM-180GBx8_TRT/llama2-70b-99/Server/performance/run_1/mlperf_log_summary.txt")
-    p = tmp_path / "m.csv"
-    p.write_text(E2E_HEADER + "\n" + f"a,MLPerf Inference v5.1,{url},b200,8,llama-2-70b,fp4,,trt-llm (tensorrt 10.11),"
-                 ",,,,server,222,294,,,2000,200,ttft_mean_ms,1,ms,\n")
-    s, notes = setup_of(load_rows(p)[0])
+    s, notes = _nvidia_b200_v51_server(tmp_path, "llama-2-70b", "222,294,,,2000,200", "llama2-70b-99")
     assert dict(s.launch)["reserves_output"] is False and s.memory_utilization == 0.95
     assert any("batch_scheduler_policy" in n for n in notes)
 
