@@ -78,6 +78,10 @@ class Features(BaseModel):
                                      "request joins the step after the prepared one")
     prefill_worker_overlap: bool = Field(True, description="a disaggregated prefill worker keeps the overlap "
                                          "scheduling (false: its workers run without it)")
+    # multi-step scheduling (vLLM V0's --num-scheduler-steps): one scheduler call runs this many forward steps of
+    # the decode batch, so a prompt that arrives during them waits for the call's last step to be admitted
+    scheduler_steps: int = Field(1, ge=1, le=64, description="forward steps per scheduler call: new prompts "
+                                 "join only between calls")
     fixed_shapes: FixedShapes | None = None
 
 

@@ -9,7 +9,8 @@ TTFT is a sum of parts, each returned separately by `ttft_parts`:
                token (`request_ms` + `prompt_host_us` x prompt, fitted per engine family: docs/calibration.md)
     admission  waiting for earlier prompts (queue), for an attention-DP engine's balancing (`balance_wait`), at a
                step boundary for the running step to end, and with overlap scheduling for the step already
-               prepared (`prepared_step_wait`)
+               prepared (`prepared_step_wait`), with multi-step scheduling for the running call's steps
+               (`call_rest`)
     prefill    the prompt's own steps (chunked, sharing steps with running decodes and with the prompts that
                arrived while it waited: `joined`)
     transfer   disaggregated only: the prompt's KV cache sent to a decode instance
@@ -61,6 +62,13 @@ def prepared_step_wait(dep, step: float, busy: float, prefill_worker: bool = Fal
     next step is built while one runs, so an arrival that finds the engine busy (probability `busy`) joins the step
     after it."""
     return step * busy if overlapped(dep.stack.features, prefill_worker) else 0.0
+
+
+def call_rest(features, decode: float) -> float:
+    """Mean seconds a new request waits for the running scheduler call to end, beyond the running step's rest:
+    with multi-step scheduling (`Features.scheduler_steps` K) a call runs K decode steps of `decode` seconds, and
+    an arrival during them waits for those still to come, (K - 1) / 2 on average (all K - 1 at the tail)."""
+    return (features.scheduler_steps - 1) * decode / 2.0
 
 
 def balance_wait(features, ranks: int, prompts: float) -> tuple[float, float]:
@@ -254,7 +262,10 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     the request's life, each stalling its replica for one prompt's time: their count is Poisson and their sizes
     vary, so the p99 stall is the mean one times 1 + 2.33 sqrt((1 + cv^2) / seen)."""
     tail = p99_in_system(n, spread)
-    wait, wait99 = prompt_wait(steps.mixed, steps.decode, prompts, cv)
+    # prompts queue behind earlier ones where steps share them with decodes; an engine whose prefill steps are
+    # their own takes every waiting prompt into its next one (its queue is the running step and call: below)
+    bulk = not dep.stack.features.mixed_batches
+    wait, wait99 = (0.0, 0.0) if bulk else prompt_wait(steps.mixed, steps.decode, prompts, cv)
     lay = dep.layout
     balance, balance99 = balance_wait(dep.stack.features, lay.dp if lay.ep > 1 else 1, prompts)
     wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail
@@ -262,15 +273,36 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
     prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
+    # multi-step scheduling: the rest of the running call's decode steps (mean), all of them (tail)
+    prepared99 += 2.0 * call_rest(dep.stack.features, steps.decode_tail) * busy_chance(tail)
+    rest = running_rest(dep.stack.features, steps, prompts) + prepared  # until the step it can join
     # the prompts arriving while it waits join its last step: until that step, its wait and its earlier chunks
     before = steps.chunks - 1
-    prefill = steps.prefill + joined(steps, prompts, wait + steps.mixed * (0.5 + before) + prepared)
-    prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + steps.mixed_tail * (1 + before) + prepared99)
+    prefill = steps.prefill + joined(steps, prompts, wait + rest + steps.mixed * before)
+    rest99 = steps.mixed_tail  # a whole step at the p99 number running (with multi-step, prepared99: the call)
+    prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + rest99 + steps.mixed_tail * before + prepared99)
     # the front end's time is independent of the engine's queue: their excesses over the mean add as independent
     # spreads do (root of the sum of squares), where the engine's own parts rise together (a long queue, a full step)
-    engine = wait + steps.mixed / 2 + prepared + prefill
-    engine99 = wait99 + steps.mixed_tail + prepared99 + prefill99
+    engine = wait + rest + prefill
+    engine99 = wait99 + rest99 + prepared99 + prefill99
     ttft_p99 = host + engine + hypot(host99 - host, engine99 - engine)
     stall = (steps.mixed - steps.decode) * (1.0 + Z99 * sqrt((1.0 + cv ** 2) / max(1.0, seen)))
-    return OpenLoop(TtftParts(host, wait + steps.mixed / 2 + prepared, prefill), ttft_p99, steps.mixed,
-                    steps.decode_tail + stall, host + prepared + prefill)
+    return OpenLoop(TtftParts(host, wait + rest, prefill), ttft_p99, steps.mixed, steps.decode_tail + stall,
+                    host + prepared + prefill)
+
+
+def running_rest(features, steps: LoadSteps, prompts: float) -> float:
+    """Mean seconds from a request's arrival to the end of what its engine is running: half a mean step where
+    steps carry prompts and decodes alike; where prompts have steps of their own (`mixed_batches` false), a cycle
+    of K decode steps d (one scheduler call, `scheduler_steps`) and one prefill step p of the k ~ Poisson(K x
+    `prompts`) prompts that arrived meanwhile: an arrival during the call waits for its rest (K d / 2), one
+    during the prefill step for that step's, E[p^2] / (2 E[p]) (longer steps are likelier to be hit; p ~ k), each
+    weighted by its share of the cycle: (K^2 d^2 + E[p^2]) / (2 (K d + E[p])). With mixed steps, plus the call's
+    decode steps still to come."""
+    if features.mixed_batches:
+        return steps.mixed / 2.0 + call_rest(features, steps.decode)
+    k, d = features.scheduler_steps, steps.decode
+    p = max(0.0, steps.mixed - d) * k  # the mean prefill step per call (mixed = d + p / K per decode step)
+    p2 = p * p * (1.0 + 1.0 / (k * prompts)) if prompts > 0 else 0.0
+    return (k * k * d * d + p2) / (2.0 * (k * d + p)) if k * d + p > 0 else 0.0
+

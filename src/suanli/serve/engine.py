@@ -192,7 +192,8 @@ class Engine:
             return None
         if not prefills and not self.prefilling and not self.kv_ready and (
                 not self.waiting or self.waiting[0].ready > now) and len(slots):
-            steps = self._block(slots, used, now, horizon)
+            calls = self.dep.stack.features.scheduler_steps
+            steps = self._call(slots, used, calls) if calls > 1 else self._block(slots, used, now, horizon)
             if self.ranks > 1 and self.dep.stack.features.adp_balance_iters and len(slots) >= self.ranks:
                 # balancing counts every step some rank has no prompt: the block's later steps too
                 self.held = (self.held + steps - 1) % self.dep.stack.features.adp_balance_iters
@@ -319,8 +320,8 @@ class Engine:
         """A request arrived during a decode block: end the block at the first step boundary after `now`.
         Returns the new end time, or None if the block already ends then."""
         it = self.current
-        if it is None or it.steps <= 1:
-            return None
+        if it is None or it.steps <= 1 or self.dep.stack.features.scheduler_steps > 1:
+            return None  # a multi-step scheduler call runs to its end
         per_step = it.duration / it.steps
         keep = max(1, min(it.steps, int((now - it.start) / per_step) + 1))
         if keep >= it.steps:
@@ -328,6 +329,13 @@ class Engine:
         self.kv_used -= (it.steps - keep) * it.growth
         it.duration, it.steps = per_step * keep, keep
         return it.start + it.duration
+
+    def _call(self, slots: np.ndarray, used: float, calls: int) -> int:
+        """Steps of one multi-step scheduler call (`Features.scheduler_steps`): all of them, whatever arrives or
+        finishes meanwhile (a sequence that ends inside the call is released at its end), as the cache allows."""
+        growth = self._growth(slots)
+        room = int((self.kv_capacity - used) // growth) + 1 if growth > 0 else calls
+        return max(1, min(calls, room))
 
     def _block(self, slots: np.ndarray, used: float, now: float, horizon: float) -> int:
         steps = min(int(self.rem[slots].min()), MAX_BLOCK)
@@ -383,7 +391,8 @@ class Engine:
             for slot in slots[self.rem[slots] <= 0]:
                 r = self.slot_req[slot]
                 r.generated = r.output
-                r.finish = now
+                # its last token came at its own step of the block (a multi-step call runs on past it)
+                r.finish = now + self.rem[slot] * it.duration / it.steps
                 self._release(slot)
                 done.append(r)
         prefilled: list[Request] = []

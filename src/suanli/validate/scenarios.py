@@ -33,6 +33,7 @@ from suanli.schema import Workload
 from suanli.serve.analytic import (
     LoadSteps,
     busy_chance,
+    call_rest,
     chunking,
     host_ttft,
     open_loop,
@@ -45,6 +46,7 @@ from suanli.validate.deploy import _deployments
 from suanli.validate.setup import Setup, Skip
 
 OFFLINE_CAP = 2048  # sequences per attention rank a tuned offline engine may run
+MIN_DURATION_S = 600  # an MLPerf server run lasts at least this long (LoadGen's min_duration, mlperf.conf)
 SERVING_CAP = 512
 
 
@@ -107,16 +109,45 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
     if dep.static and dep.static.ranks > 1:  # ranks in lockstep run every rank's prompts one after another
         prompts *= dep.static.ranks
     decodes = [(per_rank, 1.0, ctx)]
+    f = dep.stack.features
+    if not f.mixed_batches:  # prompts in steps of their own, the decodes waiting for them
+        return apart_step(dep, s, decodes, prompts, arrivals) * lay.pp
     if not arrivals or not prompts:
         shape = StepShape.build([(prompts, s.input_len, 0.0)] if prompts else [], decodes, dep.windows)
         return dep.step_time(shape) * lay.pp
-    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - per_rank))
+    chunks = prompt_chunks(dep, s, per_rank)
     size = s.input_len / chunks
 
     def step_with(k: float) -> float:
         return dep.step_time(StepShape.build([(k, size, 0.0)] if k else [], decodes, dep.windows))
 
     return poisson_mix(step_with, prompts * chunks) * lay.pp
+
+
+def prompt_chunks(dep: Deployed, s: Setup, running: float) -> int:
+    """Steps a prompt's prefill takes beside `running` decodes per rank: its token-budget chunks, or one step for
+    an engine without chunked prefill (a prompt goes in whole)."""
+    if not dep.stack.features.chunked_prefill:
+        return 1
+    return ceil(s.input_len / max(1.0, budget_of(dep, s) - running))
+
+
+def apart_step(dep: Deployed, s: Setup, decodes: list, prompts: float, arrivals: bool) -> float:
+    """Mean time per decode step of an engine whose steps either prefill or decode (`Features.mixed_batches`
+    false: vLLM V0 without chunked prefill, SGLang): the decode step plus its share of the prefill steps. A
+    scheduler call runs `scheduler_steps` K decode steps and then prefills, in one step, the prompts that arrived
+    meanwhile (Poisson, K x `prompts` on average); a prefill step reads the weights again, which a mixed step would
+    have shared with the decodes."""
+    decode = dep.step_time(StepShape.build([], decodes, dep.windows))
+    if not prompts:
+        return decode
+    calls = dep.stack.features.scheduler_steps
+
+    def prefill(k: float) -> float:
+        return dep.step_time(StepShape.build([(k, s.input_len, 0.0)], [], dep.windows)) if k else 0.0
+
+    per_call = poisson_mix(prefill, prompts * calls) if arrivals else prefill(prompts * calls)
+    return decode + per_call / calls
 
 
 def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bool = False) -> Point:
@@ -127,7 +158,8 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     share = (max(0.0, b - 1.0) / b if b > 1 else 0.0) if closed else 1.0
     step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
     ttft = own_prefill(dep, b, s, step) + (host_ttft(dep.factors, s.input_len) if s.front_end else 0.0)
-    ttft += prepared_step_wait(dep, step, busy_chance(b, closed) if closed or arrivals else 0.0)
+    busy = busy_chance(b, closed) if closed or arrivals else 0.0
+    ttft += prepared_step_wait(dep, step, busy) + call_rest(dep.stack.features, step) * busy
     e2e = ttft + (s.output_len - 1) * step
     return Point(b, step, ttft, step, b / s.beams * s.output_len / e2e)
 
@@ -135,7 +167,9 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
 def own_prefill(dep: Deployed, b: float, s: Setup, step: float) -> float:
     """A new prompt's own steps with b running: its token-budget chunks beside the running decodes, at least as
     many mean steps."""
-    chunks = ceil(s.input_len / max(1.0, budget_of(dep, s) - b / dep.layout.dp))
+    if not dep.stack.features.mixed_batches:  # a step of its own (the prompts that joined it: `joined`)
+        return dep.step_time(StepShape.build([(1.0, s.input_len, 0.0)], [], dep.windows)) * dep.layout.pp
+    chunks = prompt_chunks(dep, s, b / dep.layout.dp)
     return max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
 
 
@@ -182,7 +216,7 @@ def offline(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast
 def server(deps: list[Deployed], s: Setup) -> Point:
     """Most throughput whose p99 TPOT and TTFT meet the limits (Poisson arrivals): benchmarks such as MLPerf
     score the load, so tuned servers run at the largest batch the latency limits allow."""
-    best = None
+    best, best_dep = None, None
     for dep in deps:
         cap = _cap(dep, s, OFFLINE_CAP)  # servers are pushed to the latency limit, not to a fixed batch
         lo, hi = 1, cap
@@ -197,9 +231,14 @@ def server(deps: list[Deployed], s: Setup) -> Point:
             continue
         p = under_arrivals(dep, found, s)
         if best is None or p.out_tok_s > best.out_tok_s:
-            best = _tag(p, dep)
+            best, best_dep = _tag(p, dep), dep
     if best is None:
         raise Skip("no batch meets the latency limits at any layout")
+    if s.rate and s.rate * s.output_len < best.out_tok_s:
+        # the load the run was sent (its harness config): latencies are those of that load; a sent load above
+        # what the limits allow is read at the limits, since only runs that met them are published
+        at = _rate_analytic([best_dep], s, ceil(s.rate * MIN_DURATION_S), OFFLINE_CAP)
+        return Point(at.batch, at.step, at.ttft, at.tpot, best.out_tok_s, at.ttft_p99, at.tpot_p99, best.layout)
     return best
 
 
@@ -213,13 +252,23 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     step_tail = mixed_step(dep, tail, s, arrivals=True)
     steps = LoadSteps(step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
                       mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
-                      own_prefill(dep, tail, s, step_tail), *chunking(budget_of(dep, s) - b / dep.layout.dp,
-                                                                      s.input_len))
+                      own_prefill(dep, tail, s, step_tail), *last_step_room(dep, s, b))
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
                      spread)
     return Point(b, step, load.parts.total, step, load.out_tok_s(b, s.output_len, s.beams), load.ttft_p99,
                  load.tpot_p99, tail=tail)
+
+
+def last_step_room(dep: Deployed, s: Setup, b: float) -> tuple[float, int]:
+    """(room, chunks) of a new prompt's prefill (`serve/analytic.chunking`): the budget the running decodes leave
+    (all of it in a prefill-only step), in one step where prompts go in whole."""
+    f = dep.stack.features
+    room, chunks = chunking(budget_of(dep, s) - (b / dep.layout.dp if f.mixed_batches else 0.0), s.input_len)
+    if not f.chunked_prefill:
+        free = budget_of(dep, s) - (b / dep.layout.dp if f.mixed_batches else 0.0)
+        return max(0.0, (free - s.input_len) / s.input_len), 1
+    return room, chunks
 
 
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
@@ -319,23 +368,20 @@ def rate(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast: b
     return _tag(simulated(best_dep, s, cal, rate=s.rate, requests=s.requests or 500), best_dep)
 
 
-def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500) -> Point:
+def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500, per_rank: int = SERVING_CAP) -> Point:
     lam = s.rate or 0.0
     best = None
     for dep in deps:
-        cap = _cap(dep, s, SERVING_CAP)
+        cap = _cap(dep, s, per_rank)
         if cap < 1:
             continue
-        full = steady(dep, cap, s)
-        if lam * s.output_len >= full.out_tok_s:  # overloaded: the queue grows over the run of `requests`
+        b = _in_system(dep, s, lam, cap)
+        if b is None:  # overloaded: the queue grows over the run of `requests`
+            full = steady(dep, cap, s)
             span = requests / lam
             backlog_wait = (requests / (full.out_tok_s / s.output_len) - span) / 2
             p = Point(cap, full.step, full.ttft + max(0.0, backlog_wait), full.tpot, full.out_tok_s)
         else:
-            b = 1.0
-            for _ in range(30):  # N = rate x end-to-end(N)
-                q = under_arrivals(dep, b, s)
-                b = max(1.0, lam * (q.ttft + (s.output_len - 1) * q.tpot))
             q = under_arrivals(dep, b, s)
             p = Point(b, q.step, q.ttft, q.tpot, lam * s.output_len, q.ttft_p99, q.tpot_p99)
         if best is None or p.ttft + p.tpot < best.ttft + best.tpot:
@@ -343,6 +389,21 @@ def _rate_analytic(deps: list[Deployed], s: Setup, requests: int = 500) -> Point
     if best is None:
         raise Skip("does not fit in memory at any layout")
     return best
+
+
+def _in_system(dep: Deployed, s: Setup, lam: float, cap: int) -> float | None:
+    """Sequences in the system at `lam` requests/s: the fixed point of N = rate x end-to-end(N), reached from below
+    (end-to-end time grows with N); None when it passes the engine's room (the load is more than it serves)."""
+    b = 1.0
+    for _ in range(80):
+        q = under_arrivals(dep, b, s)
+        nxt = max(1.0, lam * s.beams * (q.ttft + (s.output_len - 1) * q.tpot))  # sequences
+        if nxt > cap:
+            return None
+        if abs(nxt - b) <= 1e-3 * b:
+            return nxt
+        b = nxt
+    return b
 
 
 def static_batch(deps: list[Deployed], s: Setup) -> Point:

@@ -17,7 +17,7 @@ from suanli.perf.deployed import StaticGraph
 from suanli.schema import Speculation, SuanliError
 from suanli.validate.data import Row
 from suanli.validate.setup import RELEASED_FORMAT, Setup, Skip, dataset_lengths
-from suanli.validate.sources import dstack, dynamo, inferencex, intel, mlperf, trtllm_bench
+from suanli.validate.sources import amd_harness, dstack, dynamo, guidellm, inferencex, intel, mlperf, trtllm_bench
 from suanli.validate.sources import notes as notes_
 
 __all__ = ["setup_of"]
@@ -138,6 +138,13 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                      + (" (attention data-parallel)" if harness.get("adp") else "")
                      + (f", gpu_batch_size {harness['batch']}" if harness.get("batch") else "")
                      + f" ({harness['path']})")
+    amd = amd_harness.harness_config(row)
+    if amd and tp is None and pp is None and dp is None:
+        tp, pp, dp = 1, 1, row.n_accel  # one engine per GPU (tensor_parallel_size 1)
+        cap = min(cap or amd.max_seqs, amd.max_seqs)
+        notes.append(f"AMD's harness config: {dp} vLLM engines of TP1, at most {amd.max_seqs} running, "
+                     f"{amd.scheduler_steps} steps per scheduler call, chunked prefill "
+                     f"{'on' if amd.chunked_prefill else 'off'}, {amd.token_budget} tokens per step ({amd.name})")
     slices = intel.cpu_instances(row, cat.chips[chip])
     if slices and tp is None and pp is None and dp is None:
         (per_chip, cores, seqs) = slices
@@ -174,6 +181,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                          "cache quantized with the weights")
     m = re.search(r"(\d+) (?:requests|prompts)", row.notes)
     sent = int(m.group(1)) if m else None
+    if sent is None and row.scenario == "rate" and guidellm.requests_sent(row):
+        sent = guidellm.requests_sent(row)
+        notes.append(f"{sent} requests: the rate for guidellm's default {guidellm.MAX_SECONDS} s (--max-seconds)")
     beams = int(ds.get("beams", 1)) if mlperf.is_mlperf(row) else 1
     if beams > 1:
         notes.append(f"beam search with {beams} beams (the benchmark's rule)")
@@ -227,6 +237,8 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if budget:  # the engine's tokens per step (max_num_tokens): how fast prompts get in under load
         launched = (("token_budget", budget),)
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
+    if amd:
+        launched += amd.launch()
     kept = (mlperf_cfg or {}).get("reserves")
     if kept is not None:
         launched += (("reserves_output", kept),)
@@ -252,6 +264,13 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if drafted:
         spec = Speculation(**drafted[0])
         notes.append(f"speculative decoding: {spec.method}, {spec.draft_tokens} draft token(s) ({drafted[1]})")
+    offered = row.request_rate
+    sent_rate = mlperf.target_qps(row) if row.kind == "latency" and offered is None else None
+    if sent_rate:
+        # LoadGen sends the run's target rate; its latencies are measured there, not at the limits (the
+        # throughput row stays a prediction of the most the limits allow: the rate would be its answer)
+        offered = sent_rate[0]
+        notes.append(f"offered load {offered:g} queries/s ({sent_rate[1]})")
     graph_mode = dstack.graph_mode(row)
     in_process = trtllm_bench.is_trtllm_bench(row) or (mlperf.is_mlperf(row) and not mlperf.through_one_api_server(row))
     if in_process:
@@ -259,7 +278,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if graph_mode:
         notes.append(f"graph mode {graph_mode}: the benchmark's launch command (--enforce-eager)")
     return Setup(chip, n_accel, model, precision, kv, engine, tp, pp, ep,
-                 dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, row.request_rate,
+                 dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, offered,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
                  launched, spec), notes

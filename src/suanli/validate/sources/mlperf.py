@@ -43,6 +43,7 @@ def mlperf_configs() -> dict[tuple[str, ...], dict]:
                         "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
                         "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"],
                         "balance": _balance(r), "memory": _float(r, "kvcache_free_gpu_mem_frac"),
+                        "qps": _float(r, "server_target_qps"),
                         "reserves": {"max_util": False, "guaranteed_no_evict": True}.get(
                             (r.get("batch_scheduler_policy") or "").strip())}
     return out
@@ -83,6 +84,18 @@ def mlperf_config(row: Row) -> dict | None:
     """The published harness config of an MLPerf result row."""
     key = mlperf_result(row)
     return mlperf_configs().get(key) if key else None
+
+
+def target_qps(row: Row) -> tuple[float, str] | None:
+    """The rate LoadGen sent a Server or Interactive run (queries/s, Poisson) and where it is stated: the result's
+    target_qps in the row's notes, else the submitter's config (server_target_qps)."""
+    if not is_mlperf(row) or row.scenario not in ("server", "interactive"):
+        return None
+    m = re.search(r"target_qps=([\d.]+)", row.notes or "")
+    if m:
+        return float(m.group(1)), "the result's target_qps"
+    cfg = mlperf_config(row)
+    return (cfg["qps"], f"the submitter's server_target_qps, {cfg['path']}") if cfg and cfg.get("qps") else None
 
 
 # Weight formats of MLPerf results whose own files do not state them, from reporting on the result: (round,

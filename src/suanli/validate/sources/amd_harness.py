@@ -1,0 +1,74 @@
+"""AMD's MLPerf LLM harness (`harness_llm`, vLLM on Instinct GPUs): the engine settings of a Server or Interactive
+result, from the config its measurement README names (`--config-name`), as transcribed from the submission.
+
+Read from github.com/mlcommons/inference_results_v5.1 at 965182b03376a00fcae415c54e560e1c83937932:
+closed/<submitter>/code/<benchmark>/harness_llm/models/{llama2-70b,mixtral-8x7b}/<config>.yaml (tensor_parallel_size
+1, device_count 8: one engine per GPU), the config named by closed/<submitter>/measurements/<system>/<benchmark>/
+<scenario>/README.md. Where `VLLM_LLAMA2_MLPERF_SCHED` is set, AMD's scheduler patch (closed/AMD/setup/vllm_patches/
+scheduler-change-to-have-prefill-and-decode-reach-go.patch) admits prompts only while fewer than
+`VLLM_LLAMA2_MLPERF_MAX_TARGET_DECODE_BATCH` sequences run: that is the engine's batch limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suanli.validate.data import Row
+from suanli.validate.sources.mlperf import mlperf_result
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    name: str  # the config file
+    scheduler_steps: int  # num_scheduler_steps
+    chunked_prefill: bool  # enable_chunked_prefill (False on vLLM V0: prompts go in whole, in steps of their own)
+    token_budget: int  # max_num_batched_tokens
+    max_seqs: int  # max_num_seqs, or the scheduler patch's target decode batch where it is lower
+    def launch(self) -> tuple:
+        """The engine features these settings set (`Setup.launch`)."""
+        return (("scheduler_steps", self.scheduler_steps), ("chunked_prefill", self.chunked_prefill),
+                ("mixed_batches", self.chunked_prefill), ("token_budget", self.token_budget))
+
+
+_LLAMA2 = "harness_llm/models/llama2-70b/"
+_MIXTRAL = "harness_llm/models/mixtral-8x7b/"
+CONFIGS = {
+    # max_num_seqs 650; VLLM_LLAMA2_MLPERF_MAX_TARGET_DECODE_BATCH 608
+    "llama2/server_mi300x": HarnessConfig(_LLAMA2 + "server_mi300x.yaml", 9, False, 40960, 608),
+    # max_num_seqs 1024; target decode batch 832
+    "llama2/server_mi325x": HarnessConfig(_LLAMA2 + "server_mi325x.yaml", 9, False, 40960, 832),
+    # max_num_seqs 600, the scheduler patch not switched on
+    "llama2/interactive_mi300x": HarnessConfig(_LLAMA2 + "interactive_mi300x.yaml", 8, False, 40960, 600),
+    # engine_version async, VLLM_USE_V1 1 (the V0 scheduler patch does not apply): max_num_seqs 3840
+    "llama2/interactive_mi325x": HarnessConfig(_LLAMA2 + "interactive_mi325x.yaml", 1, True, 43008, 3840),
+    "mixtral/server_mi300x": HarnessConfig(_MIXTRAL + "server_mi300x.yaml", 8, False, 32000, 4096),
+    "mixtral/server_mi325x": HarnessConfig(_MIXTRAL + "server_mi325x.yaml", 10, False, 32000, 2560),
+    # Vultr's copy: num_scheduler_steps 7
+    "mixtral/server_mi325x-vultr": HarnessConfig(_MIXTRAL + "server_mi325x.yaml", 7, False, 32000, 2560),
+}
+
+# The v5.1 submissions run with AMD's harness: (submitter, system) -> the config each measurement README's
+# --config-name picks, by GPU ("mi300x" / "mi325x"); the files are in closed/<submitter>/code/<benchmark>/
+# (ASUSTeK: code_AMD/). Supermicro's MI325X results ran MangoBoost's LLMBoost instead and are not here.
+SYSTEMS = {
+    ("AMD", "8xMI300X_2xEPYC_9575F"): "mi300x", ("AMD", "8xMI325X_2xEPYC_9575F_1"): "mi325x",
+    ("AMD", "8xMI325X_2xEPYC_9575F_2"): "mi325x", ("ASUSTeK", "ESC_A8A_MI325X_256GBx8"): "mi325x",
+    ("Dell", "XE9680_MI300X_192GBx8"): "mi300x", ("GigaComputing", "8xMI325X_2xEPYC_9575F"): "mi325x",
+    ("MiTAC", "8xMI325X_2xEPYC_9755"): "mi325x", ("Quanta_Cloud_Technology", "D75T-7U_8xMI325X"): "mi325x",
+    ("Vultr", "8xMI325X_2xEPYC_9554"): "mi325x", ("Vultr", "8xMI325X_2xEPYC_9575F"): "mi325x",
+}
+
+
+def harness_config(row: Row) -> HarnessConfig | None:
+    """The harness settings of an MLPerf v5.1 result run with AMD's harness, where transcribed."""
+    key = mlperf_result(row)
+    if not key or key[0] != "v5.1" or key[4] not in ("server", "interactive"):
+        return None
+    gpu = SYSTEMS.get((key[1], key[2]))
+    model = "llama2" if key[3].startswith("llama2-70b") else "mixtral" if key[3] == "mixtral-8x7b" else None
+    if not gpu or not model:
+        return None
+    name = f"{model}/{key[4]}_{gpu}"
+    if key[1] == "Vultr" and model == "mixtral":
+        name += "-vultr"
+    return CONFIGS.get(name)

@@ -1,0 +1,84 @@
+"""Engines whose steps either prefill or decode (vLLM V0 without chunked prefill), with multi-step scheduling
+(`--num-scheduler-steps`): the analytic model against the simulator, and AMD's MLPerf harness settings."""
+
+import dataclasses
+
+import pytest
+
+from suanli.perf.factors import bundled_calibration
+from suanli.validate.data import load_rows
+from suanli.validate.deploy import _deployments
+from suanli.validate.scenarios import _cap, _rate_analytic, simulated, steady
+from suanli.validate.setup import Setup
+from suanli.validate.sources import setup_of
+
+HEADER = ("id,source,url,hardware,n_accel,model,weight_precision,kv_precision,engine,tp,pp,ep,dp,scenario,"
+          "input_len,output_len,concurrency,request_rate,ttft_slo_ms,tpot_slo_ms,metric,value,unit,notes")
+RESULTS = "https://github.com/mlcommons/inference_results_v5.1/blob/main/closed/"
+
+
+def _loaded(calls: int, load: float):
+    """Llama-3.1-8B on one H100, 512/128 tokens, prompts in steps of their own, at `load` of capacity."""
+    launch = (("scheduler_steps", calls), ("mixed_batches", False), ("chunked_prefill", False))
+    s = Setup("h100-sxm", 1, "llama-3.1-8b", "bf16", None, "vllm 0.6.5", 1, 1, 1, 1, "rate", 512, 128, None, None,
+              None, None, None, launch=launch)
+    cal = bundled_calibration()
+    dep = _deployments(s, cal)[0]
+    s = dataclasses.replace(s, rate=load * steady(dep, _cap(dep, s, 512), s).out_tok_s / 128)
+    return _rate_analytic([dep], s, 3000), simulated(dep, s, cal, rate=s.rate, requests=3000)
+
+
+@pytest.mark.parametrize("load", [0.3, 0.6])
+def test_multi_step_engine_analytic_matches_the_simulator(load):
+    """Eight decode steps per scheduler call, prefill steps of their own: the analytic means within 10 % of the
+    simulator's, the p99s within 20 % (a prompt waits for the rest of the running call, then its own step)."""
+    a, m = _loaded(8, load)
+    assert a.ttft == pytest.approx(m.ttft, rel=0.10)
+    assert a.tpot == pytest.approx(m.tpot, rel=0.10)
+    assert a.ttft_p99 == pytest.approx(m.ttft_p99, rel=0.20)
+    assert a.tpot_p99 == pytest.approx(m.tpot_p99, rel=0.20)
+
+
+def test_prefill_steps_of_their_own_cost_the_decodes_a_weight_read():
+    """Without mixed steps each prefill step reads the weights again: the simulator's TPOT and the analytic one
+    agree (within 5 %) and both exceed a mixed-step engine's at the same load; TTFT means agree within 10 %."""
+    a, m = _loaded(1, 0.6)
+    assert a.tpot == pytest.approx(m.tpot, rel=0.05) and a.ttft == pytest.approx(m.ttft, rel=0.10)
+    cal = bundled_calibration()
+    s = Setup("h100-sxm", 1, "llama-3.1-8b", "bf16", None, "vllm 0.6.5", 1, 1, 1, 1, "rate", 512, 128, None, None,
+              None, None, None, launch=(("mixed_batches", True), ("chunked_prefill", True)))
+    dep = _deployments(s, cal)[0]
+    mixed = _rate_analytic([dep], dataclasses.replace(s, rate=0.6 * steady(dep, _cap(dep, s, 512), s).out_tok_s
+                                                      / 128), 3000)
+    assert a.tpot > 1.1 * mixed.tpot
+
+
+def test_a_scheduler_call_runs_through_arrivals():
+    """In the simulator a prompt that arrives during a call of 8 decode steps waits for its end: about 3.5 decode
+    steps more than with one step per call (a uniform arrival, the call's share of the time)."""
+    (_, one), (_, eight) = _loaded(1, 0.3), _loaded(8, 0.3)
+    gained = (eight.ttft - one.ttft) / one.tpot
+    assert 2.0 < gained < 4.5, gained
+
+
+def _row(tmp_path, path: str, model: str, scenario: str, metric: str = "ttft_mean_ms"):
+    p = tmp_path / "rows.csv"
+    p.write_text(HEADER + "\n" + f"a,MLPerf Inference v5.1,{RESULTS}{path}/performance/run_1/mlperf_log_summary.txt,"
+                 f"mi325x,8,{model},fp8,,vllm 0.9.0.2.dev108+rocm641,,,,,{scenario},,,,,2000,200,{metric},1,ms,\n")
+    return setup_of(load_rows(p)[0])
+
+
+def test_amd_harness_runs_take_their_config(tmp_path):
+    """AMD's harness config for MI325X Llama-2-70B Server: eight TP1 engines, nine steps per scheduler call, no
+    chunked prefill, 40,960 tokens per step, at most 832 running (its scheduler patch); Vultr's Mixtral copy runs
+    seven steps per call; Supermicro's MI325X results ran MangoBoost's engine: no AMD harness settings."""
+    s, notes = _row(tmp_path, "AMD/results/8xMI325X_2xEPYC_9575F_1/llama2-70b-99/Server", "llama-2-70b", "server")
+    launch = dict(s.launch)
+    assert (s.tp, s.pp, s.dp, s.batch_cap) == (1, 1, 8, 832)
+    assert launch["scheduler_steps"] == 9 and launch["token_budget"] == 40960
+    assert launch["mixed_batches"] is False and launch["chunked_prefill"] is False
+    assert any("server_mi325x.yaml" in n for n in notes)
+    s, _ = _row(tmp_path, "Vultr/results/8xMI325X_2xEPYC_9575F/mixtral-8x7b/Server", "mixtral-8x7b", "server")
+    assert dict(s.launch)["scheduler_steps"] == 7
+    s, _ = _row(tmp_path, "Supermicro/results/8xMI325X_2xEPYC_9575F/llama2-70b-99/Server", "llama-2-70b", "server")
+    assert "scheduler_steps" not in dict(s.launch)
