@@ -82,3 +82,26 @@ def test_amd_harness_runs_take_their_config(tmp_path):
     assert dict(s.launch)["scheduler_steps"] == 7
     s, _ = _row(tmp_path, "Supermicro/results/8xMI325X_2xEPYC_9575F/llama2-70b-99/Server", "llama-2-70b", "server")
     assert "scheduler_steps" not in dict(s.launch)
+
+
+def test_a_batching_harness_holds_queries_and_sends_them_together(tmp_path):
+    """AMD's v4.1 Server harness holds queries up to 0.3 s or 96 and sends them to one engine together: at 73.5
+    queries/s the window is 0.3 s (96 / 73.5 = 1.3 s later), 22 queries a batch; a query waits 0.15 s there on
+    average, 0.3 s at the tail, and its batch shares its prefill step."""
+    from suanli.validate.scenarios import _in_system, held_together, under_arrivals
+
+    p = tmp_path / "rows.csv"
+    url = "https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/AMD/results/"
+    p.write_text(HEADER + "\n" + f"a,MLPerf Inference v4.1,{url}8xMI300X_2xEPYC-9374F/llama2-70b-99/Server/"
+                 "performance/run_1/mlperf_log_summary.txt,mi300x,8,llama-2-70b,fp8,,vllm 0.4.3+rocm614,,,,,server,"
+                 ",,,,2000,200,ttft_mean_ms,1,ms,target_qps=73.5\n")
+    s, _ = setup_of(load_rows(p)[0])
+    assert s.dispatch == (0.3, 96) and (s.tp, s.dp, s.batch_cap) == (1, 8, 1024) and s.memory_utilization == 0.97
+    assert dict(s.launch)["token_budget"] == 49152 and "scheduler_steps" not in dict(s.launch)
+    assert held_together(s, 73.5) == pytest.approx((0.3, 22.05))
+    assert held_together(s, 640.0) == pytest.approx((0.15, 96.0))  # the count comes first
+    dep = _deployments(s, bundled_calibration())[0]
+    b = _in_system(dep, s, s.rate, 10_000)
+    held, alone = under_arrivals(dep, b, s), under_arrivals(dep, b, dataclasses.replace(s, dispatch=None))
+    assert held.ttft - alone.ttft > 0.15 and held.ttft_p99 - alone.ttft_p99 > 0.3
+    assert held.tpot == alone.tpot

@@ -212,6 +212,7 @@ class LoadSteps:
     prefill_tail: float
     room: float = inf  # prompts that fit beside a new one in its last step (the token budget's rest)
     chunks: int = 1  # the steps a new prompt's prefill takes (token-budget chunks)
+    apart: bool = False  # prompts in steps of their own (`Features.mixed_batches` false), these times built so
 
 
 def chunking(free: float, prompt: float) -> tuple[float, int]:
@@ -222,14 +223,15 @@ def chunking(free: float, prompt: float) -> tuple[float, int]:
     return (chunks * free - prompt) / prompt, chunks
 
 
-def joined(steps: LoadSteps, prompts: float, waited: float) -> float:
+def joined(steps: LoadSteps, prompts: float, waited: float, sent: float = 0.0) -> float:
     """Seconds a new prompt's last step grows by the prompts that arrive while it waits (`waited` seconds from its
-    arrival to that step) and fill the budget beside it: an engine takes waiting prompts first come, first served
-    into one step, so those behind it share its step (M/G/1's FCFS wait counts only those ahead). Each takes
-    (mixed - decode) / prompts seconds; unbounded by the budget they add rho = 1 - decode / mixed of the wait."""
+    arrival to that step), and the `sent` others a harness handed over with it, as far as they fill the budget
+    beside it: an engine takes waiting prompts first come, first served into one step, so those behind it share
+    its step (M/G/1's FCFS wait counts only those ahead). Each takes (mixed - decode) / prompts seconds; unbounded
+    by the budget they add rho = 1 - decode / mixed of the wait."""
     if prompts <= 0 or steps.mixed <= steps.decode:
         return 0.0
-    return (steps.mixed - steps.decode) / prompts * min(prompts / steps.mixed * waited, steps.room)
+    return (steps.mixed - steps.decode) / prompts * min(prompts / steps.mixed * waited + sent, steps.room)
 
 
 @dataclass
@@ -248,10 +250,13 @@ class OpenLoop:
 
 
 def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, input_len: float,
-              cv: float = 0.0, front_end: bool = True, spread: float = 1.0) -> OpenLoop:
+              cv: float = 0.0, front_end: bool = True, spread: float = 1.0,
+              dispatch: tuple[float, float] = (0.0, 0.0)) -> OpenLoop:
     """The steady state of a colocated replica with n requests in the system under Poisson arrivals (the p99 read at
     `p99_in_system(n, spread)`: `spread_in_system`). `prompts`: new prompts per step per replica; `seen`: prompts
-    arriving during one request's decode per replica; `cv`: the prompt lengths' spread.
+    arriving during one request's decode per replica; `cv`: the prompt lengths' spread; `dispatch`: a harness that
+    holds requests and hands them to a replica together, (its window W, the requests sent together): a request
+    waits W / 2 there on average (all of W at the tail) and its group shares its prefill step.
 
     TTFT = front end + admission + the prompt's own steps (with the prompts that join its last step: `joined`),
     where admission = the queue behind earlier prompts (`prompt_wait`, M/G/1) + attention-DP balancing
@@ -264,8 +269,7 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     tail = p99_in_system(n, spread)
     # prompts queue behind earlier ones where steps share them with decodes; an engine whose prefill steps are
     # their own takes every waiting prompt into its next one (its queue is the running step and call: below)
-    bulk = not dep.stack.features.mixed_batches
-    wait, wait99 = (0.0, 0.0) if bulk else prompt_wait(steps.mixed, steps.decode, prompts, cv)
+    wait, wait99 = (0.0, 0.0) if steps.apart else prompt_wait(steps.mixed, steps.decode, prompts, cv)
     lay = dep.layout
     balance, balance99 = balance_wait(dep.stack.features, lay.dp if lay.ep > 1 else 1, prompts)
     wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail
@@ -275,12 +279,15 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
     # multi-step scheduling: the rest of the running call's decode steps (mean), all of them (tail)
     prepared99 += 2.0 * call_rest(dep.stack.features, steps.decode_tail) * busy_chance(tail)
-    rest = running_rest(dep.stack.features, steps, prompts) + prepared  # until the step it can join
+    rest = running_rest(dep.stack.features.scheduler_steps, steps, prompts) + prepared  # to its step
     # the prompts arriving while it waits join its last step: until that step, its wait and its earlier chunks
-    before = steps.chunks - 1
-    prefill = steps.prefill + joined(steps, prompts, wait + rest + steps.mixed * before)
+    before, (window, group) = steps.chunks - 1, dispatch
+    sent = max(0.0, group - 1.0)
+    prefill = steps.prefill + joined(steps, prompts, wait + rest + steps.mixed * before, sent)
     rest99 = steps.mixed_tail  # a whole step at the p99 number running (with multi-step, prepared99: the call)
-    prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + rest99 + steps.mixed_tail * before + prepared99)
+    prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + rest99 + steps.mixed_tail * before + prepared99,
+                                            sent)
+    wait, wait99 = wait + window / 2.0, wait99 + window  # held by the harness before the engine sees it
     # the front end's time is independent of the engine's queue: their excesses over the mean add as independent
     # spreads do (root of the sum of squares), where the engine's own parts rise together (a long queue, a full step)
     engine = wait + rest + prefill
@@ -291,18 +298,17 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
                     host + prepared + prefill)
 
 
-def running_rest(features, steps: LoadSteps, prompts: float) -> float:
+def running_rest(calls: int, steps: LoadSteps, prompts: float) -> float:
     """Mean seconds from a request's arrival to the end of what its engine is running: half a mean step where
-    steps carry prompts and decodes alike; where prompts have steps of their own (`mixed_batches` false), a cycle
-    of K decode steps d (one scheduler call, `scheduler_steps`) and one prefill step p of the k ~ Poisson(K x
-    `prompts`) prompts that arrived meanwhile: an arrival during the call waits for its rest (K d / 2), one
-    during the prefill step for that step's, E[p^2] / (2 E[p]) (longer steps are likelier to be hit; p ~ k), each
-    weighted by its share of the cycle: (K^2 d^2 + E[p^2]) / (2 (K d + E[p])). With mixed steps, plus the call's
-    decode steps still to come."""
-    if features.mixed_batches:
-        return steps.mixed / 2.0 + call_rest(features, steps.decode)
-    k, d = features.scheduler_steps, steps.decode
-    p = max(0.0, steps.mixed - d) * k  # the mean prefill step per call (mixed = d + p / K per decode step)
-    p2 = p * p * (1.0 + 1.0 / (k * prompts)) if prompts > 0 else 0.0
-    return (k * k * d * d + p2) / (2.0 * (k * d + p)) if k * d + p > 0 else 0.0
-
+    steps carry prompts and decodes alike, plus the scheduler call's decode steps still to come (`call_rest`);
+    where prompts have steps of their own (`LoadSteps.apart`), a cycle of K = `calls` decode steps d (one
+    scheduler call) and one prefill step p of the k ~ Poisson(K x `prompts`) prompts that arrived meanwhile: an
+    arrival during the call waits for its rest (K d / 2), one during the prefill step for that step's,
+    E[p^2] / (2 E[p]) (longer steps are likelier to be hit; p ~ k), each weighted by its share of the cycle:
+    (K^2 d^2 + E[p^2]) / (2 (K d + E[p]))."""
+    d = steps.decode
+    if not steps.apart:
+        return steps.mixed / 2.0 + (calls - 1) * d / 2.0
+    p = max(0.0, steps.mixed - d) * calls  # the mean prefill step per call (mixed = d + p / K per decode step)
+    p2 = p * p * (1.0 + 1.0 / (calls * prompts)) if prompts > 0 else 0.0
+    return (calls * calls * d * d + p2) / (2.0 * (calls * d + p)) if calls * d + p > 0 else 0.0

@@ -252,12 +252,23 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     step_tail = mixed_step(dep, tail, s, arrivals=True)
     steps = LoadSteps(step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
                       mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
-                      own_prefill(dep, tail, s, step_tail), *last_step_room(dep, s, b))
+                      own_prefill(dep, tail, s, step_tail), *last_step_room(dep, s, b),
+                      apart=not dep.stack.features.mixed_batches)
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
-                     spread)
+                     spread, held_together(s, dep.layout.dp * per_rank / s.output_len / step))
     return Point(b, step, load.parts.total, step, load.out_tok_s(b, s.output_len, s.beams), load.ttft_p99,
                  load.tpot_p99, tail=tail)
+
+
+def held_together(s: Setup, rate: float) -> tuple[float, float]:
+    """(window, requests sent together) of the run's dispatching harness (`Setup.dispatch`) at `rate` requests/s
+    in all: it sends what it holds when its window ends or its count is reached, whichever comes first."""
+    if not s.dispatch or rate <= 0:
+        return 0.0, 0.0
+    seconds, count = s.dispatch
+    window = min(seconds, count / rate)
+    return window, rate * window
 
 
 def last_step_room(dep: Deployed, s: Setup, b: float) -> tuple[float, int]:

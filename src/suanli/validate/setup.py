@@ -78,6 +78,9 @@ class Setup:
     together: bool = False  # closed loop: the harness starts every client at once (else they have drifted apart)
     launch: tuple = ()  # (engine feature, value) pairs the run's launch command sets (token budget, scheduler waits)
     speculative: Speculation | None = None  # speculative decoding the run's launch configured
+    # a harness that holds queries up to this many seconds or this many queries and sends what it holds to one
+    # engine (round robin), as AMD's MLPerf v4.1 batcher does; None: each query goes to an engine at once
+    dispatch: tuple[float, int] | None = None
 
     @property
     def decode_pos(self) -> float:

@@ -142,9 +142,13 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if amd and tp is None and pp is None and dp is None:
         tp, pp, dp = 1, 1, row.n_accel  # one engine per GPU (tensor_parallel_size 1)
         cap = min(cap or amd.max_seqs, amd.max_seqs)
+        said = dict(amd.launch())
         notes.append(f"AMD's harness config: {dp} vLLM engines of TP1, at most {amd.max_seqs} running, "
-                     f"{amd.scheduler_steps} steps per scheduler call, chunked prefill "
-                     f"{'on' if amd.chunked_prefill else 'off'}, {amd.token_budget} tokens per step ({amd.name})")
+                     + ", ".join(f"{k} {v}" for k, v in said.items())
+                     + (f", queries held up to {amd.dispatch[0]:g} s or {amd.dispatch[1]} and sent to one engine "
+                        "together" if amd.dispatch else "") + f" ({amd.name})")
+        if amd.memory and not mem_util:
+            mem_util = amd.memory
     slices = intel.cpu_instances(row, cat.chips[chip])
     if slices and tp is None and pp is None and dp is None:
         (per_chip, cores, seqs) = slices
@@ -281,4 +285,4 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, offered,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
-                 launched, spec), notes
+                 launched, spec, amd.dispatch if amd else None), notes

@@ -20,14 +20,21 @@ from suanli.validate.sources.mlperf import mlperf_result
 @dataclass(frozen=True)
 class HarnessConfig:
     name: str  # the config file
-    scheduler_steps: int  # num_scheduler_steps
-    chunked_prefill: bool  # enable_chunked_prefill (False on vLLM V0: prompts go in whole, in steps of their own)
+    scheduler_steps: int | None  # num_scheduler_steps (None: not set, the engine's default)
+    chunked_prefill: bool | None  # enable_chunked_prefill (False on vLLM V0: prompts whole, in steps of their own)
     token_budget: int  # max_num_batched_tokens
     max_seqs: int  # max_num_seqs, or the scheduler patch's target decode batch where it is lower
+    memory: float | None = None  # gpu_memory_utilization, where the config sets it
+    dispatch: tuple[float, int] | None = None  # the harness's batcher: (seconds, queries) it holds at most
+
     def launch(self) -> tuple:
         """The engine features these settings set (`Setup.launch`)."""
-        return (("scheduler_steps", self.scheduler_steps), ("chunked_prefill", self.chunked_prefill),
-                ("mixed_batches", self.chunked_prefill), ("token_budget", self.token_budget))
+        out: tuple = (("token_budget", self.token_budget),)
+        if self.scheduler_steps is not None:
+            out += (("scheduler_steps", self.scheduler_steps),)
+        if self.chunked_prefill is not None:
+            out += (("chunked_prefill", self.chunked_prefill), ("mixed_batches", self.chunked_prefill))
+        return out
 
 
 _LLAMA2 = "harness_llm/models/llama2-70b/"
@@ -47,6 +54,15 @@ CONFIGS = {
     "mixtral/server_mi325x-vultr": HarnessConfig(_MIXTRAL + "server_mi325x.yaml", 7, False, 32000, 2560),
 }
 
+# v4.1 (github.com/mlcommons/inference_results_v4.1 at 198fc46799b3328b36ee4bcbdebfa2db5a8e6183): AMD's Llama-2-70B
+# Server results ran closed/AMD/code/llama2-70b-99.9/test_VllmFp8_SyncServer_perf.sh (their measurement READMEs):
+# --enable-batcher with mainVllmFp8_SyncServer.py's defaults, --batcher-threshold 0.3 ("Maximum time to wait
+# before sending a batch to vLLM") and --gpu-batch-size 96 (sync_sut.py batch_samples_loop sends when either is
+# reached, round robin over the engines: -dp 8, TP 1); --max-num-seqs 1024, --max-num-batched-tokens 49152,
+# gpu_memory_utilization 0.97; vLLM's own defaults otherwise (no multi-step, no chunked prefill set)
+V41_SERVER = HarnessConfig("closed/AMD/code/llama2-70b-99.9/test_VllmFp8_SyncServer_perf.sh", None, None, 49152,
+                           1024, 0.97, (0.3, 96))
+
 # The v5.1 submissions run with AMD's harness: (submitter, system) -> the config each measurement README's
 # --config-name picks, by GPU ("mi300x" / "mi325x"); the files are in closed/<submitter>/code/<benchmark>/
 # (ASUSTeK: code_AMD/). Supermicro's MI325X results ran MangoBoost's LLMBoost instead and are not here.
@@ -60,8 +76,10 @@ SYSTEMS = {
 
 
 def harness_config(row: Row) -> HarnessConfig | None:
-    """The harness settings of an MLPerf v5.1 result run with AMD's harness, where transcribed."""
+    """The harness settings of an MLPerf result run with AMD's harness (v4.1, v5.1), where transcribed."""
     key = mlperf_result(row)
+    if key and key[:2] == ("v4.1", "AMD") and key[3].startswith("llama2-70b") and key[4] == "server":
+        return V41_SERVER
     if not key or key[0] != "v5.1" or key[4] not in ("server", "interactive"):
         return None
     gpu = SYSTEMS.get((key[1], key[2]))
