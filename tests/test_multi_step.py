@@ -28,11 +28,12 @@ def _loaded(calls: int, load: float):
     return _rate_analytic([dep], s, 3000), simulated(dep, s, cal, rate=s.rate, requests=3000)
 
 
-@pytest.mark.parametrize("load", [0.3, 0.6])
-def test_multi_step_engine_analytic_matches_the_simulator(load):
-    """Eight decode steps per scheduler call, prefill steps of their own: the analytic means within 10 % of the
-    simulator's, the p99s within 20 % (a prompt waits for the rest of the running call, then its own step)."""
-    a, m = _loaded(8, load)
+@pytest.mark.parametrize("calls, load", [(1, 0.3), (1, 0.6), (8, 0.3), (8, 0.6)])
+def test_multi_step_engine_analytic_matches_the_simulator(calls, load):
+    """One or eight decode steps per scheduler call, prefill steps of their own: the analytic means within 10 % of
+    the simulator's, the p99s within 20 % (a prompt waits for the rest of the running call or prefill step, then
+    its own step)."""
+    a, m = _loaded(calls, load)
     assert a.ttft == pytest.approx(m.ttft, rel=0.10)
     assert a.tpot == pytest.approx(m.tpot, rel=0.10)
     assert a.ttft_p99 == pytest.approx(m.ttft_p99, rel=0.20)
@@ -59,6 +60,49 @@ def test_a_scheduler_call_runs_through_arrivals():
     (_, one), (_, eight) = _loaded(1, 0.3), _loaded(8, 0.3)
     gained = (eight.ttft - one.ttft) / one.tpot
     assert 2.0 < gained < 4.5, gained
+
+
+# the planner's candidates on such an engine: short and long requests, a model whose steps barely grow and one
+# whose steps grow (as test_serving_model's planner grid)
+APART = [("llama-3.1-8b", "1xh100-sxm", 2000, 400, 16), ("llama-3.1-8b", "1xh100-sxm", 512, 128, 64),
+         ("qwen3-32b", "1xh200", 512, 128, 64)]
+
+
+@pytest.mark.parametrize("calls", [1, 8])
+@pytest.mark.parametrize("model, system, inp, out, cap", APART)
+def test_planner_reads_prefill_steps_of_their_own_as_the_simulator_runs_them(calls, model, system, inp, out, cap):
+    """The planner's unit (`Unit._apart`) on an engine whose prompts have steps of their own: at the rate it plans a
+    candidate for, mean TTFT and TPOT within 10 % of the simulator's, p99s within 20 %."""
+    from suanli.catalog import catalog
+    from suanli.engines import resolve_engine
+    from suanli.model.resolve import model_arch
+    from suanli.perf.deployed import Deployed
+    from suanli.plan.evaluate import Unit
+    from suanli.plan.space import Eval
+    from suanli.schema import Deployment
+    from suanli.serve.metrics import summarize
+    from suanli.serve.sim import SimConfig, run
+    from suanli.serve.workload import Arrivals, LengthDist
+
+    model_id, arch = model_arch(model)
+    sys_ = catalog().system(system)
+    stack = resolve_engine("vllm 0.6.5", catalog().chips[sys_.chip].family)
+    stack = dataclasses.replace(stack, features=stack.features.model_copy(
+        update={"scheduler_steps": calls, "mixed_batches": False, "chunked_prefill": False}))
+    dep = Deployed(arch, catalog().chips[sys_.chip], sys_, Deployment(precision="fp8", kv_precision="fp8"),
+                   model_id, None, stack)
+    rec = Unit(dep, inp, out).colocated(Eval(system=system, mode="colocated", tp=1, pp=1, ep=1, dp=1,
+                                             precision="fp8", kv_precision="fp8", token_budget=4096, max_batch=cap))
+    rate = rec.out_tok_s / out
+    e2e = rec.ttft_mean + (out - 1) * rec.tpot_mean
+    n = int(max(600, 6 * rate * e2e + 400))
+    cfg = SimConfig(requests=n, seed=0, max_seqs=cap, token_budget=4096, arrivals=Arrivals("poisson", rate=rate),
+                    input_dist=LengthDist("fixed", {"value": inp}), output_dist=LengthDist("fixed", {"value": out}))
+    sim = summarize(run(dep, lambda: dep, cfg), {}, 1, window=(min(0.5, max(0.1, 1.5 * e2e * rate / n)), 0.9))
+    assert rec.ttft_mean * 1e3 == pytest.approx(sim["ttft_ms"]["mean"], rel=0.10)
+    assert rec.tpot_mean * 1e3 == pytest.approx(sim["tpot_ms"]["mean"], rel=0.10)
+    assert rec.ttft_p99 * 1e3 == pytest.approx(sim["ttft_ms"]["p99"], rel=0.20)
+    assert rec.tpot_p99 * 1e3 == pytest.approx(sim["tpot_ms"]["p99"], rel=0.20)
 
 
 def _row(tmp_path, path: str, model: str, scenario: str, metric: str = "ttft_mean_ms"):

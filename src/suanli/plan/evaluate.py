@@ -10,6 +10,8 @@ percentile, m + 2.33 sqrt(spread x m) = B, and
             overlapped engine already prepared) + the prompt's own chunks       (mean at m, p99 at B)
     TPOT  = the mean step at m; p99 = the decode step at B + the prompts that arrive during a request's life
     output tok/s = m x output / (the time the engine holds a request)          (Little's law)
+An engine whose steps either prefill or decode (`Features.mixed_batches` false) is read as cycles of its
+scheduler call's decode steps and one prefill step (`Unit._apart`, `serve/analytic.running_rest`).
 Disaggregated (P prefill + D decode instances of one layout, KV sent between them, as `suanli.serve.sim`):
 decode steps carry no prompt tokens; a prefill instance serves prompts at mu = prompts per full step / step time,
 and its queue is M/G/1 (serve/analytic.pool_wait: M/D/1 for prompts of one length), TTFT p99 = service + the
@@ -32,7 +34,6 @@ from suanli.schema import SuanliError
 from suanli.serve.analytic import (
     Z99,
     LoadSteps,
-    chunking,
     host_ttft,
     kv_transfer_s,
     mean_in_system,
@@ -40,6 +41,7 @@ from suanli.serve.analytic import (
     poisson_mix,
     pool_wait,
     prepared_step_wait,
+    prompt_room,
     spread_in_system,
 )
 
@@ -120,6 +122,8 @@ class Unit:
         random, so a step carries a Poisson number of chunks (serve/analytic.poisson_mix), not the mean's
         fraction; a new prompt takes its full chunks and the rest, each beside the running decodes, and at least
         as many mean steps."""
+        if not self.dep.stack.features.mixed_batches:
+            return self._apart(dec, budget, activity, own)
         room = budget - dec
         x = dec * self.inp / self.out
         if room < 1 or x > room:
@@ -139,6 +143,29 @@ class Unit:
         alone += self.step(dec, 1.0, rest, full * c)[0] if rest else 0.0
         return mean, max(alone, ceil(self.inp / c) * mean), busy / mean if activity else 0.0
 
+    def _apart(self, dec: float, budget: int, activity: bool, own: bool) -> tuple[float, float, float] | None:
+        """`mixed` for an engine whose steps either prefill or decode (`Features.mixed_batches` false; as
+        validate.scenarios.apart_step): the decode step plus its share of the prefill steps, one per scheduler
+        call of `scheduler_steps` decode steps, each of the Poisson number of prompts that arrived meanwhile; a
+        new prompt's own step is a prefill step. None when a whole prompt does not fit the budget."""
+        if self.inp > budget:
+            return None
+        calls = self.dep.stack.features.scheduler_steps
+        d, d_busy = self.step(dec, activity=activity)
+
+        def prefill(k: float) -> np.ndarray:
+            if not k:
+                return np.zeros(2)
+            t, a = self.step(0.0, k, float(self.inp), 0.0, activity)
+            return np.array([t, a * t])
+
+        per_call = poisson_mix(prefill, dec / self.out * calls)
+        mean = d + per_call[0] / calls
+        if not own:
+            return mean, 0.0, 0.0
+        alone = self.step(0.0, 1.0, float(self.inp))[0]
+        return mean, alone, (d * d_busy + per_call[1] / calls) / mean if activity else 0.0
+
     def colocated(self, rec: Eval, activity: bool = False) -> Eval:
         """The shared open-loop steady state (serve/analytic.open_loop) at the mean number running whose p99 is
         the batch cap, on this unit's step times."""
@@ -157,9 +184,10 @@ class Unit:
             rec.status = "budget"
             rec.note = f"a {rec.token_budget}-token step cannot carry {cap} running sequences and their prompts"
             return rec
+        f = self.dep.stack.features
         steps = LoadSteps(lo[0] * pp, hi[0] * pp, self.step(m / ranks / pp)[0] * pp,
                           self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp,
-                          *chunking(rec.token_budget - m / ranks / pp, self.inp))
+                          *prompt_room(f, rec.token_budget, m / ranks / pp, self.inp), apart=not f.mixed_batches)
         load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
         rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99
         rec.tpot_mean, rec.tpot_p99 = load.tpot, load.tpot_p99

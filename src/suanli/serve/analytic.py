@@ -223,6 +223,15 @@ def chunking(free: float, prompt: float) -> tuple[float, int]:
     return (chunks * free - prompt) / prompt, chunks
 
 
+def prompt_room(features, budget: float, running: float, prompt: float) -> tuple[float, int]:
+    """`chunking` for an engine: the budget the `running` decodes per rank leave a new prompt (all of it in a step
+    of its own, `mixed_batches` false), in one step where prompts go in whole (`chunked_prefill` false)."""
+    free = budget - (running if features.mixed_batches else 0.0)
+    if not features.chunked_prefill:
+        return max(0.0, (free - prompt) / prompt), 1
+    return chunking(free, prompt)
+
+
 def joined(steps: LoadSteps, prompts: float, waited: float, sent: float = 0.0) -> float:
     """Seconds a new prompt's last step grows by the prompts that arrive while it waits (`waited` seconds from its
     arrival to that step), and the `sent` others a harness handed over with it, as far as they fill the budget
@@ -277,14 +286,14 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
     prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
-    # multi-step scheduling: the rest of the running call's decode steps (mean), all of them (tail)
-    prepared99 += 2.0 * call_rest(dep.stack.features, steps.decode_tail) * busy_chance(tail)
+    if not steps.apart:  # multi-step scheduling: all of the running call's decode steps at the tail
+        prepared99 += 2.0 * call_rest(dep.stack.features, steps.decode_tail) * busy_chance(tail)
     rest = running_rest(dep.stack.features.scheduler_steps, steps, prompts) + prepared  # to its step
     # the prompts arriving while it waits join its last step: until that step, its wait and its earlier chunks
     before, (window, group) = steps.chunks - 1, dispatch
     sent = max(0.0, group - 1.0)
     prefill = steps.prefill + joined(steps, prompts, wait + rest + steps.mixed * before, sent)
-    rest99 = steps.mixed_tail  # a whole step at the p99 number running (with multi-step, prepared99: the call)
+    rest99 = running_rest_tail(dep.stack.features.scheduler_steps, steps, prompts)
     prefill99 = steps.prefill_tail + joined(steps, prompts, wait99 + rest99 + steps.mixed_tail * before + prepared99,
                                             sent)
     wait, wait99 = wait + window / 2.0, wait99 + window  # held by the harness before the engine sees it
@@ -312,3 +321,47 @@ def running_rest(calls: int, steps: LoadSteps, prompts: float) -> float:
     p = max(0.0, steps.mixed - d) * calls  # the mean prefill step per call (mixed = d + p / K per decode step)
     p2 = p * p * (1.0 + 1.0 / (calls * prompts)) if prompts > 0 else 0.0
     return (calls * calls * d * d + p2) / (2.0 * (calls * d + p)) if calls * d + p > 0 else 0.0
+
+
+def running_rest_tail(calls: int, steps: LoadSteps, prompts: float) -> float:
+    """The tail of `running_rest`: a whole step at the p99 number running. Where prompts have steps of their own,
+    the 99th percentile of what an arrival meets in the cycle of one scheduler call (K tail decode steps, C) and
+    one prefill step of the k ~ Poisson(g = K x `prompts`) prompts gathered meanwhile, p(k) = F + c k (F + c: a
+    step of one prompt, `LoadSteps.prefill`; c from the mean, E[p] = P(k > 0) F + c g): the share of arrivals
+    that wait longer than t is ((C - t)+ + sum_k P(k) (p(k) - t)+) / (C + E[p]) (renewal-reward)."""
+    if not steps.apart:
+        return steps.mixed_tail
+    call, gathered = calls * steps.decode_tail, calls * prompts
+    mean_p = max(0.0, steps.mixed - steps.decode) * calls
+    if gathered <= 0 or mean_p <= 0:
+        return call
+    some = 1.0 - exp(-gathered)
+    one = steps.prefill
+    c = min(one, max(0.0, (mean_p - some * one) / (gathered - some))) if gathered > some else one
+    fixed = one - c
+    ks = range(1, poisson_p99(gathered) + 20)
+    weights, term = [], exp(-gathered)
+    for k in ks:
+        term *= gathered / k
+        weights.append(term)
+
+    def beyond(t: float) -> float:
+        pre = sum(w * max(0.0, fixed + c * k - t) for k, w in zip(ks, weights, strict=True))
+        return (max(0.0, call - t) + pre) / (call + mean_p)
+
+    lo, hi = 0.0, max(call, fixed + c * ks[-1])
+    for _ in range(50):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if beyond(mid) > 0.01 else (lo, mid)
+    return hi
+
+
+def poisson_p99(mean: float) -> int:
+    """The smallest k with P(K <= k) >= 0.99 for K ~ Poisson(mean)."""
+    k, term = 0, exp(-mean)
+    total = term
+    while total < 0.99 and k < 10_000:
+        k += 1
+        term *= mean / k
+        total += term
+    return k

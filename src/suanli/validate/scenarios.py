@@ -34,12 +34,12 @@ from suanli.serve.analytic import (
     LoadSteps,
     busy_chance,
     call_rest,
-    chunking,
     host_ttft,
     open_loop,
     p99_in_system,
     poisson_mix,
     prepared_step_wait,
+    prompt_room,
     spread_in_system,
 )
 from suanli.validate.deploy import _deployments
@@ -252,7 +252,8 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
     step_tail = mixed_step(dep, tail, s, arrivals=True)
     steps = LoadSteps(step, step_tail, mixed_step(dep, b, s, prefill_share=0.0),
                       mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
-                      own_prefill(dep, tail, s, step_tail), *last_step_room(dep, s, b),
+                      own_prefill(dep, tail, s, step_tail),
+                      *prompt_room(dep.stack.features, budget_of(dep, s), b / dep.layout.dp, s.input_len),
                       apart=not dep.stack.features.mixed_batches)
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
@@ -269,17 +270,6 @@ def held_together(s: Setup, rate: float) -> tuple[float, float]:
     seconds, count = s.dispatch
     window = min(seconds, count / rate)
     return window, rate * window
-
-
-def last_step_room(dep: Deployed, s: Setup, b: float) -> tuple[float, int]:
-    """(room, chunks) of a new prompt's prefill (`serve/analytic.chunking`): the budget the running decodes leave
-    (all of it in a prefill-only step), in one step where prompts go in whole."""
-    f = dep.stack.features
-    room, chunks = chunking(budget_of(dep, s) - (b / dep.layout.dp if f.mixed_batches else 0.0), s.input_len)
-    if not f.chunked_prefill:
-        free = budget_of(dep, s) - (b / dep.layout.dp if f.mixed_batches else 0.0)
-        return max(0.0, (free - s.input_len) / s.input_len), 1
-    return room, chunks
 
 
 def _meets(dep: Deployed, b: int, s: Setup) -> bool:
