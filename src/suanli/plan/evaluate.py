@@ -34,6 +34,7 @@ from suanli.schema import SuanliError
 from suanli.serve.analytic import (
     Z99,
     LoadSteps,
+    chunking,
     host_ttft,
     kv_transfer_s,
     mean_in_system,
@@ -187,7 +188,9 @@ class Unit:
         f = self.dep.stack.features
         steps = LoadSteps(lo[0] * pp, hi[0] * pp, self.step(m / ranks / pp)[0] * pp,
                           self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp,
-                          *prompt_room(f, rec.token_budget, m / ranks / pp, self.inp), apart=not f.mixed_batches)
+                          *(chunking(rec.token_budget - m / ranks / pp, self.inp) if f.mixed_batches  # as `mixed`
+                            else prompt_room(f, rec.token_budget, m / ranks / pp, self.inp)),
+                          apart=not f.mixed_batches)
         load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
         rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99
         rec.tpot_mean, rec.tpot_p99 = load.tpot, load.tpot_p99
