@@ -146,7 +146,7 @@ class Unit:
 
     def _apart(self, dec: float, budget: int, activity: bool, own: bool) -> tuple[float, float, float] | None:
         """`mixed` for an engine whose steps either prefill or decode (`Features.mixed_batches` false; as
-        validate.scenarios.apart_step): the decode step plus its share of the prefill steps, one per scheduler
+        validate.step_times.apart_step): the decode step plus its share of the prefill steps, one per scheduler
         call of `scheduler_steps` decode steps, each of the Poisson number of prompts that arrived meanwhile; a
         new prompt's own step is a prefill step. None when a whole prompt does not fit the budget."""
         if self.inp > budget:
