@@ -55,13 +55,15 @@ CONFIGS = {
 }
 
 # v4.1 (github.com/mlcommons/inference_results_v4.1 at 198fc46799b3328b36ee4bcbdebfa2db5a8e6183): AMD's Llama-2-70B
-# Server results ran closed/AMD/code/llama2-70b-99.9/test_VllmFp8_SyncServer_perf.sh (their measurement READMEs):
-# --enable-batcher with mainVllmFp8_SyncServer.py's defaults, --batcher-threshold 0.3 ("Maximum time to wait
-# before sending a batch to vLLM") and --gpu-batch-size 96 (sync_sut.py batch_samples_loop sends when either is
-# reached, round robin over the engines: -dp 8, TP 1); --max-num-seqs 1024, --max-num-batched-tokens 49152,
-# gpu_memory_utilization 0.97; vLLM's own defaults otherwise (no multi-step, no chunked prefill set)
-V41_SERVER = HarnessConfig("closed/AMD/code/llama2-70b-99.9/test_VllmFp8_SyncServer_perf.sh", None, None, 49152,
-                           1024, 0.97, (0.3, 96))
+# Server results ran closed/AMD/code/llama2-70b-99.9/test_VllmFp8/test_VllmFp8_SyncServer_perf.sh (their measurement
+# READMEs): --enable-batcher with VllmFp8/mainVllmFp8_SyncServer.py's argument defaults, --batcher-threshold 0.3
+# ("Maximum time to wait before sending a batch to vLLM") and --gpu-batch-size 96 (sync_sut.py batch_samples_loop
+# sends when either is reached, round robin over the engines: -dp 8, TP 1); --max-num-seqs 1024,
+# --max-num-batched-tokens 49152, --gpu-memory-utilization 0.97; vLLM's own defaults otherwise (no multi-step, no
+# chunked prefill set). Dell's v4.1 MI300X code holds copies of both the sync and the async scripts, and its
+# READMEs do not say which ran: not applied there.
+V41_SERVER = HarnessConfig("closed/AMD/code/llama2-70b-99.9/test_VllmFp8/test_VllmFp8_SyncServer_perf.sh", None, None,
+                           49152, 1024, 0.97, (0.3, 96))
 
 # The v5.1 submissions run with AMD's harness: (submitter, system) -> the config each measurement README's
 # --config-name picks, by GPU ("mi300x" / "mi325x"); the files are in closed/<submitter>/code/<benchmark>/
