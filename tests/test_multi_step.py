@@ -73,16 +73,13 @@ APART = [("llama-3.1-8b", "1xh100-sxm", 2000, 400, 16), ("llama-3.1-8b", "1xh100
 def test_planner_reads_prefill_steps_of_their_own_as_the_simulator_runs_them(calls, model, system, inp, out, cap):
     """The planner's unit (`Unit._apart`) on an engine whose prompts have steps of their own: at the rate it plans a
     candidate for, mean TTFT and TPOT within 10 % of the simulator's, p99s within 20 %."""
+    from test_serving_model import assert_planned_as_simulated
+
     from suanli.catalog import catalog
     from suanli.engines import resolve_engine
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed
-    from suanli.plan.evaluate import Unit
-    from suanli.plan.space import Eval
     from suanli.schema import Deployment
-    from suanli.serve.metrics import summarize
-    from suanli.serve.sim import SimConfig, run
-    from suanli.serve.workload import Arrivals, LengthDist
 
     model_id, arch = model_arch(model)
     sys_ = catalog().system(system)
@@ -91,18 +88,7 @@ def test_planner_reads_prefill_steps_of_their_own_as_the_simulator_runs_them(cal
         update={"scheduler_steps": calls, "mixed_batches": False, "chunked_prefill": False}))
     dep = Deployed(arch, catalog().chips[sys_.chip], sys_, Deployment(precision="fp8", kv_precision="fp8"),
                    model_id, None, stack)
-    rec = Unit(dep, inp, out).colocated(Eval(system=system, mode="colocated", tp=1, pp=1, ep=1, dp=1,
-                                             precision="fp8", kv_precision="fp8", token_budget=4096, max_batch=cap))
-    rate = rec.out_tok_s / out
-    e2e = rec.ttft_mean + (out - 1) * rec.tpot_mean
-    n = int(max(600, 6 * rate * e2e + 400))
-    cfg = SimConfig(requests=n, seed=0, max_seqs=cap, token_budget=4096, arrivals=Arrivals("poisson", rate=rate),
-                    input_dist=LengthDist("fixed", {"value": inp}), output_dist=LengthDist("fixed", {"value": out}))
-    sim = summarize(run(dep, lambda: dep, cfg), {}, 1, window=(min(0.5, max(0.1, 1.5 * e2e * rate / n)), 0.9))
-    assert rec.ttft_mean * 1e3 == pytest.approx(sim["ttft_ms"]["mean"], rel=0.10)
-    assert rec.tpot_mean * 1e3 == pytest.approx(sim["tpot_ms"]["mean"], rel=0.10)
-    assert rec.ttft_p99 * 1e3 == pytest.approx(sim["ttft_ms"]["p99"], rel=0.20)
-    assert rec.tpot_p99 * 1e3 == pytest.approx(sim["tpot_ms"]["p99"], rel=0.20)
+    assert_planned_as_simulated(dep, system, inp, out, cap, 4096)
 
 
 def _row(tmp_path, path: str, model: str, scenario: str, metric: str = "ttft_mean_ms"):

@@ -307,12 +307,18 @@ def test_planner_steady_state_matches_the_simulator(model, system, inp, out, cap
     model_id, arch = model_arch(model)
     sys_ = catalog().system(system)
     dep = Deployed(arch, catalog().chips[sys_.chip], sys_, Deployment(precision="fp8", kv_precision="fp8"), model_id)
+    assert_planned_as_simulated(dep, system, inp, out, cap, 2048)
+
+
+def assert_planned_as_simulated(dep: Deployed, system: str, inp: int, out: int, cap: int, budget: int) -> None:
+    """The planner's candidate (`Unit.colocated`, one rank, this cap and budget) against the simulator at the rate
+    it plans it for: mean TTFT and TPOT within 10 %, p99s within 20 %."""
     rec = Unit(dep, inp, out).colocated(Eval(system=system, mode="colocated", tp=1, pp=1, ep=1, dp=1,
-                                             precision="fp8", kv_precision="fp8", token_budget=2048, max_batch=cap))
+                                             precision="fp8", kv_precision="fp8", token_budget=budget, max_batch=cap))
     rate = rec.out_tok_s / out
     e2e = rec.ttft_mean + (out - 1) * rec.tpot_mean
     n = int(max(600, 6 * rate * e2e + 400))
-    cfg = SimConfig(requests=n, seed=0, max_seqs=cap, token_budget=2048, arrivals=Arrivals("poisson", rate=rate),
+    cfg = SimConfig(requests=n, seed=0, max_seqs=cap, token_budget=budget, arrivals=Arrivals("poisson", rate=rate),
                     input_dist=LengthDist("fixed", {"value": inp}), output_dist=LengthDist("fixed", {"value": out}))
     sim = summarize(run(dep, lambda: dep, cfg), {}, 1, window=(min(0.5, max(0.1, 1.5 * e2e * rate / n)), 0.9))
     assert rec.ttft_mean * 1e3 == pytest.approx(sim["ttft_ms"]["mean"], rel=0.10)
