@@ -110,6 +110,9 @@ def test_amd_harness_runs_take_their_config(tmp_path):
     assert any("server_mi325x.yaml" in n for n in notes)
     s, _ = _row(tmp_path, "Vultr/results/8xMI325X_2xEPYC_9575F/mixtral-8x7b/Server", "mixtral-8x7b", "server")
     assert dict(s.launch)["scheduler_steps"] == 7
+    # each engine holds the whole MoE model: no expert parallelism across the eight GPUs
+    assert (s.tp, s.ep, s.dp) == (1, 1, 8)
+    assert {d.layout.ep for d in _deployments(s, bundled_calibration())} == {1}
     s, _ = _row(tmp_path, "Supermicro/results/8xMI325X_2xEPYC_9575F/llama2-70b-99/Server", "llama-2-70b", "server")
     assert "scheduler_steps" not in dict(s.launch)
 

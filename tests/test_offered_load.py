@@ -69,3 +69,11 @@ def test_guidellm_rate_runs_last_its_default_120_seconds(tmp_path):
     s, notes = setup_of(default)
     assert s.requests == ceil(0.49 * 120) == 59 and any("--max-seconds" in n for n in notes)
     assert setup_of(limited)[0].requests is None
+
+
+def test_mlperf_v5_1_configs_say_whether_prompts_are_chunked(tmp_path):
+    """NVIDIA's v5.1 Llama-3.1-8B config sets enable_chunked_context True (the harness's default is False): the
+    run's engine splits prompts over steps, whatever the engine profile's default."""
+    s, notes = _b200_8b(tmp_path, "ttft_mean_ms")
+    assert dict(s.launch)["chunked_prefill"] is True
+    assert any("enable_chunked_context" in n for n in notes)

@@ -213,6 +213,20 @@ class LoadSteps:
     room: float = inf  # prompts that fit beside a new one in its last step (the token budget's rest)
     chunks: int = 1  # the steps a new prompt's prefill takes (token-budget chunks)
     apart: bool = False  # prompts in steps of their own (`Features.mixed_batches` false), these times built so
+    # where prompt lengths vary: the own steps of a prompt at the 99th percentile of lengths (`length_quantile`), at
+    # the tail; its excess over `prefill_tail` is a spread of TTFT independent of the queue's (None: lengths alike)
+    prefill_long: float | None = None
+
+
+def length_quantile(mean: float, cv: float, q: float = 0.99) -> float:
+    """The q-quantile of lengths with this mean and spread (std / mean), taken as lognormal as the simulator's
+    `lognormal:mean=..,sigma=..` draws them: mean x exp(sigma z_q - sigma^2 / 2), sigma^2 = ln(1 + cv^2)."""
+    if cv <= 0:
+        return mean
+    from statistics import NormalDist
+
+    sigma = sqrt(log(1.0 + cv * cv))
+    return mean * exp(sigma * NormalDist().inv_cdf(q) - sigma * sigma / 2.0)
 
 
 def chunking(free: float, prompt: float) -> tuple[float, int]:
@@ -301,7 +315,9 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     # spreads do (root of the sum of squares), where the engine's own parts rise together (a long queue, a full step)
     engine = wait + rest + prefill
     engine99 = wait99 + rest99 + prepared99 + prefill99
-    ttft_p99 = host + engine + hypot(host99 - host, engine99 - engine)
+    # a long prompt's own steps are a spread of their own: the length of a prompt does not lengthen the queue it meets
+    long = max(0.0, steps.prefill_long - steps.prefill_tail) if steps.prefill_long is not None else 0.0
+    ttft_p99 = host + engine + hypot(host99 - host, engine99 - engine, long)
     stall = (steps.mixed - steps.decode) * (1.0 + Z99 * sqrt((1.0 + cv ** 2) / max(1.0, seen)))
     return OpenLoop(TtftParts(host, wait + rest, prefill), ttft_p99, steps.mixed, steps.decode_tail + stall,
                     host + prepared + prefill)

@@ -34,6 +34,7 @@ from suanli.serve.analytic import (
     busy_chance,
     call_rest,
     host_ttft,
+    length_quantile,
     open_loop,
     p99_in_system,
     prepared_step_wait,
@@ -184,7 +185,9 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
                       mixed_step(dep, tail, s, prefill_share=0.0), own_prefill(dep, b, s, step),
                       own_prefill(dep, tail, s, step_tail),
                       *prompt_room(dep.stack.features, budget_of(dep, s), b / dep.layout.dp, s.input_len),
-                      apart=not dep.stack.features.mixed_batches)
+                      apart=not dep.stack.features.mixed_batches,
+                      prefill_long=own_prefill(dep, tail, s, step_tail, length_quantile(s.input_len, s.input_cv))
+                      if s.input_cv > 0 else None)
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
                      spread, held_together(s, dep.layout.dp * per_rank / s.output_len / step))

@@ -47,12 +47,12 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
     return poisson_mix(step_with, prompts * chunks) * lay.pp
 
 
-def prompt_chunks(dep: Deployed, s: Setup, running: float) -> int:
-    """Steps a prompt's prefill takes beside `running` decodes per rank: its token-budget chunks, or one step for
-    an engine without chunked prefill (a prompt goes in whole)."""
+def prompt_chunks(dep: Deployed, s: Setup, running: float, prompt: float | None = None) -> int:
+    """Steps a prompt's prefill (`prompt` tokens, default the setup's mean) takes beside `running` decodes per rank:
+    its token-budget chunks, or one step for an engine without chunked prefill (a prompt goes in whole)."""
     if not dep.stack.features.chunked_prefill:
         return 1
-    return ceil(s.input_len / max(1.0, budget_of(dep, s) - running))
+    return ceil((s.input_len if prompt is None else prompt) / max(1.0, budget_of(dep, s) - running))
 
 
 def apart_step(dep: Deployed, s: Setup, decodes: list, prompts: float, arrivals: bool) -> float:
@@ -73,10 +73,11 @@ def apart_step(dep: Deployed, s: Setup, decodes: list, prompts: float, arrivals:
     return decode + per_call / calls
 
 
-def own_prefill(dep: Deployed, b: float, s: Setup, step: float) -> float:
+def own_prefill(dep: Deployed, b: float, s: Setup, step: float, prompt: float | None = None) -> float:
     """A new prompt's own steps with b running: its token-budget chunks beside the running decodes, at least as
-    many mean steps."""
+    many mean steps. `prompt`: its length in tokens (default the setup's mean)."""
+    prompt = s.input_len if prompt is None else max(1, round(prompt))  # whole tokens
     if not dep.stack.features.mixed_batches:  # a step of its own (the prompts that joined it: `joined`)
-        return dep.step_time(StepShape.build([(1.0, s.input_len, 0.0)], [], dep.windows)) * dep.layout.pp
-    chunks = prompt_chunks(dep, s, b / dep.layout.dp)
-    return max(loaded_ttft(dep, b / dep.layout.dp, s.input_len, s.input_len + s.decode_pos), chunks * step)
+        return dep.step_time(StepShape.build([(1.0, prompt, 0.0)], [], dep.windows)) * dep.layout.pp
+    chunks = prompt_chunks(dep, s, b / dep.layout.dp, prompt)
+    return max(loaded_ttft(dep, b / dep.layout.dp, prompt, s.input_len + s.decode_pos), chunks * step)

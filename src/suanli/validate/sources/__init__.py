@@ -140,7 +140,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                      + f" ({harness['path']})")
     amd = amd_harness.harness_config(row)
     if amd and tp is None and pp is None and dp is None:
-        tp, pp, dp = 1, 1, row.n_accel  # one engine per GPU (tensor_parallel_size 1)
+        tp, pp, ep, dp = 1, 1, 1, row.n_accel  # one whole-model engine per GPU (tensor_parallel_size 1)
         cap = min(cap or amd.max_seqs, amd.max_seqs)
         said = dict(amd.launch())
         notes.append(f"AMD's harness config: {dp} vLLM engines of TP1, at most {amd.max_seqs} running, "
@@ -152,7 +152,7 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     slices = intel.cpu_instances(row, cat.chips[chip])
     if slices and tp is None and pp is None and dp is None:
         (per_chip, cores, seqs) = slices
-        tp, pp, dp = 1, 1, per_chip * row.n_accel
+        tp, pp, ep, dp = 1, 1, 1, per_chip * row.n_accel  # whole-model instances
         cap = min(cap or seqs, seqs)
         notes.append(f"Intel's MLPerf CPU harness: {per_chip} SGLang instance(s) of {cores} cores per socket, "
                      f"at most {seqs} running requests each (configure_workload.sh)")
@@ -243,6 +243,11 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         notes.append(f"token budget {budget} per step (the submitter's max_num_tokens)")
     if amd:
         launched += amd.launch()
+    chunked = (mlperf_cfg or {}).get("chunked")
+    if chunked is not None:
+        launched += (("chunked_prefill", chunked),)
+        notes.append(("prompts split over steps" if chunked else "whole prompts in one step") +
+                     " (the harness's enable_chunked_context)")
     kept = (mlperf_cfg or {}).get("reserves")
     if kept is not None:
         launched += (("reserves_output", kept),)
