@@ -34,7 +34,7 @@ from suanli.schema import SuanliError
 from suanli.serve.analytic import (
     Z99,
     LoadSteps,
-    chunking,
+    apart_per_call,
     host_ttft,
     kv_transfer_s,
     mean_in_system,
@@ -123,13 +123,15 @@ class Unit:
         random, so a step carries a Poisson number of chunks (serve/analytic.poisson_mix), not the mean's
         fraction; a new prompt takes its full chunks and the rest, each beside the running decodes, and at least
         as many mean steps."""
-        if not self.dep.stack.features.mixed_batches:
+        f = self.dep.stack.features
+        if not f.mixed_batches:
             return self._apart(dec, budget, activity, own)
         room = budget - dec
         x = dec * self.inp / self.out
-        if room < 1 or x > room:
+        # without chunked prefill a prompt goes in whole (validate.step_times.prompt_chunks): it needs the room
+        c = min(float(self.inp), room) if f.chunked_prefill else float(self.inp)
+        if room < 1 or x > room or c > room:
             return None
-        c = min(float(self.inp), room)
         cached = 0.0 if c >= self.inp else (self.inp - c) / 2.0
 
         def step_with(k: float) -> np.ndarray:
@@ -160,7 +162,7 @@ class Unit:
             t, a = self.step(0.0, k, float(self.inp), 0.0, activity)
             return np.array([t, a * t])
 
-        per_call = poisson_mix(prefill, dec / self.out * calls)
+        per_call = apart_per_call(prefill, dec / self.out, calls)
         mean = d + per_call[0] / calls
         if not own:
             return mean, 0.0, 0.0
@@ -188,8 +190,7 @@ class Unit:
         f = self.dep.stack.features
         steps = LoadSteps(lo[0] * pp, hi[0] * pp, self.step(m / ranks / pp)[0] * pp,
                           self.step(cap / ranks / pp)[0] * pp, lo[1] * pp, hi[1] * pp,
-                          *(chunking(rec.token_budget - m / ranks / pp, self.inp) if f.mixed_batches  # as `mixed`
-                            else prompt_room(f, rec.token_budget, m / ranks / pp, self.inp)),
+                          *prompt_room(f, rec.token_budget, m / ranks / pp, self.inp),  # as `mixed`
                           apart=not f.mixed_batches)
         load = open_loop(self.dep, m, steps, m / ranks / self.out, m / ranks, self.inp, self.cv, spread=spread)
         rec.ttft_mean, rec.ttft_p99 = load.parts.total, load.ttft_p99

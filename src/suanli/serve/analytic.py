@@ -64,11 +64,12 @@ def prepared_step_wait(dep, step: float, busy: float, prefill_worker: bool = Fal
     return step * busy if overlapped(dep.stack.features, prefill_worker) else 0.0
 
 
-def call_rest(features, decode: float) -> float:
+def call_rest(calls: int, decode: float) -> float:
     """Mean seconds a new request waits for the running scheduler call to end, beyond the running step's rest:
-    with multi-step scheduling (`Features.scheduler_steps` K) a call runs K decode steps of `decode` seconds, and
-    an arrival during them waits for those still to come, (K - 1) / 2 on average (all K - 1 at the tail)."""
-    return (features.scheduler_steps - 1) * decode / 2.0
+    with multi-step scheduling (`Features.scheduler_steps` K = `calls`) a call runs K decode steps of `decode`
+    seconds, and an arrival during them waits for those still to come, (K - 1) / 2 on average (all K - 1 at the
+    tail)."""
+    return (calls - 1) * decode / 2.0
 
 
 def balance_wait(features, ranks: int, prompts: float) -> tuple[float, float]:
@@ -108,6 +109,14 @@ def poisson_mix(step_with, mean: float):
     if p0 < 1e-9:
         return step_with(mean)
     return p0 * step_with(0.0) + p1 * step_with(1.0) + more * step_with((mean - p1) / more)
+
+
+def apart_per_call(prefill, prompts: float, calls: int, arrivals: bool = True):
+    """The prefill work one scheduler call of an engine whose steps either prefill or decode carries
+    (`Features.mixed_batches` false: vLLM V0 without chunked prefill, SGLang): after its `calls` decode steps, one
+    prefill step of the prompts that arrived meanwhile, `prefill(k)` for k prompts, k ~ Poisson(calls x `prompts`)
+    (their mean count where they do not arrive at random). Each decode step bears 1 / calls of it."""
+    return poisson_mix(prefill, prompts * calls) if arrivals else prefill(prompts * calls)
 
 
 def p99_in_system(mean: float, spread: float = 1.0) -> float:
@@ -301,7 +310,7 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
     prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
     if not steps.apart:  # multi-step scheduling: all of the running call's decode steps at the tail
-        prepared99 += 2.0 * call_rest(dep.stack.features, steps.decode_tail) * busy_chance(tail)
+        prepared99 += 2.0 * call_rest(dep.stack.features.scheduler_steps, steps.decode_tail) * busy_chance(tail)
     rest = running_rest(dep.stack.features.scheduler_steps, steps, prompts) + prepared  # to its step
     # the prompts arriving while it waits join its last step: until that step, its wait and its earlier chunks
     before, (window, group) = steps.chunks - 1, dispatch
@@ -333,7 +342,7 @@ def running_rest(calls: int, steps: LoadSteps, prompts: float) -> float:
     (K^2 d^2 + E[p^2]) / (2 (K d + E[p]))."""
     d = steps.decode
     if not steps.apart:
-        return steps.mixed / 2.0 + (calls - 1) * d / 2.0
+        return steps.mixed / 2.0 + call_rest(calls, d)
     p = max(0.0, steps.mixed - d) * calls  # the mean prefill step per call (mixed = d + p / K per decode step)
     p2 = p * p * (1.0 + 1.0 / (calls * prompts)) if prompts > 0 else 0.0
     return (calls * calls * d * d + p2) / (2.0 * (calls * d + p)) if calls * d + p > 0 else 0.0

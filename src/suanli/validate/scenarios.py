@@ -99,7 +99,7 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
     ttft = own_prefill(dep, b, s, step) + (host_ttft(dep.factors, s.input_len) if s.front_end else 0.0)
     busy = busy_chance(b, closed) if closed or arrivals else 0.0
-    ttft += prepared_step_wait(dep, step, busy) + call_rest(dep.stack.features, step) * busy
+    ttft += prepared_step_wait(dep, step, busy) + call_rest(dep.stack.features.scheduler_steps, step) * busy
     e2e = ttft + (s.output_len - 1) * step
     return Point(b, step, ttft, step, b / s.beams * s.output_len / e2e)
 

@@ -9,7 +9,7 @@ from math import ceil
 from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft
-from suanli.serve.analytic import poisson_mix
+from suanli.serve.analytic import apart_per_call, poisson_mix
 from suanli.validate.setup import Setup
 
 
@@ -69,8 +69,7 @@ def apart_step(dep: Deployed, s: Setup, decodes: list, prompts: float, arrivals:
     def prefill(k: float) -> float:
         return dep.step_time(StepShape.build([(k, s.input_len, 0.0)], [], dep.windows)) if k else 0.0
 
-    per_call = poisson_mix(prefill, prompts * calls) if arrivals else prefill(prompts * calls)
-    return decode + per_call / calls
+    return decode + apart_per_call(prefill, prompts, calls, arrivals) / calls
 
 
 def own_prefill(dep: Deployed, b: float, s: Setup, step: float, prompt: float | None = None) -> float:
