@@ -507,25 +507,34 @@ def test_rocm_vllm_per_channel_fp8_fallback_is_skipped_with_its_reason(tmp_path)
     assert [setup_of(r)[0].precision for r in rows[2:]] == ["fp8-meta", "fp8", "fp8-meta"]
 
 
-def test_experts_sliced_over_data_parallel_ranks_pay_for_moving_tokens():
-    """With ep = 1 and dp > 1 every expert is sliced over the tp*dp group, so each chip gathers the other ranks'
-    tokens and returns its partial sums: by hand for Mixtral on 4 chips (tp 1), 3/4 x 4 = 3 hidden vectors per
-    token each way; with expert parallelism the all-to-all takes their place."""
+def test_data_parallel_replicas_of_a_moe_model_share_nothing():
+    """Without expert parallelism (ep = 1) the dp ranks are replicas (MLPerf's eight TP1 Mixtral engines, AMD's
+    eight vLLM engines): each holds every expert and its step is one replica's, whatever dp; with expert
+    parallelism the experts are split and the tokens cross the group (all-to-all)."""
     from suanli.catalog import catalog
     from suanli.model.resolve import model_arch
+    from suanli.model.shape import StepShape
     from suanli.perf.deployed import Deployed
     from suanli.schema import Deployment
 
     cat = catalog()
     _, arch = model_arch("mixtral-8x7b")
     chip, system = cat.chips["h100-sxm"], cat.systems["dgx-h100"]
-    d = Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=4, ep=1), "mixtral-8x7b", None)
-    ops = {op.name: op for op in d.ops}
-    assert ops["moe_gather"].comm_bytes["tokens"] == pytest.approx(3 * arch.hidden * d.numerics.dispatch_bytes)
-    assert ops["moe_reduce_scatter"].comm_bytes["tokens"] == pytest.approx(3 * arch.hidden * d.numerics.act_bytes)
-    e = Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=4, ep=4), "mixtral-8x7b", None)
-    names = {op.name for op in e.ops}
-    assert "ep_dispatch" in names and "moe_gather" not in names
+
+    def deployed(dp: int, ep: int) -> Deployed:
+        return Deployed(arch, chip, system, Deployment(precision="fp8", tp=1, dp=dp, ep=ep), "mixtral-8x7b", None)
+
+    one, four = deployed(1, 1), deployed(4, 1)
+    assert four.weight_bytes == one.weight_bytes  # every replica holds the whole model
+    assert {op.name for op in four.ops} == {op.name for op in one.ops}
+    shape = StepShape.build([(2.0, 400, 0.0)], [(200.0, 1.0, 600.0)], four.windows)
+    assert four.step_time(shape) == pytest.approx(one.step_time(shape))
+    e = deployed(4, 4)
+    assert "ep_dispatch" in {op.name for op in e.ops} and e.weight_bytes < one.weight_bytes / 3
+
+
+def test_vllm_fp8_meta_notes_the_unfused_fallback_only_where_it_ran():
+    """vLLM 0.6.3 ran Meta's fp8 checkpoints through an unfused scaled_mm fallback; 0.9.2 fuses them."""
     from suanli.catalog import catalog
     from suanli.model.resolve import model_arch
     from suanli.perf.deployed import Deployed

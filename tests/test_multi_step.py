@@ -115,6 +115,16 @@ def test_amd_harness_runs_take_their_config(tmp_path):
     assert {d.layout.ep for d in _deployments(s, bundled_calibration())} == {1}
     s, _ = _row(tmp_path, "Supermicro/results/8xMI325X_2xEPYC_9575F/llama2-70b-99/Server", "llama-2-70b", "server")
     assert "scheduler_steps" not in dict(s.launch)
+    # Offline: the sync engine, 13 steps per call, 4,736 running; GigaComputing's copy takes 65,000 tokens a step
+    s, notes = _row(tmp_path, "AMD/results/8xMI325X_2xEPYC_9575F_1/mixtral-8x7b/Offline", "mixtral-8x7b", "offline",
+                    "output_tok_s")
+    launch = dict(s.launch)
+    assert (s.batch_cap, launch["scheduler_steps"], launch["token_budget"]) == (4736, 13, 51200)
+    assert launch["mixed_batches"] is False and s.memory_utilization == 0.96
+    assert any("offline_mi325x.yaml" in n for n in notes)
+    s, _ = _row(tmp_path, "GigaComputing/results/8xMI325X_2xEPYC_9575F/mixtral-8x7b/Offline", "mixtral-8x7b",
+                "offline", "output_tok_s")
+    assert dict(s.launch)["token_budget"] == 65000
 
 
 def test_a_batching_harness_holds_queries_and_sends_them_together(tmp_path):

@@ -8,7 +8,8 @@ feature values; `Op` is one op evaluated at a step, for explanations.
 Parallel layout (per pipeline stage of tp*dp chips):
 * attention is split over `tp` chips by heads; `dp` attention replicas each serve their own sequences;
 * dense MLPs are split over `tp`; MoE experts are split over `ep` chips of the tp*dp group, each expert over
-  moe_tp = tp*dp/ep chips;
+  moe_tp = tp*dp/ep chips; without expert parallelism (ep = 1) the dp ranks are replicas sharing nothing, each
+  holding every expert sliced over its tp chips;
 * communication: a TP all-reduce after attention and after each MLP (one per layer for parallel blocks);
   with attention data parallelism and EP, all-to-all dispatch and combine instead of the MLP all-reduce;
   pipeline stages pass activations point to point.
@@ -42,7 +43,14 @@ class Layout:
 
     @property
     def moe_tp(self) -> int:
-        return max(1, self.tp * self.dp // self.ep)
+        """Chips each expert is sliced over: the tp*dp group's chips beyond the ep that split the experts; without
+        expert parallelism the dp ranks are replicas that share nothing, each expert sliced over tp alone."""
+        return max(1, self.tp * self.dp // self.ep) if self.ep > 1 else self.tp
+
+    @property
+    def moe_ranks(self) -> int:
+        """Attention ranks whose tokens reach one chip's experts: the dp ranks with expert parallelism, else one."""
+        return self.dp if self.ep > 1 else 1
 
     @property
     def chips(self) -> int:
@@ -272,7 +280,7 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
         ops.append(_gemm("shared_expert", "gemm", n, mats * m.shared_intermediate / tp, h, wb, num))
     per_row = 2.0 * mats * h * m.expert_intermediate / lay.moe_tp
     expert_bytes = mats * h * m.expert_intermediate / lay.moe_tp * wb
-    routed_act = lay.dp * k / lay.ep * (2 * h + mats * m.expert_intermediate / lay.moe_tp) * num.act_bytes
+    routed_act = lay.moe_ranks * k / lay.ep * (2 * h + mats * m.expert_intermediate / lay.moe_tp) * num.act_bytes
     ops.append(LinOp("experts", "moe", n, {f"xrows:{e}:{k}": per_row},
                      {f"touched:{e}:{k}": (e / lay.ep) * expert_bytes, "tokens": routed_act},
                      num.gemm_dtype, kernels=2, m=f"xrows:{e}:{k}",
@@ -280,7 +288,7 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
     # the routing glue runs as kernels of its own around the expert GEMMs, so its traffic adds to their time:
     # permute (read each token, write its k copies in the dispatch format) and finalize (read the k expert
     # outputs, write their weighted sum)
-    copies = lay.dp * k / lay.ep
+    copies = lay.moe_ranks * k / lay.ep
     ops.append(LinOp("moe_permute_finalize", "elementwise", n,
                      bytes={"tokens": copies * h * (num.dispatch_bytes + num.act_bytes) + 2 * h * copies / k
                             * num.act_bytes}, kernels=2))
@@ -290,15 +298,6 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
                          comm_bytes={"tokens": remote * h * num.dispatch_bytes}, group=lay.ep))
         ops.append(LinOp("ep_combine", "comm", n, comm="all_to_all",
                          comm_bytes={"tokens": remote * h * num.act_bytes}, group=lay.ep))
-    elif lay.dp > 1:
-        # every expert is sliced over the whole tp*dp group (moe_tp): each chip gathers the other ranks' tokens
-        # and sends back its partial sums of them (reduce-scatter), (G-1)/G of the group's tokens each way
-        g = lay.tp * lay.dp
-        share = (g - 1) / g * lay.dp
-        ops.append(LinOp("moe_gather", "comm", n, comm="all_to_all",
-                         comm_bytes={"tokens": share * h * num.dispatch_bytes}, group=g))
-        ops.append(LinOp("moe_reduce_scatter", "comm", n, comm="all_to_all",
-                         comm_bytes={"tokens": share * h * num.act_bytes}, group=g))
     elif tp > 1:
         ops.append(allreduce)
     return ops

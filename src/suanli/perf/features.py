@@ -54,7 +54,7 @@ def blockwise_moe(tokens: float, e: int, k: int, lay: Layout, tile: float, conte
     neuronx-distributed, as optimum-neuron and NxD Inference run it). Context encoding is dropless blockwise:
     ceil(T k / B) + E - 1 blocks of B token slots, each one expert's GEMMs on its tokens and padding; token
     generation runs every expert on all T rows, or below T k / E = 1 loads only the T k chosen ones."""
-    group = tokens * lay.dp
+    group = tokens * lay.moe_ranks
     local = e / lay.ep
     if group <= 0:
         return 0.0, 0.0, 0.0
@@ -74,7 +74,7 @@ def moe_features(tokens: float, moe: tuple[tuple[int, int], ...], lay: Layout, t
             touched, xrows, blocks = blockwise_moe(tokens, e, k, lay, tile, context)
             x[f"touched:{e}:{k}"], x[f"xrows:{e}:{k}"], x[f"blocks:{e}:{k}"] = touched, xrows, blocks
             continue
-        group = tokens * lay.dp  # tokens of all attention ranks reach the experts of this stage
+        group = tokens * lay.moe_ranks  # tokens of all attention ranks reach the experts of this stage
         touched = 1.0 - (1.0 - k / e) ** group if group > 0 else 0.0
         rows = group * k / (e * touched) if touched > 0 else 0.0
         x[f"touched:{e}:{k}"] = touched

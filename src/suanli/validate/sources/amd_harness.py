@@ -1,5 +1,5 @@
-"""AMD's MLPerf LLM harness (`harness_llm`, vLLM on Instinct GPUs): the engine settings of a Server or Interactive
-result, from the config its measurement README names (`--config-name`), as transcribed from the submission.
+"""AMD's MLPerf LLM harness (`harness_llm`, vLLM on Instinct GPUs): the engine settings of a Server, Interactive or
+Offline result, from the config its measurement README names (`--config-name`), as transcribed from the submission.
 
 Read from github.com/mlcommons/inference_results_v5.1 at 965182b03376a00fcae415c54e560e1c83937932:
 closed/<submitter>/code/<benchmark>/harness_llm/models/{llama2-70b,mixtral-8x7b}/<config>.yaml (tensor_parallel_size
@@ -52,7 +52,18 @@ CONFIGS = {
     "mixtral/server_mi325x": HarnessConfig(_MIXTRAL + "server_mi325x.yaml", 10, False, 32000, 2560),
     # Vultr's copy: num_scheduler_steps 7
     "mixtral/server_mi325x-vultr": HarnessConfig(_MIXTRAL + "server_mi325x.yaml", 7, False, 32000, 2560),
+    # Offline: the sync V0 engine, chunked prefill off, each engine given its share of the prompts in one
+    # generate call; (num_scheduler_steps, max_num_batched_tokens, max_num_seqs, gpu_memory_utilization)
+    "llama2/offline_mi300x": HarnessConfig(_LLAMA2 + "offline_mi300x.yaml", 11, False, 40960, 1792, 0.98),
+    "llama2/offline_mi325x": HarnessConfig(_LLAMA2 + "offline_mi325x.yaml", 7, False, 65536, 2700, 0.98),
+    # GigaComputing's and Vultr's copies
+    "llama2/offline_mi325x-b": HarnessConfig(_LLAMA2 + "offline_mi325x.yaml", 11, False, 65000, 2700, 0.97),
+    "mixtral/offline_mi300x": HarnessConfig(_MIXTRAL + "offline_mi300x.yaml", 9, False, 51200, 5000, 0.97),
+    "mixtral/offline_mi325x": HarnessConfig(_MIXTRAL + "offline_mi325x.yaml", 13, False, 51200, 4736, 0.96),
+    "mixtral/offline_mi325x-b": HarnessConfig(_MIXTRAL + "offline_mi325x.yaml", 13, False, 65000, 4736, 0.96),
 }
+# the submitters whose Offline configs differ from AMD's own (their copies' values above, "-b")
+OFFLINE_B = ("GigaComputing", "Vultr")
 
 # v4.1 (github.com/mlcommons/inference_results_v4.1 at 198fc46799b3328b36ee4bcbdebfa2db5a8e6183): AMD's Llama-2-70B
 # Server results ran closed/AMD/code/llama2-70b-99.9/test_VllmFp8/test_VllmFp8_SyncServer_perf.sh (their measurement
@@ -82,13 +93,15 @@ def harness_config(row: Row) -> HarnessConfig | None:
     key = mlperf_result(row)
     if key and key[:2] == ("v4.1", "AMD") and key[3].startswith("llama2-70b") and key[4] == "server":
         return V41_SERVER
-    if not key or key[0] != "v5.1" or key[4] not in ("server", "interactive"):
+    if not key or key[0] != "v5.1" or key[4] not in ("server", "interactive", "offline"):
         return None
     gpu = SYSTEMS.get((key[1], key[2]))
     model = "llama2" if key[3].startswith("llama2-70b") else "mixtral" if key[3] == "mixtral-8x7b" else None
     if not gpu or not model:
         return None
     name = f"{model}/{key[4]}_{gpu}"
-    if key[1] == "Vultr" and model == "mixtral":
+    if key[1] == "Vultr" and model == "mixtral" and key[4] == "server":
         name += "-vultr"
+    if key[4] == "offline" and key[1] in OFFLINE_B and gpu == "mi325x":
+        name += "-b"
     return CONFIGS.get(name)
