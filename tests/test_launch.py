@@ -7,7 +7,8 @@ import pytest
 
 from suanli.api import deploy
 from suanli.schema import Deployment
-from suanli.serve.engine import Engine, Request
+from suanli.serve.engine import Engine
+from suanli.serve.requests import Request
 from suanli.serve.sim import SimConfig, run
 from suanli.serve.workload import Arrivals, LengthDist
 from suanli.validate.data import Row

@@ -194,7 +194,7 @@ def tail_rate(rho: float, cv: float) -> float:
 def kv_transfer_per_token(dep) -> float:
     """Seconds per prompt token to send a prompt's KV cache from a prefill instance to a decode instance of the
     same layout: every chip sends its shard over its own link of the fabric that joins two instances."""
-    from suanli.serve.engine import KvModel
+    from suanli.serve.requests import KvModel
 
     chips = dep.layout.chips
     link = dep.hw.link_for(2 * chips, 2 * chips)

@@ -24,7 +24,8 @@ from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET
 from suanli.schema import SuanliError
 from suanli.serve.analytic import HOST_SPREAD, kv_transfer_per_token, overlapped
-from suanli.serve.engine import Engine, Iteration, Request
+from suanli.serve.engine import Engine
+from suanli.serve.requests import Iteration, Request
 from suanli.serve.workload import Arrivals, LengthDist, Trace
 
 
