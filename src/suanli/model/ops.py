@@ -45,7 +45,7 @@ class Layout:
     def moe_tp(self) -> int:
         """Chips each expert is sliced over: the tp*dp group's chips beyond the ep that split the experts; without
         expert parallelism the dp ranks are replicas that share nothing, each expert sliced over tp alone."""
-        return max(1, self.tp * self.dp // self.ep) if self.ep > 1 else self.tp
+        return max(1, self.tp * self.moe_ranks // self.ep)
 
     @property
     def moe_ranks(self) -> int:
@@ -292,7 +292,7 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
     ops.append(LinOp("moe_permute_finalize", "elementwise", n,
                      bytes={"tokens": copies * h * (num.dispatch_bytes + num.act_bytes) + 2 * h * copies / k
                             * num.act_bytes}, kernels=2))
-    if lay.ep > 1 and lay.dp > 1:
+    if lay.moe_ranks > 1:
         remote = min(k, lay.ep) * (lay.ep - 1) / lay.ep
         ops.append(LinOp("ep_dispatch", "comm", n, comm="all_to_all",
                          comm_bytes={"tokens": remote * h * num.dispatch_bytes}, group=lay.ep))

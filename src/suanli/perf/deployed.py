@@ -165,7 +165,7 @@ class Deployed:
         chips = self.layout.chips
         # replicas that share nothing (dp without expert parallelism across them) may sit in separate systems
         # behind a load balancer; a group that exchanges activations must fit one system or have a network
-        group = self.layout.tp * self.layout.pp * (self.layout.dp if self.layout.ep > 1 else 1)
+        group = self.layout.tp * self.layout.pp * self.layout.moe_ranks
         if group > system.chips and self.hw.scale_out is None:
             raise SuanliError(f"tp*pp{'*dp' if self.layout.ep > 1 else ''} = {group} chips talk to each other, but "
                               f"system {system.id} has {system.chips} and no scale-out network to join more units")

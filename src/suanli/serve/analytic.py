@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from math import ceil, exp, hypot, inf, log, sqrt
+from statistics import NormalDist
 
 Z99 = 2.33  # 99th percentile of a standard normal: Poisson(m) p99 ~ m + 2.33 sqrt(m)
 
@@ -232,8 +233,6 @@ def length_quantile(mean: float, cv: float, q: float = 0.99) -> float:
     `lognormal:mean=..,sigma=..` draws them: mean x exp(sigma z_q - sigma^2 / 2), sigma^2 = ln(1 + cv^2)."""
     if cv <= 0:
         return mean
-    from statistics import NormalDist
-
     sigma = sqrt(log(1.0 + cv * cv))
     return mean * exp(sigma * NormalDist().inv_cdf(q) - sigma * sigma / 2.0)
 
@@ -303,7 +302,7 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     # their own takes every waiting prompt into its next one (its queue is the running step and call: below)
     wait, wait99 = (0.0, 0.0) if steps.apart else prompt_wait(steps.mixed, steps.decode, prompts, cv)
     lay = dep.layout
-    balance, balance99 = balance_wait(dep.stack.features, lay.dp if lay.ep > 1 else 1, prompts)
+    balance, balance99 = balance_wait(dep.stack.features, lay.moe_ranks, prompts)
     wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail
     host = host_ttft(dep.factors, input_len) if front_end else 0.0
     host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0

@@ -73,7 +73,7 @@ def _engines(dep: Deployed, make_replica, cfg: SimConfig,
         pre = [_worker(pre_dep, cfg, True, i, cfg.prefill_max_seqs or cfg.max_seqs) for i in range(p)]
         dec = [_worker(dep, cfg, False, p + i, cfg.max_seqs) for i in range(d)]
         return pre, dec, kv_transfer_per_token(pre_dep)
-    coupled = lay.dp > 1 and lay.ep > 1
+    coupled = lay.moe_ranks > 1  # attention-DP ranks joined by expert parallelism
     rep = dep if coupled or lay.dp == 1 else make_replica()
     if coupled:
         return [_worker(rep, cfg, False, 0, cfg.max_seqs)], [], 0.0

@@ -220,7 +220,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     from suanli.serve.workload import Arrivals, LengthDist, Trace
 
     cap = s.batch_cap or dep.stack.features.max_num_seqs
-    coupled = dep.layout.dp > 1 and dep.layout.ep > 1
+    coupled = dep.layout.moe_ranks > 1
     lockstep = dep.static.ranks if dep.static else 1
     if lockstep > 1:  # one engine whose rows are spread over the ranks: a rank's deployment times its steps
         cap *= lockstep

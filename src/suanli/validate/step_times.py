@@ -4,12 +4,10 @@ read their operating points off these."""
 
 from __future__ import annotations
 
-from math import ceil
-
 from suanli.model.shape import StepShape
 from suanli.perf.deployed import Deployed
 from suanli.perf.predict import TOKEN_BUDGET, loaded_ttft
-from suanli.serve.analytic import apart_per_call, poisson_mix
+from suanli.serve.analytic import apart_per_call, poisson_mix, prompt_room
 from suanli.validate.setup import Setup
 
 
@@ -50,9 +48,7 @@ def mixed_step(dep: Deployed, b: float, s: Setup, prefill_share: float = 1.0, ar
 def prompt_chunks(dep: Deployed, s: Setup, running: float, prompt: float | None = None) -> int:
     """Steps a prompt's prefill (`prompt` tokens, default the setup's mean) takes beside `running` decodes per rank:
     its token-budget chunks, or one step for an engine without chunked prefill (a prompt goes in whole)."""
-    if not dep.stack.features.chunked_prefill:
-        return 1
-    return ceil((s.input_len if prompt is None else prompt) / max(1.0, budget_of(dep, s) - running))
+    return prompt_room(dep.stack.features, budget_of(dep, s), running, s.input_len if prompt is None else prompt)[1]
 
 
 def apart_step(dep: Deployed, s: Setup, decodes: list, prompts: float, arrivals: bool) -> float:
