@@ -146,7 +146,7 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
             precision: str | None = "bf16", kv_precision: str | None = None, engine: str | None = None,
             batch: int = 1, input: int = 1024, output: int = 128,
             calibration: str | Calibration | None = None, speculative: str | None = None,
-            images: str | None = None, arch=None) -> Prediction:
+            images: str | None = None, arch=None, power_limit: float | None = None) -> Prediction:
     """Predict one deployment. `precision=None`: bf16, or the chip's own where it has no 16-bit rate
     (`default_precision`), said in the notes. `images` (`N[@WxH]`): that many images in every prompt of `input`
     text tokens. `arch`: the model's architecture already read (a posted config.json), `model` then its name. A
@@ -163,7 +163,8 @@ def predict(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, d
                       "(models quantized for it, as its SDK runs them)")
     imgs, prompt, composed = image_prompt(images, model, input, arch)
     dep = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                     engine=engine, speculative=speculation(speculative), images=imgs), "deployment")
+                                     engine=engine, speculative=speculation(speculative), images=imgs,
+                                     power_limit_w=power_limit), "deployment")
     wl = validated(Workload, dict(input_len=prompt, output_len=output, batch=batch), "workload")
     p = predict_deployed(_deployed(model, sys_, chip, dep, _calibration(calibration), arch), wl)
     for note in (composed, chosen):
@@ -183,7 +184,7 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
             kv_precision: str | None = None, engine: str | None = None, batch: int | None = None,
             chips: int | None = None, tpot_limit_ms: float | None = None, rank_by: str = "tok_s_per_chip",
             calibration: Calibration | None = None, speculative: str | None = None,
-            images: str | None = None) -> list[dict]:
+            images: str | None = None, power_limit: float | None = None) -> list[dict]:
     """Systems ranked on one model and request shape, each with its best layout and batch."""
     if not systems:
         raise SuanliError("systems: give at least one system id")
@@ -193,7 +194,8 @@ def compare(model: str, systems: list[str], *, input: int, output: int, precisio
     model_id, arch = model_arch(model)
     imgs, input, _ = image_prompt(images, model, input)
     base = validated(Deployment, dict(precision=precision, kv_precision=kv_precision, engine=engine,
-                                      speculative=speculation(speculative), images=imgs), "deployment")
+                                      speculative=speculation(speculative), images=imgs,
+                                      power_limit_w=power_limit), "deployment")
     wl = validated(Workload, dict(input_len=input, output_len=output, batch=batch or 1), "workload")
     units = [(s, cat.chips[s.chip]) for s in (cat.system(name) for name in systems)]  # unknown ids fail first
     return compare_units(arch, model_id, units, base, wl, batch=batch, chips=chips, tpot_limit_ms=tpot_limit_ms,
@@ -218,7 +220,7 @@ def compare_stacks(model: str, system: str, engines: list[str] | None = None, *,
 def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, dp: int = 1,
              precision: str = "bf16", kv_precision: str | None = None, engine: str | None = None,
              calibration: str | Calibration | None = None, speculative: str | None = None,
-             images: str | None = None, **options) -> tuple[dict, SimRun]:
+             images: str | None = None, power_limit: float | None = None, **options) -> tuple[dict, SimRun]:
     """Serve a request stream on a deployment in the simulator (`serve.api.simulate` lists the options); `images`
     as for `predict`, with fixed-length prompts."""
     imgs = None
@@ -230,6 +232,7 @@ def simulate(model: str, system: str, *, tp: int = 1, pp: int = 1, ep: int = 1, 
         imgs, prompt, _ = image_prompt(images, model, int(lengths.mean))
         options["input"] = str(prompt)
     spec = validated(Deployment, dict(tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
-                                      engine=engine, speculative=speculation(speculative), images=imgs), "deployment")
+                                      engine=engine, speculative=speculation(speculative), images=imgs,
+                                      power_limit_w=power_limit), "deployment")
     cal = _calibration(calibration)
     return serving.simulate(lambda d: deploy(model, system, d, cal), spec, **options)

@@ -22,6 +22,7 @@ from suanli.commands.common import (
     KvOpt,
     ModelOpt,
     OutputOpt,
+    PowerOpt,
     PrecisionOpt,
     SpecOpt,
     emit_json,
@@ -54,6 +55,7 @@ def predict(
     calibration: CalOpt = None,
     speculative: SpecOpt = None,
     images: ImagesOpt = None,
+    power_limit: PowerOpt = None,
     ops: Annotated[bool, typer.Option("--ops", help="also list every op of the decode step")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -68,7 +70,7 @@ def predict(
 
     p = run(model, system, tp=tp, pp=pp, ep=ep, dp=dp, precision=precision, kv_precision=kv_precision,
             engine=engine, batch=batch, input=input, output=output, calibration=calibration, speculative=speculative,
-            images=images)
+            images=images, power_limit=power_limit)
     if as_json:
         emit_json(p.to_dict())
     elif p.fits:
@@ -96,6 +98,7 @@ def compare(
     calibration: CalOpt = None,
     speculative: SpecOpt = None,
     images: ImagesOpt = None,
+    power_limit: PowerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Rank systems on the same model and request shape, each with its best layout and batch."""
@@ -107,7 +110,7 @@ def compare(
     cal = load_calibration(calibration) if calibration else None
     rows = run(model, names, input=input, output=output, precision=precision, kv_precision=kv_precision,
                engine=engine, batch=batch, chips=chips, tpot_limit_ms=tpot_max, rank_by=rank_by, calibration=cal,
-               speculative=speculative, images=images)
+               speculative=speculative, images=images, power_limit=power_limit)
     if as_json:
         emit_json({"model": model, "input": input, "output": output, "precision": precision, "rank_by": rank_by,
                    "systems": rows})

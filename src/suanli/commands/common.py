@@ -28,6 +28,9 @@ ImagesOpt = Annotated[str | None, typer.Option("--images", help="images in every
                                               "N[@WIDTHxHEIGHT] in pixels (default size 1024x1024), e.g. 1 or "
                                               "2@1280x720: their tokens join the prompt, the vision tower encodes "
                                               "them in the prefill")]
+PowerOpt = Annotated[float | None, typer.Option("--power-limit", help="each chip's power limit in W, as "
+                                              "`nvidia-smi -pl` sets it (MLPerf's MaxQ runs): compute slows on the "
+                                              "family's power curve, memory bandwidth does not (default: rated TDP)")]
 CalOpt = Annotated[str | None, typer.Option("--calibration", help="calibration YAML (default: the bundled one)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
 

@@ -14,6 +14,7 @@ from suanli.commands.common import (
     JsonOpt,
     KvOpt,
     ModelOpt,
+    PowerOpt,
     PrecisionOpt,
     SpecOpt,
     emit_json,
@@ -38,6 +39,7 @@ def simulate(
     engine: EngineOpt = None,
     speculative: SpecOpt = None,
     images: ImagesOpt = None,
+    power_limit: PowerOpt = None,
     arrival: Annotated[str, typer.Option(help="poisson, gamma (bursty, see --cv) or concurrency (closed loop)")
                        ] = "poisson",
     rate: Annotated[float | None, typer.Option(help="arrival rate, requests per second (alone: Poisson)")] = None,
@@ -91,7 +93,8 @@ def simulate(
                               concurrency=concurrency, input=input, output=output, trace=trace, requests=requests,
                               seed=seed, slo=slo, disaggregate=disaggregate, router=router, prefix_hit=prefix_hit,
                               max_seqs=max_seqs, max_tokens=max_tokens, calibration=cal, speculative=speculative,
-                              images=images, max_work_s=inf if force else WORK_LIMIT_S, on_done=tick)
+                              images=images, power_limit=power_limit, max_work_s=inf if force else WORK_LIMIT_S,
+                              on_done=tick)
     if per_request:
         write_requests(result, per_request)
     if as_json:

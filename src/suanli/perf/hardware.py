@@ -60,13 +60,15 @@ class Hardware:
 STATIC_SHARE = 0.2  # share of the full-power part's budget that does not scale with compute (memory, leakage)
 
 
-def power_cap(chip: Chip, f: Factors) -> float:
+def power_cap(chip: Chip, f: Factors, limit_w: float | None = None) -> float:
     """Fraction of its rated peak a power-limited part sustains under full compute load (PCIe/NVL cards run the
-    SXM die at half its power). Derived from the family's full-power part; 1 where nothing is known."""
+    SXM die at half its power; `limit_w` is a power limit set below the TDP, as MLPerf's MaxQ runs do). Derived from
+    the family's full-power part; 1 where nothing is known."""
     rated = chip.peak_tflops("bf16") or chip.peak_tflops("fp16")
-    if not (f.power_ref_w and f.power_ref_tflops and chip.tdp_w and rated):
+    watts = min(w for w in (chip.tdp_w, limit_w) if w) if (chip.tdp_w or limit_w) else None
+    if not (f.power_ref_w and f.power_ref_tflops and watts and rated):
         return 1.0
-    return float(sustained_share(chip.tdp_w, rated, f))
+    return float(sustained_share(watts, rated, f))
 
 
 def sustained_share(tdp_w, rated_tflops, f: Factors):
@@ -76,11 +78,11 @@ def sustained_share(tdp_w, rated_tflops, f: Factors):
     return np.clip(sustained / rated_tflops, 0.05, 1.0)
 
 
-def hardware_of(chip: Chip, system: System, f: Factors) -> Hardware:
+def hardware_of(chip: Chip, system: System, f: Factors, power_limit_w: float | None = None) -> Hardware:
     if not chip.memory.bandwidth_gb_s:
         raise SuanliError(f"chip {chip.id}: memory bandwidth is unknown, so no prediction can be made "
                           "(add it to the catalog with a source, or use --chip-file)")
-    peak = {k: v * 1e12 * power_cap(chip, f) for k, v in chip.available_dtypes().items()}
+    peak = {k: v * 1e12 * power_cap(chip, f, power_limit_w) for k, v in chip.available_dtypes().items()}
     if not peak:
         raise SuanliError(f"chip {chip.id}: no compute rate is known, so no prediction can be made")
     cap_gb = chip.usable_memory_gb

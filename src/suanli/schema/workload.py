@@ -57,6 +57,8 @@ class Deployment(BaseModel):
     engine: str | None = Field(None, description="serving engine family, e.g. vllm, sglang, trt-llm, llama.cpp")
     speculative: Speculation | None = Field(None, description="speculative decoding (none: one token per step)")
     images: Images | None = Field(None, description="images in every prompt, which the vision tower encodes")
+    power_limit_w: float | None = Field(None, gt=0, le=5000, description="each chip's power limit in W (as "
+                                        "`nvidia-smi -pl` sets it); none: its rated TDP")
 
     @property
     def chips(self) -> int:

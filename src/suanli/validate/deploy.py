@@ -57,7 +57,8 @@ def _deployments(s: Setup, cal: Calibration | None, chips: int | None = None,
         chip = sub_chip(chip, s.dp // n)
         n = s.dp
         system = node_of(chip, n, f"{n}x{chip.id}")
-    base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None, speculative=s.speculative)
+    base = Deployment(precision=s.precision, kv_precision=s.kv, engine=s.engine or None, speculative=s.speculative,
+                      power_limit_w=s.power_limit_w)
     stack = resolve_engine(s.engine, chip.family, strict=False)
     if s.graph_mode:  # the run's own launch flag
         stack = replace(stack, features=stack.features.model_copy(update={"graph_mode": s.graph_mode}))

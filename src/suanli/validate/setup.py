@@ -81,6 +81,7 @@ class Setup:
     # a harness that holds queries up to this many seconds or this many queries and sends what it holds to one
     # engine (round robin), as AMD's MLPerf v4.1 batcher does; None: each query goes to an engine at once
     dispatch: tuple[float, int] | None = None
+    power_limit_w: float | None = None  # each chip's power limit where the run set one below its TDP (MLPerf MaxQ)
 
     @property
     def decode_pos(self) -> float:

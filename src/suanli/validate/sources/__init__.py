@@ -253,6 +253,9 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
         launched += (("reserves_output", kept),)
         notes.append("cache " + ("reserved for the whole output at admission" if kept else "grown block by block, "
                      "requests paused when full") + " (the harness's batch_scheduler_policy)")
+    power = (mlperf_cfg or {}).get("power")
+    if power:
+        notes.append(f"GPUs power-limited to {power:g} W (the MaxQ config's power_limit)")
     if (mlperf_cfg or {}).get("memory") and not mem_util:
         mem_util = mlperf_cfg["memory"]
         notes.append(f"KV cache {mem_util:g} of the memory the weights leave (kvcache_free_gpu_mem_frac)")
@@ -290,4 +293,4 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, offered,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
-                 launched, spec, amd.dispatch if amd else None), notes
+                 launched, spec, amd.dispatch if amd else None, power), notes

@@ -43,7 +43,7 @@ def mlperf_configs() -> dict[tuple[str, ...], dict]:
                         "adp": (r.get("enable_attention_dp") or "").strip().lower() == "true",
                         "budget": _budget(r.get("max_num_tokens") or ""), "path": r["config_path"],
                         "balance": _balance(r), "memory": _float(r, "kvcache_free_gpu_mem_frac"),
-                        "qps": _float(r, "server_target_qps"),
+                        "qps": _float(r, "server_target_qps"), "power": _float(r, "power_limit"),
                         "chunked": {"true": True, "false": False}.get((r.get("enable_chunked_context") or "").strip()),
                         "reserves": {"max_util": False, "guaranteed_no_evict": True}.get(
                             (r.get("batch_scheduler_policy") or "").strip())}
