@@ -40,7 +40,9 @@ def simulate(
     speculative: SpecOpt = None,
     images: ImagesOpt = None,
     power_limit: PowerOpt = None,
-    arrival: Annotated[str, typer.Option(help="poisson, gamma (bursty, see --cv) or concurrency (closed loop)")
+    arrival: Annotated[str, typer.Option(help="poisson, gamma (bursty, see --cv), constant (1/rate "
+                                                        "apart, as load generators' fixed schedules) or concurrency "
+                                                        "(closed loop)")
                        ] = "poisson",
     rate: Annotated[float | None, typer.Option(help="arrival rate, requests per second (alone: Poisson)")] = None,
     cv: Annotated[float | None, typer.Option(help="coefficient of variation of gaps, gamma arrivals")] = None,

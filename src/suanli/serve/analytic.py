@@ -141,16 +141,21 @@ def spread_in_system(step: float, step_one: float) -> float:
     return max(1.0, step / step_one) if step_one > 0 else 1.0
 
 
-def prompt_wait(mixed: float, decode: float, prompts: float, cv: float) -> tuple[float, float]:
-    """Mean and p99 time a new prompt waits behind the prompts that arrived before it (Poisson arrivals), for a
-    replica whose mean step is `mixed` with `prompts` prompts per step and `decode` without any.
+def prompt_wait(mixed: float, decode: float, prompts: float, cv: float,
+                arrival_cv: float = 1.0) -> tuple[float, float]:
+    """Mean and p99 time a new prompt waits behind the prompts that arrived before it, for a replica whose mean
+    step is `mixed` with `prompts` prompts per step and `decode` without any.
 
     The replica spends rho = 1 - decode / mixed of its time on prompts, S = (mixed - decode) / prompts on each.
     Pollaczek-Khinchine (M/G/1, service spread cv = the prompts' length spread): mean wait
-    rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho)."""
+    rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho).
+    Arrivals whose gaps spread other than Poisson's (`arrival_cv` 1; 0 a fixed schedule) scale both by Kingman's
+    (arrival_cv^2 + cv^2) / (1 + cv^2) (G/G/1, exact for M/G/1)."""
     if prompts <= 0 or mixed <= decode:
         return 0.0, 0.0
-    return pool_wait(1.0 - decode / mixed, (mixed - decode) / prompts, cv)
+    mean, p99 = pool_wait(1.0 - decode / mixed, (mixed - decode) / prompts, cv)
+    kingman = (arrival_cv ** 2 + cv ** 2) / (1.0 + cv ** 2)
+    return mean * kingman, p99 * kingman
 
 
 def pool_wait(rho: float, service: float, cv: float = 0.0) -> tuple[float, float]:
@@ -282,10 +287,11 @@ class OpenLoop:
 
 def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, input_len: float,
               cv: float = 0.0, front_end: bool = True, spread: float = 1.0,
-              dispatch: tuple[float, float] = (0.0, 0.0)) -> OpenLoop:
+              dispatch: tuple[float, float] = (0.0, 0.0), arrival_cv: float = 1.0) -> OpenLoop:
     """The steady state of a colocated replica with n requests in the system under Poisson arrivals (the p99 read at
     `p99_in_system(n, spread)`: `spread_in_system`). `prompts`: new prompts per step per replica; `seen`: prompts
-    arriving during one request's decode per replica; `cv`: the prompt lengths' spread; `dispatch`: a harness that
+    arriving during one request's decode per replica; `cv`: the prompt lengths' spread; `arrival_cv`: the spread
+    of the gaps between arrivals (1 Poisson, 0 a fixed schedule: `prompt_wait`); `dispatch`: a harness that
     holds requests and hands them to a replica together, (its window W, the requests sent together): a request
     waits W / 2 there on average (all of W at the tail) and its group shares its prefill step.
 
@@ -300,7 +306,8 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     tail = p99_in_system(n, spread)
     # prompts queue behind earlier ones where steps share them with decodes; an engine whose prefill steps are
     # their own takes every waiting prompt into its next one (its queue is the running step and call: below)
-    wait, wait99 = (0.0, 0.0) if steps.apart else prompt_wait(steps.mixed, steps.decode, prompts, cv)
+    wait, wait99 = (0.0, 0.0) if steps.apart else prompt_wait(steps.mixed, steps.decode, prompts, cv,
+                                                                         arrival_cv)
     lay = dep.layout
     balance, balance99 = balance_wait(dep.stack.features, lay.moe_ranks, prompts)
     wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail

@@ -119,14 +119,16 @@ def _read_lengths(path: Path, field: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Arrivals:
-    kind: str  # poisson | gamma | concurrency | trace
-    rate: float = 0.0  # requests per second (poisson, gamma)
+    kind: str  # poisson | gamma | constant | concurrency | trace
+    rate: float = 0.0  # requests per second (poisson, gamma, constant)
     cv: float = 1.0  # coefficient of variation of inter-arrival times (gamma)
     clients: int = 0  # closed loop: concurrent clients
 
     def times(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.kind == "poisson":
             gaps = rng.exponential(1.0 / self.rate, n)
+        elif self.kind == "constant":  # a load generator's fixed schedule, 1/rate apart (guidellm's sweep)
+            gaps = np.full(n, 1.0 / self.rate)
         else:  # gamma with mean 1/rate and the given CV: shape k = 1/cv^2
             k = 1.0 / (self.cv * self.cv)
             gaps = rng.gamma(k, 1.0 / (self.rate * k), n)
@@ -135,8 +137,9 @@ class Arrivals:
 
 def arrivals(kind: str, rate: float | None, cv: float | None, clients: int | None) -> Arrivals:
     kind = kind.lower()
-    if kind not in ("poisson", "gamma", "concurrency"):
-        raise SuanliError(f"arrival: {kind!r} is not allowed; allowed: poisson, gamma, concurrency (or --trace)")
+    if kind not in ("poisson", "gamma", "constant", "concurrency"):
+        raise SuanliError(f"arrival: {kind!r} is not allowed; allowed: poisson, gamma, constant, concurrency (or "
+                          "--trace)")
     if kind == "concurrency":
         if not clients or clients < 1:
             raise SuanliError(f"concurrency: {clients} clients; closed-loop arrivals need --concurrency >= 1")
@@ -145,7 +148,7 @@ def arrivals(kind: str, rate: float | None, cv: float | None, clients: int | Non
         raise SuanliError(f"rate: {rate} req/s is not allowed; give a finite rate > 0 (--rate)")
     if kind == "gamma" and (cv is None or cv <= 0):
         raise SuanliError(f"cv: {cv} is not allowed; gamma arrivals need --cv > 0 (1 = Poisson, > 1 = bursty)")
-    return Arrivals(kind, rate=rate, cv=cv or 1.0)
+    return Arrivals(kind, rate=rate, cv=0.0 if kind == "constant" else cv or 1.0)
 
 
 @dataclass(frozen=True)

@@ -174,9 +174,9 @@ def server(deps: list[Deployed], s: Setup) -> Point:
 
 
 def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
-    """The operating point with b requests running under Poisson arrivals, with its p99 TTFT and TPOT: the shared
-    steady state of `serve/analytic.open_loop` on this deployment's step times; `Point.tail` the p99 number
-    running (`spread_in_system`)."""
+    """The operating point with b requests running under open-loop arrivals (Poisson unless `Setup.arrival_cv`),
+    with its p99 TTFT and TPOT: the shared steady state of `serve/analytic.open_loop` on this deployment's step
+    times; `Point.tail` the p99 number running (`spread_in_system`)."""
     step = mixed_step(dep, b, s, arrivals=True)
     spread = spread_in_system(step, mixed_step(dep, dep.layout.dp, s, prefill_share=0.0))
     tail = p99_in_system(b, spread)
@@ -190,7 +190,7 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
                       if s.input_cv > 0 else None)
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
-                     spread, held_together(s, dep.layout.dp * per_rank / s.output_len / step))
+                     spread, held_together(s, dep.layout.dp * per_rank / s.output_len / step), s.arrival_cv)
     return Point(b, step, load.parts.total, step, load.out_tok_s(b, s.output_len, s.beams), load.ttft_p99,
                  load.tpot_p99, tail=tail)
 
@@ -237,7 +237,8 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     elif clients:
         cfg.arrivals = Arrivals("concurrency", clients=clients)
     else:
-        cfg.arrivals = Arrivals("poisson", rate=rate)
+        cfg.arrivals = (Arrivals("constant", rate=rate, cv=0.0) if s.arrival_cv == 0.0 else
+                        Arrivals("poisson", rate=rate))
     spec = dep.dep.model_copy(update={"dp": 1}) if not coupled else dep.dep
     def make() -> Deployed:
         d = Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal, dep.stack)
@@ -295,7 +296,8 @@ def concurrency(deps: list[Deployed], s: Setup, cal: Calibration | None = None, 
 
 
 def rate(deps: list[Deployed], s: Setup, cal: Calibration | None = None, fast: bool = False) -> Point:
-    """Poisson arrivals at the row's rate for the benchmark's number of requests (500 unless the notes say)."""
+    """Arrivals at the row's rate (Poisson, or the harness's fixed schedule: `Setup.arrival_cv`) for the benchmark's
+    number of requests (500 unless the notes say)."""
     best_dep = min(deps, key=lambda d: steady(d, 1, s).tpot)  # the lowest-latency layout
     if fast:
         return _tag(_rate_analytic([best_dep], s, s.requests or 500), best_dep)

@@ -81,6 +81,7 @@ class Setup:
     # a harness that holds queries up to this many seconds or this many queries and sends what it holds to one
     # engine (round robin), as AMD's MLPerf v4.1 batcher does; None: each query goes to an engine at once
     dispatch: tuple[float, int] | None = None
+    arrival_cv: float = 1.0  # spread of the gaps between arrivals: 1 Poisson, 0 a fixed schedule (guidellm's sweep)
     power_limit_w: float | None = None  # each chip's power limit where the run set one below its TDP (MLPerf MaxQ)
 
     @property

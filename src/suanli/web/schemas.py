@@ -91,7 +91,8 @@ class SimulateIn(Layout):
     precision: str = "bf16"
     kv_precision: str | None = None
     engine: str | None = None
-    arrival: str = Field("poisson", description="poisson, gamma (bursty, see cv) or concurrency (closed loop)")
+    arrival: str = Field("poisson", description="poisson, gamma (bursty, see cv), constant (1/rate "
+                         "apart) or concurrency (closed loop)")
     rate: float | None = Field(None, description="arrival rate, requests per second")
     cv: float | None = Field(None, description="coefficient of variation of gaps, gamma arrivals")
     concurrency: int | None = Field(None, description="closed loop: clients")

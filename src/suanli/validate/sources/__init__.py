@@ -188,6 +188,10 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
     if sent is None and row.scenario == "rate" and guidellm.requests_sent(row):
         sent = guidellm.requests_sent(row)
         notes.append(f"{sent} requests: the rate for guidellm's default {guidellm.MAX_SECONDS} s (--max-seconds)")
+    arrival_cv = 1.0
+    if row.scenario == "rate" and guidellm.fixed_schedule(row):
+        arrival_cv = 0.0
+        notes.append(f"requests sent 1/rate apart, not Poisson ({guidellm.SCHEDULE})")
     beams = int(ds.get("beams", 1)) if mlperf.is_mlperf(row) else 1
     if beams > 1:
         notes.append(f"beam search with {beams} beams (the benchmark's rule)")
@@ -293,4 +297,4 @@ def setup_of(row: Row) -> tuple[Setup, list[str]]:
                  dp, row.scenario, int(round(inp)), max(1, int(round(out))), clients, offered,
                  (row.ttft_slo_ms or 0) / 1e3 or None, (row.tpot_slo_ms or 0) / 1e3 or None, disagg, cap, sent,
                  adp, beams, spread, e2e, cv, in_cv, mem_util, static, graph_mode, not in_process, together,
-                 launched, spec, amd.dispatch if amd else None, power), notes
+                 launched, spec, amd.dispatch if amd else None, arrival_cv=arrival_cv, power_limit_w=power), notes

@@ -1,4 +1,5 @@
-"""guidellm runs (neuralmagic/guidellm 0.1.x): how long a fixed-rate run lasts, and so how many requests it sent."""
+"""guidellm runs (neuralmagic/guidellm 0.1.x): how long a fixed-rate run lasts, and so how many requests it sent;
+how its sweep spaces them."""
 
 from __future__ import annotations
 
@@ -19,3 +20,17 @@ def requests_sent(row: Row) -> int | None:
     if re.search(r"max[-_ ]seconds|max[-_ ]requests", row.notes):
         return None  # the run's own limits, not the default
     return ceil(row.request_rate * MAX_SECONDS)
+
+
+# guidellm 0.1's sweep (the default --rate-type) runs synchronous, throughput, then rates between them as
+# LoadGenerationMode.CONSTANT profiles (src/guidellm/executor/profile_generator.py SweepProfileGenerator), which its
+# results label "asynchronous@<rate> req/sec"; a constant load generator sends each request 1/rate after the last
+SCHEDULE = "guidellm 0.1's sweep: LoadGenerationMode.CONSTANT rates"
+
+
+def fixed_schedule(row: Row) -> bool:
+    """Whether a guidellm rate run sent its requests on a fixed schedule: its sweep's "asynchronous@" rates, unless
+    the row says it asked for Poisson arrivals."""
+    text = f"{row.engine} {row.notes}"
+    return bool(re.search(r"guidellm", text, re.IGNORECASE) and re.search(r"asynchronous@", text)
+                and not re.search(r"poisson", text, re.IGNORECASE))
