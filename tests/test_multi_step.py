@@ -148,3 +148,21 @@ def test_a_batching_harness_holds_queries_and_sends_them_together(tmp_path):
     held, alone = under_arrivals(dep, b, s), under_arrivals(dep, b, dataclasses.replace(s, dispatch=None))
     assert held.ttft - alone.ttft > 0.15 and held.ttft_p99 - alone.ttft_p99 > 0.3
     assert held.tpot == alone.tpot
+
+
+def test_dells_v4_1_mi300x_server_ran_the_async_batcher(tmp_path):
+    """Dell's README runs run_tests_Server.sh, which runs AMD's AsyncServer script: queries held up to 0.4 s or 32,
+    768 running, 65,536 tokens a step; Dell's H200 results (TensorRT-LLM) take nothing of it."""
+    url = "https://github.com/mlcommons/inference_results_v4.1/blob/main/closed/Dell/results/"
+    p = tmp_path / "rows.csv"
+    p.write_text(HEADER + "\n" + f"a,MLPerf Inference v4.1,{url}XE9680_MI300X_192GBx8/llama2-70b-99/Server/"
+                 "performance/run_1/mlperf_log_summary.txt,mi300x,8,llama-2-70b,fp8,,vllm 0.4.3+rocm614,,,,,server,"
+                 ",,,,2000,200,ttft_mean_ms,1,ms,target_qps=68.5\n"
+                 f"b,MLPerf Inference v4.1,{url}XE9680_H200_SXM_141GBx8_TRT/llama2-70b-99/Server/performance/run_1/"
+                 "mlperf_log_summary.txt,h200,8,llama-2-70b,fp8,fp8,trt-llm (tensorrt 10.2.0),,,,,server,,,,,2000,"
+                 "200,ttft_mean_ms,1,ms,target_qps=102.5\n")
+    (mi, notes), (h200, _) = (setup_of(r) for r in load_rows(p))
+    assert mi.dispatch == (0.4, 32) and mi.batch_cap == 768 and mi.memory_utilization == 0.97
+    assert dict(mi.launch)["token_budget"] == 65536
+    assert any("AsyncServer" in n for n in notes)
+    assert h200.dispatch is None

@@ -69,6 +69,10 @@ class Factors:
     # low-load TTFT rows (`first_token` in the calibration file)
     request_ms: float = 0.0
     prompt_host_us: float = 0.0
+    # the engine's own share of that path, which in-process harnesses (MLPerf LoadGen SUTs, trtllm-bench) pay too:
+    # handing the request to its scheduler's next pass and returning the first sampled token; fitted per engine
+    # family on low-load TTFT rows of in-process harnesses (`first_token`), before the front end on the rest
+    engine_request_ms: float = 0.0
     memory_utilization: float = 0.90  # share of the memory left after the weights that the engine gives the KV cache
     runtime_reserve_gb: float = 1.0  # memory taken by the runtime (context, workspaces) before the model
     # Power-limited compute (physical, not fitted): a family's full-power part sustains `power_ref_tflops` (bf16)

@@ -45,11 +45,16 @@ class TtftParts:
 HOST_SPREAD = 0.5  # a request's front-end time is uniform within +-50 % of its mean (the simulator draws it so)
 
 
-def host_ttft(factors, prompt: float, quantile: float = 0.5) -> float:
-    """Seconds of the first-token path outside the engine's steps for a prompt of `prompt` tokens: the mean, or
-    the given quantile of the fixed part's uniform spread (0.99: 1.49 x the mean)."""
+def host_ttft(factors, prompt: float, quantile: float = 0.5, front_end: bool = True) -> float:
+    """Seconds of the first-token path outside the engine's steps for a prompt of `prompt` tokens: the engine's
+    own share (`engine_request_ms`) and, through a server front end, the front end's: the mean, or the given
+    quantile of its fixed part's uniform spread (0.99: 1.49 x the mean). `front_end` False: an in-process harness,
+    the engine's share alone."""
+    engine = factors.engine_request_ms * 1e-3
+    if not front_end:
+        return engine
     fixed = factors.request_ms * 1e-3 * (1.0 - HOST_SPREAD + 2.0 * HOST_SPREAD * quantile)
-    return fixed + factors.prompt_host_us * 1e-6 * prompt
+    return engine + fixed + factors.prompt_host_us * 1e-6 * prompt
 
 
 def overlapped(features, prefill_worker: bool = False) -> bool:
@@ -311,8 +316,8 @@ def open_loop(dep, n: float, steps: LoadSteps, prompts: float, seen: float, inpu
     lay = dep.layout
     balance, balance99 = balance_wait(dep.stack.features, lay.moe_ranks, prompts)
     wait, wait99 = wait + balance * steps.mixed, wait99 + balance99 * steps.mixed_tail
-    host = host_ttft(dep.factors, input_len) if front_end else 0.0
-    host99 = host_ttft(dep.factors, input_len, 0.99) if front_end else 0.0
+    host = host_ttft(dep.factors, input_len, front_end=front_end)
+    host99 = host_ttft(dep.factors, input_len, 0.99, front_end)
     prepared = prepared_step_wait(dep, steps.mixed, busy_chance(n))
     prepared99 = prepared_step_wait(dep, steps.mixed_tail, busy_chance(tail))
     if not steps.apart:  # multi-step scheduling: all of the running call's decode steps at the tail

@@ -259,11 +259,13 @@ def host_delays(factors, prompts: np.ndarray, rng: np.random.Generator, front_en
     """Seconds each request spends in the engine's front end before its scheduler sees it (`host_ttft`): the
     per-prompt-token part as it is, the fixed part drawn uniformly within +-50 % of its mean (requests take
     different times through HTTP, tokenizer and scheduler queues, which also keeps closed-loop clients with equal
-    lengths from moving in lockstep). `front_end` False: an in-process harness, none."""
+    lengths from moving in lockstep); the engine's own share (`engine_request_ms`) as it is. `front_end` False: an
+    in-process harness, that share alone."""
     spread = rng.uniform(1.0 - HOST_SPREAD, 1.0 + HOST_SPREAD, len(prompts))
+    engine = np.full(len(prompts), factors.engine_request_ms * 1e-3)
     if not front_end:
-        return np.zeros(len(prompts))
-    return factors.request_ms * 1e-3 * spread + factors.prompt_host_us * 1e-6 * np.asarray(prompts, dtype=float)
+        return engine
+    return engine + factors.request_ms * 1e-3 * spread + factors.prompt_host_us * 1e-6 * np.asarray(prompts, float)
 
 
 def _check_fits(engines: list[Engine], reqs: list[Request]) -> None:

@@ -44,7 +44,7 @@ def disaggregated(s: Setup, cal: Calibration | None, fast: bool = False) -> Poin
     pranks = pre.layout.dp
     prefill_tok_s = pools.prefill * pranks * TOKEN_BUDGET / pre.step_time(pre.prefill_shape(1, TOKEN_BUDGET))
     alone = pre.step_time(pre.prefill_shape(1, s.input_len)) * pre.layout.pp
-    fixed = alone + kv_transfer_s(pre, s.input_len) + (host_ttft(pre.factors, s.input_len) if s.front_end else 0.0)
+    fixed = alone + kv_transfer_s(pre, s.input_len) + host_ttft(pre.factors, s.input_len, front_end=s.front_end)
     e2e = fixed + (s.output_len - 1) * tpot
     out_tok_s = min(n * s.output_len / e2e, prefill_tok_s * s.output_len / s.input_len)
     rho = min(0.95, out_tok_s / s.output_len * s.input_len / prefill_tok_s)

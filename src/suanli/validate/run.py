@@ -52,7 +52,7 @@ def predict_rows(rows: list[Row], cal: Calibration | None = None, fast: bool = F
             if not math.isfinite(pred) or pred <= 0:
                 raise Skip(f"{row.metric} came out {pred:g} for this setup: not a rate or time, not scored")
             rec["predicted"] = pred
-            rec["setup"], rec["layout"] = setup, result.layout
+            rec["setup"], rec["layout"], rec["in_system"] = setup, result.layout, result.batch
             rec["ape"] = abs(pred - row.value) / row.value
             rec["signed"] = (pred - row.value) / row.value
         except Skip as e:

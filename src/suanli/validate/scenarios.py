@@ -97,7 +97,7 @@ def steady(dep: Deployed, b: float, s: Setup, arrivals: bool = False, closed: bo
     TTFT), so one client alone never waits for a prompt while it decodes."""
     share = (max(0.0, b - 1.0) / b if b > 1 else 0.0) if closed else 1.0
     step = mixed_step(dep, b, s, prefill_share=share, arrivals=arrivals)
-    ttft = own_prefill(dep, b, s, step) + (host_ttft(dep.factors, s.input_len) if s.front_end else 0.0)
+    ttft = own_prefill(dep, b, s, step) + host_ttft(dep.factors, s.input_len, front_end=s.front_end)
     busy = busy_chance(b, closed) if closed or arrivals else 0.0
     ttft += prepared_step_wait(dep, step, busy) + call_rest(dep.stack.features.scheduler_steps, step) * busy
     e2e = ttft + (s.output_len - 1) * step
@@ -348,7 +348,8 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
     for dep in deps:
         wl = Workload(input_len=s.input_len, output_len=s.output_len, batch=b - b % dep.layout.dp or dep.layout.dp)
         p = predict_deployed(dep, wl, with_fit_search=False)
-        ttft = p.ttft_s - (0.0 if s.front_end else p.ttft_parts.host)  # in-process harnesses skip the front end
+        # in-process harnesses skip the front end (the engine's own share stays)
+        ttft = p.ttft_s - (0.0 if s.front_end else p.ttft_parts.host - host_ttft(dep.factors, 0, front_end=False))
         pt = Point(b, p.tpot_s, ttft, p.tpot_s, p.output_tok_s)
         if best is None or pt.out_tok_s > best.out_tok_s:
             best = _tag(pt, dep)

@@ -71,10 +71,16 @@ OFFLINE_B = ("GigaComputing", "Vultr")
 # ("Maximum time to wait before sending a batch to vLLM") and --gpu-batch-size 96 (sync_sut.py batch_samples_loop
 # sends when either is reached, round robin over the engines: -dp 8, TP 1); --max-num-seqs 1024,
 # --max-num-batched-tokens 49152, --gpu-memory-utilization 0.97; vLLM's own defaults otherwise (no multi-step, no
-# chunked prefill set). Dell's v4.1 MI300X code holds copies of both the sync and the async scripts, and its
-# READMEs do not say which ran: not applied there.
+# chunked prefill set).
 V41_SERVER = HarnessConfig("closed/AMD/code/llama2-70b-99.9/test_VllmFp8/test_VllmFp8_SyncServer_perf.sh", None, None,
                            49152, 1024, 0.97, (0.3, 96))
+# Dell's v4.1 MI300X code holds copies of both scripts; its README's Server command, run_tests_Server.sh, runs
+# test_VllmFp8_AsyncServer_perf.sh (closed/Dell/code/llama2-70b-99.9/README.md, test_VllmFp8/run_tests_Server.sh):
+# --enable-batcher with VllmFp8/mainVllmFp8_AsyncServer.py's defaults, --batcher-threshold 0.4 and --gpu-batch-size
+# 32 (async_sut.py batch_samples_loop, the same round robin over -dp 8 engines of TP 1), and its DefaultEngineInput:
+# max_num_batched_tokens 65536, max_num_seqs 768, gpu_memory_utilization 0.97.
+V41_DELL_SERVER = HarnessConfig("closed/Dell/code/llama2-70b-99.9/test_VllmFp8/test_VllmFp8_AsyncServer_perf.sh", None,
+                                None, 65536, 768, 0.97, (0.4, 32))
 
 # The v5.1 submissions run with AMD's harness: (submitter, system) -> the config each measurement README's
 # --config-name picks, by GPU ("mi300x" / "mi325x"); the files are in closed/<submitter>/code/<benchmark>/
@@ -91,8 +97,10 @@ SYSTEMS = {
 def harness_config(row: Row) -> HarnessConfig | None:
     """The harness settings of an MLPerf result run with AMD's harness (v4.1, v5.1), where transcribed."""
     key = mlperf_result(row)
-    if key and key[:2] == ("v4.1", "AMD") and key[3].startswith("llama2-70b") and key[4] == "server":
-        return V41_SERVER
+    if key and key[0] == "v4.1" and key[3].startswith("llama2-70b") and key[4] == "server":
+        if key[1] == "AMD":
+            return V41_SERVER
+        return V41_DELL_SERVER if key[1:3] == ("Dell", "XE9680_MI300X_192GBx8") else None
     if not key or key[0] != "v5.1" or key[4] not in ("server", "interactive", "offline"):
         return None
     gpu = SYSTEMS.get((key[1], key[2]))
