@@ -173,10 +173,11 @@ def server(deps: list[Deployed], s: Setup) -> Point:
     return best
 
 
-def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
+def under_arrivals(dep: Deployed, b: float, s: Setup, tails: bool = True) -> Point:
     """The operating point with b requests running under open-loop arrivals (Poisson unless `Setup.arrival_cv`),
     with its p99 TTFT and TPOT: the shared steady state of `serve/analytic.open_loop` on this deployment's step
-    times; `Point.tail` the p99 number running (`spread_in_system`)."""
+    times; `Point.tail` the p99 number running (`spread_in_system`). `tails` False: the means alone are read (a
+    long prompt's own steps, which only the p99 TTFT needs, are not computed)."""
     step = mixed_step(dep, b, s, arrivals=True)
     spread = spread_in_system(step, mixed_step(dep, dep.layout.dp, s, prefill_share=0.0))
     tail = p99_in_system(b, spread)
@@ -187,7 +188,7 @@ def under_arrivals(dep: Deployed, b: float, s: Setup) -> Point:
                       *prompt_room(dep.stack.features, budget_of(dep, s), b / dep.layout.dp, s.input_len),
                       apart=not dep.stack.features.mixed_batches,
                       prefill_long=own_prefill(dep, tail, s, step_tail, length_quantile(s.input_len, s.input_cv))
-                      if s.input_cv > 0 else None)
+                      if s.input_cv > 0 and tails else None)
     per_rank = b / dep.layout.dp / s.beams
     load = open_loop(dep, b, steps, per_rank / s.output_len, per_rank, s.input_len, s.input_cv, s.front_end,
                      spread, held_together(s, dep.layout.dp * per_rank / s.output_len / step), s.arrival_cv)
@@ -332,7 +333,7 @@ def _in_system(dep: Deployed, s: Setup, lam: float, cap: int) -> float | None:
     (end-to-end time grows with N); None when it passes the engine's room (the load is more than it serves)."""
     b = 1.0
     for _ in range(80):
-        q = under_arrivals(dep, b, s)
+        q = under_arrivals(dep, b, s, tails=False)
         nxt = max(1.0, lam * s.beams * (q.ttft + (s.output_len - 1) * q.tpot))  # sequences
         if nxt > cap:
             return None
