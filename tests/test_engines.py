@@ -240,3 +240,12 @@ def test_overlap_scheduling_from_the_release_that_made_it_the_default():
                           ("trt-llm 0.21.0", "trt-llm 1.0.0rc2")):
         assert not resolve_engine(before).features.overlap_scheduling
         assert resolve_engine(after).features.overlap_scheduling
+
+
+def test_engine_json_carries_each_source_once():
+    """A profile's base text sources a dozen features: the JSON keys it by all of them, once, not once each."""
+    st = resolve_engine("trt-llm", "nvidia-hopper")
+    grouped = st.to_dict()["sources"]
+    assert len(set(grouped.values())) == len(grouped)
+    assert sorted(f for k in grouped for f in k.split(", ")) == sorted(st.sources)
+    assert len(grouped) < len(st.sources)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from suanli.catalog import catalog
 from suanli.model.resolve import model_arch
-from suanli.perf.deployed import Deployed, check_layout
+from suanli.perf.deployed import Deployed
+from suanli.perf.numerics import check_layout
 from suanli.plan import plan
 from suanli.plan.evaluate import Unit, mean_in_system
 from suanli.plan.load import parse_load

@@ -95,8 +95,15 @@ class Stack:
     def to_dict(self) -> dict:
         return {"id": self.profile.id, "name": self.profile.name, "version": self.version,
                 "as_of": self.resolved, "note": self.note, "tuned_on": self.profile.tuned_on,
-                "paths": self.kernel_paths(), "sources": self.sources, "docs": self.profile.docs,
+                "paths": self.kernel_paths(), "sources": self.grouped_sources(), "docs": self.profile.docs,
                 "overlap_scheduling": self.features.overlap_scheduling}
+
+    def grouped_sources(self) -> dict[str, str]:
+        """Each source once, keyed by the features it sets ("graph_mode, chunked_prefill": the base's text)."""
+        by_text: dict[str, list[str]] = {}
+        for feature, text in self.sources.items():
+            by_text.setdefault(text, []).append(feature)
+        return {", ".join(features): text for text, features in by_text.items()}
 
 
 @cache

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from suanli.engines import Features, resolve_engine
 from suanli.model.arch import Arch
 from suanli.model.ops import Layout
-from suanli.perf.deployed import Deployed, check_layout
+from suanli.perf.deployed import Deployed
 from suanli.perf.factors import Calibration
 from suanli.perf.memory import kv_bytes_per_seq
+from suanli.perf.numerics import check_layout
 from suanli.perf.predict import TOKEN_BUDGET, Prediction, predict_deployed
 from suanli.schema import Chip, Deployment, SuanliError, System, Workload
 

@@ -50,7 +50,7 @@ def confirm(ask: Ask, rec: Eval) -> dict:
     spec = Deployment(tp=rec.tp, pp=rec.pp, ep=rec.ep, dp=rec.dp, precision=rec.precision,
                       kv_precision=rec.kv_precision, engine=ask.engine)
     dep = Deployed(arch, chip, system, spec, model_id, ask.calibration)
-    coupled = rec.dp > 1 and rec.ep > 1
+    coupled = dep.layout.moe_ranks > 1  # EP-coupled dp ranks step together (as validation reads them)
     inp, out = ask.input_len, ask.output_len
     e2e = rec.ttft_mean + (out - 1) * rec.tpot_mean
     one = spec.model_copy(update={"dp": 1})
