@@ -416,3 +416,14 @@ def test_plan_emit_files_and_refusals(client):
     one_line_422(client.post("/api/plan/emit", json={"engine": "vllm", "plan": {"systems": "x"}}), "plan")
     one_line_422(client.post("/api/plan/emit", json={"engine": "vllm", "plan": {"model": "llama-3.1-8b",
                                                                                 "systems": [{"best": {}}]}}), "plan")
+
+
+def test_predict_takes_a_power_limit_as_the_cli_does(client, cli):
+    body = {**PREDICT, "power_limit": 400}
+    r = client.post("/api/predict", json=body)
+    assert r.status_code == 200, r.text
+    c = cli("predict", *[f"--{k}={v}" for k, v in PREDICT.items()], "--power-limit=400", "--json")
+    assert c.returncode == 0, c.stderr
+    close(r.json(), json.loads(c.stdout))
+    assert any("power limit 400 W" in n for n in r.json()["notes"])
+    one_line_422(client.post("/api/predict", json={**PREDICT, "power_limit": -1}), "power_limit")

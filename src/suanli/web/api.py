@@ -73,7 +73,7 @@ def predict(req: PredictIn) -> J:
     guard.resolve("system", req.system)
     p = run(name, req.system, tp=req.tp, pp=req.pp, ep=req.ep, dp=req.dp, precision=req.precision,
             kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, input=req.input, output=req.output,
-            speculative=_speculative(req.speculative), images=req.images, arch=arch)
+            speculative=_speculative(req.speculative), images=req.images, arch=arch, power_limit=req.power_limit)
     d = p.to_dict()
     if not p.fits:
         return J({"detail": not_fit_message(p), "result": d}, status_code=422)
@@ -103,7 +103,7 @@ def compare(req: CompareIn) -> J:
     rows = run(req.model, names, input=req.input, output=req.output, precision=req.precision,
                kv_precision=req.kv_precision, engine=req.engine, batch=req.batch, chips=req.chips,
                tpot_limit_ms=req.tpot_max, rank_by=req.rank_by, speculative=_speculative(req.speculative),
-               images=req.images)
+               images=req.images, power_limit=req.power_limit)
     if req.detail or req.whatif is not None:
         from suanli.web.explain import board
 

@@ -45,6 +45,8 @@ class PredictIn(Layout):
                                                  "N[@WIDTHxHEIGHT] in pixels, e.g. 1 or 2@1280x720")
     config: dict[str, Any] | None = Field(None, description="a Hugging Face config.json's content, used instead of "
                                                             "a catalog model (its name is `model`)")
+    power_limit: float | None = Field(None, description="each chip's power limit in W (nvidia-smi -pl); default: "
+                                                        "its rated TDP")
 
 
 class WhatIf(In):
@@ -63,6 +65,7 @@ class CompareIn(In):
     engine: str | None = None
     speculative: str | None = Field(None, description="speculative decoding METHOD:K[:A], as for /api/predict")
     images: str | None = Field(None, description="images in every prompt, N[@WIDTHxHEIGHT], as for /api/predict")
+    power_limit: float | None = Field(None, description="each chip's power limit in W, as for /api/predict")
     batch: int | None = Field(None, description="total concurrent sequences per system (default: the largest that "
                                                 "fits, up to 512 per replica)")
     chips: int | None = Field(None, description="chips to use on each system (default: one whole unit)")
