@@ -74,19 +74,62 @@ def test_an_unsupported_layer_type_is_one_line(cli, tmp_path):
 
 
 # https://huggingface.co/nvidia/Nemotron-H-8B-Base-8K/blob/main/config.json (its fields that matter here): 52 layers
-# whose pattern mixes Mamba-2 ('M'), attention ('*') and MLP ('-') layers
+# whose pattern mixes Mamba-2 ('M'), attention ('*') and MLP ('-') layers; the Nemotron-H paper (arXiv 2504.03624,
+# table 1): 24 Mamba-2, 4 self-attention and 24 FFN layers, model dimension 4096, FFN 21504, 8 Mamba groups
 NEMOTRON_H = {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "hidden_size": 4096,
               "num_hidden_layers": 52, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 131072,
-              "intermediate_size": 21504, "mamba_num_heads": 128, "mamba_head_dim": 64, "ssm_state_size": 128,
+              "attention_head_dim": 128, "intermediate_size": 21504, "mamba_num_heads": 128, "mamba_head_dim": 64,
+              "ssm_state_size": 128, "n_groups": 8, "conv_kernel": 4, "expand": 2,
               "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"}
+# Falcon-H1 runs attention and a Mamba-2 mixer side by side in every layer: not modelled yet
+FALCON_H1 = {"model_type": "falcon_h1", "hidden_size": 2048, "num_hidden_layers": 24, "num_attention_heads": 8,
+             "num_key_value_heads": 2, "vocab_size": 65537, "intermediate_size": 4608, "mamba_d_ssm": 3072,
+             "mamba_n_heads": 48, "mamba_d_head": 64, "mamba_d_state": 256, "mamba_n_groups": 1}
 
 
-def test_a_mamba2_hybrid_is_refused_not_misread(cli, tmp_path):
-    """Read as attention + MLP layers, Nemotron-H 8B would be 17 B parameters: it is refused in one line."""
-    with pytest.raises(SuanliError, match="Mamba-2 .*hybrid_override_pattern"):
-        parse_config(NEMOTRON_H, "nemotron-h")
+def test_nemotron_h_reads_its_pattern_layer_by_layer():
+    """Each of Nemotron-H's layers is one block: 24 Mamba-2 mixers, 4 attention layers, 24 squared-ReLU MLPs (two
+    matrices): 8.10 B parameters (NVIDIA's '8B'), where reading every layer as attention + MLP made 17 B. Only
+    the 4 attention layers cache K and V; the mixers keep a state per sequence."""
+    arch = parse_config(NEMOTRON_H, "nemotron-h")
+    kinds = {(g.attn.kind, g.mlp.intermediate): g.count for g in arch.groups}
+    assert kinds == {("linear", 0): 24, ("mha", 0): 4, ("none", 21504): 24}
+    assert count_params(arch).total == pytest.approx(8.10e9, rel=0.01)
+    mixer = next(g.attn for g in arch.groups if g.attn.kind == "linear")
+    # per sequence and layer: 8192 channels x 128 states, and the conv window over x, B and C (8192 + 2 x 8 x 128)
+    assert mixer.state_elems() == 8192 * 128 + 4 * (8192 + 2 * 8 * 128)
+    assert sum(g.count * g.attn.kv_cache_elems() for g in arch.groups) == 4 * 8 * (128 + 128)
+
+
+def test_a_mamba2_family_not_modelled_is_refused_in_one_line(cli, tmp_path):
+    with pytest.raises(SuanliError, match="Mamba-2 state-space layers .*not modelled"):
+        parse_config(FALCON_H1, "falcon-h1")
     assert count_params(parse_config(JAMBA, "jamba")).total == pytest.approx(52e9, rel=0.05)  # Jamba still reads
     p = tmp_path / "config.json"
-    p.write_text(json.dumps(NEMOTRON_H))
+    p.write_text(json.dumps(FALCON_H1))
     r = cli("predict", "-m", str(p), "-s", "1xh100-sxm")
     assert r.returncode == 2 and "Mamba-2" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    bad = dict(NEMOTRON_H, hybrid_override_pattern=NEMOTRON_H["hybrid_override_pattern"][:-1] + "E")
+    with pytest.raises(SuanliError, match="layer type 'E' is not modelled"):
+        parse_config(bad, "nemotron-h-moe")
+
+
+def test_mamba2_prompts_run_as_matrix_products_and_decodes_as_the_recurrence():
+    """Mamba-Codestral (pure Mamba-2, the catalog's published count to the parameter): its prompts take SSD's
+    chunked form on the matrix units (2 x 128 heads x (256 x (128 + 64) + 2 x 128 x 64) FLOPs a token and layer),
+    its decodes the fp32 recurrence, whose state (8192 x 128 + 4 x 10,240 per layer) is read and written per step."""
+    from suanli.api import predict
+    from suanli.catalog import catalog
+
+    arch = parse_config(catalog().models["mamba-codestral-7b"].config, "cm")
+    assert count_params(arch).total == 7_285_403_648
+    p = predict("mamba-codestral-7b", "1xh100-sxm", batch=8, input=2048, output=128)
+    dep = p.timed_from[0]
+    ops = {o.name: o for o in dep.ops}
+    assert ops["ssd_chunked"].flops["prefill_tokens"] == pytest.approx(2 * 128 * (256 * 192 + 2 * 128 * 64)
+                                                                       + 10240 * 8)
+    assert ops["ssd_chunked"].dtype == dep.numerics.attn_dtype and ops["ssd_step"].dtype == "fp32"
+    assert ops["ssd_step"].bytes["seqs"] == pytest.approx(2 * 4.0 * (8192 * 128 + 4 * 10240))
+    assert p.tpot_s > 0 and p.memory.kv_cache > 0  # the states take the cache's place
+    with pytest.raises(SuanliError, match="does not divide the 128 Mamba-2 heads"):
+        predict("mamba-codestral-7b", "8xh100-sxm", tp=3, batch=1)

@@ -49,10 +49,19 @@ class Attention:
     ssm_inner: int = 0
     ssm_state: int = 0
     ssm_dt_rank: int = 0
+    # Mamba-2 (SSD: a scalar decay per head, B and C shared within groups): heads and groups; 0 for Mamba-1
+    ssm_heads: int = 0
+    ssm_groups: int = 0
+    ssm_chunk: int = 256  # SSD's chunk length (chunk_size), the span of its intra-chunk matrix products
 
     @property
     def q_dim(self) -> int:
         return self.heads * self.head_dim
+
+    @property
+    def ssm_conv_dim(self) -> int:
+        """Mamba-2's convolved channels: x and the groups' B and C."""
+        return self.ssm_inner + 2 * self.ssm_groups * self.ssm_state
 
     def kv_cache_elems(self) -> float:
         """Cached elements per token per layer, before tensor parallelism."""
@@ -68,6 +77,8 @@ class Attention:
         """Recurrent state per sequence per layer (linear attention), elements."""
         if self.kind != "linear":
             return 0.0
+        if self.ssm_heads:  # Mamba-2: each head's state (head dim x state) and the conv window over x, B and C
+            return self.ssm_inner * self.ssm_state + self.lin_conv * self.ssm_conv_dim
         if self.ssm_inner:  # Mamba: the convolution window and the SSM state of every inner channel
             return self.ssm_inner * (self.lin_conv + self.ssm_state)
         conv = self.lin_conv * (2 * self.lin_k_heads * self.lin_k_dim + self.lin_v_heads * self.lin_v_dim)
@@ -108,6 +119,7 @@ class Arch:
     notes: tuple[str, ...] = field(default_factory=tuple)
     model_type: str = ""  # the config's model_type: engines treat some architectures as others
     vision: VisionTower | None = None  # a vision-language model's image encoder (`model/vision.py`)
+    norms_per_layer: int | None = None  # None: 1 with a parallel block, else 2; single-block layers (Mamba-2): 1
 
     @property
     def layers(self) -> int:
@@ -211,6 +223,10 @@ def parse_config(cfg: dict[str, Any], name: str = "model") -> Arch:
         from suanli.model.rwkv import rwkv_arch  # the recurrent families have their own builders
 
         return rwkv_arch(cfg, name, hidden, layers, vocab)
+    if mtype in ("mamba2", "nemotron_h"):
+        from suanli.model.mamba2 import mamba2_arch
+
+        return mamba2_arch(cfg, name, hidden, layers, vocab)
 
     heads = int(_get(cfg, "num_attention_heads", "n_head", "num_heads", default=0))
     if heads <= 0:

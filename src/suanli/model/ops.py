@@ -162,7 +162,7 @@ def step_ops(arch: Arch, lay: Layout, num: Numerics) -> list[LinOp]:
     for g in arch.groups:
         n = g.count / lay.pp
         ops += _attention_ops(g.attn, arch, lay, num, n)
-        if lay.tp > 1 and not arch.parallel_block:
+        if lay.tp > 1 and not arch.parallel_block and g.attn.kind != "none":
             ops.append(LinOp("tp_allreduce_attn", "comm", n, comm="all_reduce",
                              comm_bytes={"tokens": h * num.act_bytes}, group=lay.tp))
         ops += _mlp_ops(g.mlp, arch, lay, num, n)
@@ -227,6 +227,26 @@ def _attention_ops(a: Attention, arch: Arch, lay: Layout, num: Numerics, n: floa
         ops.append(_attn_gemm("o_proj", n, h, heads * a.v_head_dim, num))
     elif a.kind == "linear":
         vh, kh = a.lin_v_heads / tp, a.lin_k_heads / tp
+        if a.ssm_heads:  # Mamba-2: in_proj (z, x, B, C, dt) and out_proj; heads and groups split on TP
+            di, conv = a.ssm_inner / tp, a.ssm_conv_dim / tp
+            ops.append(_attn_gemm("in_proj", n, di + conv + a.ssm_heads / tp, h, num))
+            ops.append(_attn_gemm("o_proj", n, h, di, num))
+            state = a.state_elems() / tp * 4.0
+            io, conv_flops = (2 * di + conv) * ab, conv * 2.0 * a.lin_conv
+            # prompts: SSD's chunked form, matrix products on the matrix units (Dao & Gu 2024, arXiv 2405.21060
+            # sec. 6): per token and head, C B^T and its product with X within a chunk of Q tokens (Q (N + P)),
+            # the chunk's state and the state's read-out (2 N P); the state written once per sequence
+            heads, q, nst, hd = a.ssm_heads / tp, float(a.ssm_chunk), float(a.ssm_state), float(a.head_dim)
+            chunked = 2.0 * heads * (q * (nst + hd) + 2.0 * nst * hd) + conv_flops
+            ops.append(LinOp("ssd_chunked", "attention", n, {"prefill_tokens": chunked}, {"prefill_tokens": io},
+                             num.attn_dtype, active="prefill_tokens", m="prefill_tokens"))
+            # decodes: the recurrent form, each head's state decayed, updated by x B and read out by C (fp32),
+            # read and written once per sequence and step
+            step = di * (nst * 6.0 + 4.0) + conv_flops
+            ops.append(LinOp("ssd_step", "attention", n, {"decode_tokens": step},
+                             {"seqs": 2.0 * state, "decode_tokens": io}, "fp32", active="decode_tokens",
+                             m="decode_tokens"))
+            return ops
         if a.ssm_inner:  # Mamba: in_proj (x, z), x_proj (dt, B, C), dt_proj, out_proj; inner channels split on TP
             di = a.ssm_inner / tp
             ops.append(_attn_gemm("in_proj", n, 2 * di, h, num))
@@ -270,6 +290,8 @@ def _mlp_ops(m: MLP, arch: Arch, lay: Layout, num: Numerics, n: float) -> list[L
     ops: list[LinOp] = []
     allreduce = LinOp("tp_allreduce_mlp", "comm", n, comm="all_reduce", comm_bytes={"tokens": h * num.act_bytes},
                       group=tp)
+    if m.kind == "dense" and not m.intermediate:  # a layer of a mixer alone (Mamba-2, Nemotron-H)
+        return ops
     if m.kind == "dense":
         ops.append(_gemm("mlp_up", "gemm", n, (mats - 1) * m.intermediate / tp, h, wb, num))
         ops.append(_gemm("mlp_down", "gemm", n, h, m.intermediate / tp, wb, num))

@@ -33,6 +33,10 @@ def attention_params(a: Attention, hidden: int) -> float:
             indexer = src * a.index_heads * a.index_dim + hidden * a.index_dim + hidden * a.index_heads
         return q + kv + o + indexer
     if a.kind == "linear":
+        if a.ssm_heads:  # Mamba-2: in (z, x, B, C, dt), conv over x, B, C (+bias), dt bias, A, D, gated norm, out
+            di, nh = a.ssm_inner, a.ssm_heads
+            conv = a.ssm_conv_dim
+            return hidden * (di + conv + nh) + conv * (a.lin_conv + 1) + 3 * nh + di + di * hidden
         if a.ssm_inner:  # Mamba: in (x and z), conv (+bias), x -> (dt, B, C), dt -> inner (+bias), A, D, out,
             # and Jamba's RMSNorms of dt, B and C
             di, ds, r = a.ssm_inner, a.ssm_state, a.ssm_dt_rank
@@ -101,7 +105,8 @@ def count_params(arch: Arch) -> ParamCount:
         t, a = mlp_params(g.mlp, arch.hidden)
         mt += g.count * t
         ma += g.count * a
-    norms = arch.hidden * (arch.layers * (1 if arch.parallel_block else 2) + 1)
+    per_layer = arch.norms_per_layer or (1 if arch.parallel_block else 2)
+    norms = arch.hidden * (arch.layers * per_layer + 1)
     emb = arch.vocab * arch.hidden
     head = 0.0 if arch.tie_embeddings else arch.vocab * arch.hidden + (arch.vocab if arch.lm_head_bias else 0)
     return ParamCount(emb, head, att, mt, ma, norms + arch.extra_params)

@@ -27,6 +27,9 @@ def check_layout(arch: Arch, lay: Layout, model_id: str, pads_heads: bool = Fals
                               f"allowed tp: {allowed}")
         if a.kind == "mha" and a.kv_heads % lay.tp and lay.tp % a.kv_heads and not pads_heads:
             raise SuanliError(f"tp={lay.tp} and the {a.kv_heads} KV heads of {model_id}: one must divide the other")
+        if a.kind == "linear" and a.ssm_heads and (a.ssm_heads % lay.tp or a.ssm_groups % lay.tp):
+            raise SuanliError(f"tp={lay.tp} does not divide the {a.ssm_heads} Mamba-2 heads and "
+                              f"{a.ssm_groups} groups of {model_id}")
         if a.kind == "linear" and a.lin_v_heads % lay.tp:
             raise SuanliError(f"tp={lay.tp} does not divide the {a.lin_v_heads} linear-attention heads of {model_id}")
         m = g.mlp
