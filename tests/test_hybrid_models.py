@@ -110,8 +110,25 @@ def test_a_mamba2_family_not_modelled_is_refused_in_one_line(cli, tmp_path):
     r = cli("predict", "-m", str(p), "-s", "1xh100-sxm")
     assert r.returncode == 2 and "Mamba-2" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     bad = dict(NEMOTRON_H, hybrid_override_pattern=NEMOTRON_H["hybrid_override_pattern"][:-1] + "E")
-    with pytest.raises(SuanliError, match="layer type 'E' is not modelled"):
+    with pytest.raises(SuanliError, match="MoE .* n_routed_experts is 0"):
         parse_config(bad, "nemotron-h-moe")
+    with pytest.raises(SuanliError, match="layer type 'X' is not modelled"):
+        parse_config(dict(NEMOTRON_H, hybrid_override_pattern="X" * 52), "nemotron-h-x")
+
+
+def test_nemotron_h_moe_layers_by_hand():
+    """A Nemotron-H with MoE ('E') layers (Nemotron 3's pattern letters), counted by hand: embeddings and an untied
+    head 2 x 100 x 64; a Mamba-2 layer (64 channels, 4 heads, 2 groups of 8 states) 64 x 164 + 96 x 5 + 12 + 64 +
+    64 x 64 = 15,148; an attention layer 3 x 4,096; each MoE layer a router 64 x 4, one shared squared-ReLU expert
+    2 x 64 x 48 and four routed ones 2 x 64 x 32 (two active); one norm per layer and the final one."""
+    cfg = {"model_type": "nemotron_h", "hidden_size": 64, "num_hidden_layers": 4, "vocab_size": 100,
+           "hybrid_override_pattern": "ME*E", "mamba_num_heads": 4, "mamba_head_dim": 16, "ssm_state_size": 8,
+           "n_groups": 2, "conv_kernel": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "attention_head_dim": 16, "intermediate_size": 128, "n_routed_experts": 4, "num_experts_per_tok": 2,
+           "moe_intermediate_size": 32, "moe_shared_expert_intermediate_size": 48}
+    pc = count_params(parse_config(cfg, "tiny-nemotron-moe"))
+    assert pc.total == 2 * 6400 + 15148 + 12288 + 2 * (256 + 6144 + 4 * 4096) + 5 * 64
+    assert pc.active == 2 * 6400 + 15148 + 12288 + 2 * (256 + 6144 + 2 * 4096) + 5 * 64
 
 
 def test_mamba2_prompts_run_as_matrix_products_and_decodes_as_the_recurrence():

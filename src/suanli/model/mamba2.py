@@ -1,6 +1,6 @@
 """Mamba-2 mixers (SSD: state-space duality, a scalar decay per head, B and C shared within groups) as the op
 builder's linear-attention layers: pure Mamba-2 models (Mamba-Codestral) and NVIDIA's Nemotron-H hybrids, whose
-layers are each one block, a Mamba-2 mixer, an attention layer or an MLP (`hybrid_override_pattern`)."""
+layers are each one block, a Mamba-2 mixer, an attention layer, an MLP or a MoE layer (`hybrid_override_pattern`)."""
 
 from __future__ import annotations
 
@@ -44,12 +44,21 @@ def mamba2_arch(cfg: dict[str, Any], name: str, hidden: int, layers: int, vocab:
     mlp = MLP("dense", int(_get(cfg, "intermediate_size", default=4 * hidden)), gated=False,
               bias=bool(cfg.get("mlp_bias")))
     kinds = {"M": (mix, NO_MLP), "*": (attn, NO_MLP), "-": (NONE, mlp)}
+    if "E" in pattern:  # MoE layers (Nemotron 3): squared-ReLU routed experts and one shared expert
+        experts = int(_get(cfg, "n_routed_experts", default=0))
+        if experts <= 1:
+            raise SuanliError(f"{name}: hybrid_override_pattern has MoE ('E') layers but n_routed_experts is "
+                              f"{experts}; give the config's expert fields")
+        kinds["E"] = (NONE, MLP("moe", 0, False, bool(cfg.get("mlp_bias")), experts,
+                                int(_get(cfg, "num_experts_per_tok", default=1)),
+                                int(_get(cfg, "moe_intermediate_size", default=0)),
+                                int(_get(cfg, "moe_shared_expert_intermediate_size", default=0))))
     unknown = sorted(set(pattern) - set(kinds))
     if unknown:
         raise SuanliError(f"{name}: hybrid_override_pattern layer type {unknown[0]!r} is not modelled (suanli "
-                          "models M: Mamba-2, *: attention, -: MLP; E: MoE layers are not yet)")
+                          "models M: Mamba-2, *: attention, -: MLP, E: MoE)")
     groups = _merge_groups([LayerGroup(*kinds[c], 1) for c in pattern])
     return Arch(name=name, hidden=hidden, vocab=vocab, tie_embeddings=tie, groups=tuple(groups),
                 model_type="nemotron_h", norms_per_layer=1,
-                notes=(f"Nemotron-H: {pattern.count('M')} Mamba-2, {pattern.count('*')} attention and "
-                       f"{pattern.count('-')} MLP layers",))
+                notes=(f"Nemotron-H: {pattern.count('M')} Mamba-2, {pattern.count('*')} attention, "
+                       f"{pattern.count('-')} MLP and {pattern.count('E')} MoE layers",))
