@@ -19,7 +19,7 @@ from suanli.model.shape import StepShape
 from suanli.perf.cost import OpCost, op_cost
 from suanli.perf.factors import Calibration, bundled_calibration
 from suanli.perf.features import ALWAYS, FeatureWriter, features
-from suanli.perf.hardware import Hardware, hardware_of, power_cap
+from suanli.perf.hardware import Hardware, hardware_of, power_note
 from suanli.perf.memory import MemoryUse, activation_bytes, kv_bytes_per_seq, weight_bytes_per_chip
 from suanli.perf.numerics import check_layout, numerics_for
 from suanli.perf.speculative import check_speculation, draft_only, draft_seconds, shape_of, verify_shape
@@ -112,12 +112,7 @@ class Deployed:
         self.interval_table = cal.intervals
         self.hw: Hardware = hardware_of(chip, system, self.factors, dep.power_limit_w)
         if dep.power_limit_w:
-            share = power_cap(chip, self.factors, dep.power_limit_w) / power_cap(chip, self.factors)
-            self.engine_notes.append(f"power limit {dep.power_limit_w:g} W (rated {chip.tdp_w or 0:g} W): compute "
-                                     f"sustains {share:.0%} of what it does at the rated power; memory bandwidth "
-                                     "unchanged" if share < 1 else f"power limit {dep.power_limit_w:g} W is not "
-                                     f"below {chip.id}'s rated {chip.tdp_w or '?'} W (or its curve is unknown): "
-                                     "no effect")
+            self.engine_notes.append(power_note(chip, self.factors, dep.power_limit_w))
         chips = self.layout.chips
         # replicas that share nothing (dp without expert parallelism across them) may sit in separate systems
         # behind a load balancer; a group that exchanges activations must fit one system or have a network

@@ -71,6 +71,17 @@ def power_cap(chip: Chip, f: Factors, limit_w: float | None = None) -> float:
     return float(sustained_share(watts, rated, f))
 
 
+def power_note(chip: Chip, f: Factors, limit_w: float) -> str:
+    """What a power limit does to this chip's compute, for a prediction's notes."""
+    share = power_cap(chip, f, limit_w) / power_cap(chip, f)
+    rated = f"{chip.tdp_w:g} W" if chip.tdp_w else "unknown"
+    if share >= 1.0:
+        return (f"power limit {limit_w:g} W is not below {chip.id}'s rated power ({rated}) or its family's power "
+                "curve is unknown: no effect")
+    return (f"power limit {limit_w:g} W (rated {rated}): compute sustains {share:.0%} of what it does at the rated "
+            "power; memory bandwidth unchanged")
+
+
 def sustained_share(tdp_w, rated_tflops, f: Factors):
     """`power_cap` for known figures; takes numpy arrays too (design-space exploration varies TDP and peak)."""
     static = STATIC_SHARE * f.power_ref_w

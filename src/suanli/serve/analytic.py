@@ -153,27 +153,27 @@ def prompt_wait(mixed: float, decode: float, prompts: float, cv: float,
 
     The replica spends rho = 1 - decode / mixed of its time on prompts, S = (mixed - decode) / prompts on each.
     Pollaczek-Khinchine (M/G/1, service spread cv = the prompts' length spread): mean wait
-    rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho).
-    Arrivals whose gaps spread other than Poisson's (`arrival_cv` 1; 0 a fixed schedule) scale both by Kingman's
-    (arrival_cv^2 + cv^2) / (1 + cv^2) (G/G/1, exact for M/G/1)."""
+    rho S (1 + cv^2) / (2 (1 - rho)); tail P(W > t) ~ rho exp(-t rho / mean), so p99 = mean / rho x ln(100 rho);
+    `arrival_cv` as for `pool_wait`."""
     if prompts <= 0 or mixed <= decode:
         return 0.0, 0.0
-    mean, p99 = pool_wait(1.0 - decode / mixed, (mixed - decode) / prompts, cv)
-    kingman = (arrival_cv ** 2 + cv ** 2) / (1.0 + cv ** 2)
-    return mean * kingman, p99 * kingman
+    return pool_wait(1.0 - decode / mixed, (mixed - decode) / prompts, cv, arrival_cv)
 
 
-def pool_wait(rho: float, service: float, cv: float = 0.0) -> tuple[float, float]:
+def pool_wait(rho: float, service: float, cv: float = 0.0, arrival_cv: float = 1.0) -> tuple[float, float]:
     """Mean and p99 wait in a pool of prefill instances loaded to rho, each prompt taking `service` seconds on
     average with spread cv (M/G/1; cv 0 = prompts of one length, M/D/1). Mean: Pollaczek-Khinchine. Tail:
-    P(W > t) ~ rho exp(-theta t) (Cramer-Lundberg), theta from `tail_rate`; exact for M/M/1."""
+    P(W > t) ~ rho exp(-theta t) (Cramer-Lundberg), theta from `tail_rate`; exact for M/M/1. Arrivals whose gaps
+    spread other than Poisson's (`arrival_cv` 1; 0 a fixed schedule) scale both by Kingman's
+    (arrival_cv^2 + cv^2) / (1 + cv^2) (G/G/1, exact for M/G/1)."""
     if rho <= 0.0:
         return 0.0, 0.0
     if rho >= 1.0:
         return float("inf"), float("inf")
     mean = rho * service * (1.0 + cv ** 2) / (2.0 * (1.0 - rho))
     p99 = log(100.0 * rho) / tail_rate(rho, cv) * service if rho > 0.01 else 0.0
-    return mean, max(0.0, p99)
+    kingman = (arrival_cv ** 2 + cv ** 2) / (1.0 + cv ** 2)
+    return mean * kingman, max(0.0, p99) * kingman
 
 
 def tail_rate(rho: float, cv: float) -> float:

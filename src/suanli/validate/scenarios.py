@@ -218,7 +218,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     """Run the serving simulator on fixed-length requests: closed loop, Poisson arrivals, or a burst at t=0."""
     from suanli.serve.metrics import summarize
     from suanli.serve.sim import SimConfig, run
-    from suanli.serve.workload import Arrivals, LengthDist, Trace
+    from suanli.serve.workload import Arrivals, LengthDist, Trace, arrivals
 
     cap = s.batch_cap or dep.stack.features.max_num_seqs
     coupled = dep.layout.moe_ranks > 1
@@ -238,8 +238,7 @@ def simulated(dep: Deployed, s: Setup, cal: Calibration | None, *, clients: int 
     elif clients:
         cfg.arrivals = Arrivals("concurrency", clients=clients)
     else:
-        cfg.arrivals = (Arrivals("constant", rate=rate, cv=0.0) if s.arrival_cv == 0.0 else
-                        Arrivals("poisson", rate=rate))
+        cfg.arrivals = arrivals("constant" if s.arrival_cv == 0.0 else "poisson", rate, None, None)
     spec = dep.dep.model_copy(update={"dp": 1}) if not coupled else dep.dep
     def make() -> Deployed:
         d = Deployed(dep.arch, dep.chip, dep.system, spec, dep.model_id, cal, dep.stack)
@@ -349,8 +348,8 @@ def static_batch(deps: list[Deployed], s: Setup) -> Point:
     for dep in deps:
         wl = Workload(input_len=s.input_len, output_len=s.output_len, batch=b - b % dep.layout.dp or dep.layout.dp)
         p = predict_deployed(dep, wl, with_fit_search=False)
-        # in-process harnesses skip the front end (the engine's own share stays)
-        ttft = p.ttft_s - (0.0 if s.front_end else p.ttft_parts.host - host_ttft(dep.factors, 0, front_end=False))
+        # the run's own first-token path: an in-process harness has the engine's share, no front end
+        ttft = p.ttft_s - p.ttft_parts.host + host_ttft(dep.factors, s.input_len, front_end=s.front_end)
         pt = Point(b, p.tpot_s, ttft, p.tpot_s, p.output_tok_s)
         if best is None or pt.out_tok_s > best.out_tok_s:
             best = _tag(pt, dep)
